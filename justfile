@@ -1,0 +1,60 @@
+# kith's developer recipes. `just` itself: npm i -g rust-just.
+# Nothing here is required: every recipe is one plain command you can run
+# without just, and CI runs .ci/run, not just.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Pinned tools, run through the Go module proxy (bump on purpose).
+staticcheck := "honnef.co/go/tools/cmd/staticcheck@v0.8.2"
+
+# Seconds (or any Go duration) per fuzz target: `FUZZTIME=2m just fuzz`.
+fuzztime := env_var_or_default("FUZZTIME", "30s")
+
+# List the recipes.
+default:
+    @just --list
+
+# Build the kith binary into bin/kith.
+build:
+    go build -o bin/kith ./cmd/kith
+
+# Run the unit tests (extra flags pass through: just test -run TestX -v).
+test *flags:
+    go test {{flags}} ./...
+
+# go vet, then staticcheck at a pinned version.
+lint:
+    go vet ./...
+    go run {{staticcheck}} ./...
+
+# Fuzz every Fuzz target, one at a time, for FUZZTIME each (default 30s).
+fuzz *packages:
+    FUZZTIME={{fuzztime}} bash .ci/fuzz {{packages}}
+
+# Run the local demo.
+demo:
+    go run ./cmd/kith demo
+
+# Run every benchmark, with allocations.
+bench:
+    go test -run='^$' -bench=. -benchmem ./...
+
+# The NAT lab in network namespaces (run as root; no sudo is used here).
+lab *flags:
+    go test -tags natlab -v {{flags}} ./node/natlab/
+
+# Check that imports flow one way (protocols ← chat, files ← node ← cmd/kith).
+deps:
+    go test -count=1 -run='^TestImport' -v ./cmd/kith/
+
+# Regenerate generated code (protobuf in protocols/internal/pb, ...).
+gen:
+    go generate ./...
+
+# Long-running soak tests (build tag soak; e.g. just soak -timeout=2h).
+soak *flags:
+    go test -tags soak {{flags}} ./...
+
+# The whole CI, as .ci/run (apt and the NAT lab only when root).
+ci:
+    bash .ci/run
