@@ -34,6 +34,9 @@ type Ticket struct {
 	Secret []byte
 }
 
+// MaxTicketAddrs is the most addresses a ticket may carry.
+const MaxTicketAddrs = 16
+
 // Ticket format constants (see the package documentation).
 const (
 	ticketVersion = 1
@@ -44,8 +47,7 @@ const (
 	fieldSecret  = 4
 
 	maxTicketLen     = 4096 // characters of the whole ticket string
-	maxTicketAddrs   = 16
-	maxTicketAddrLen = 512 // bytes of one binary multiaddr
+	maxTicketAddrLen = 512  // bytes of one binary multiaddr
 	maxContentLen    = 64
 	minSecretLen     = 16
 	maxSecretLen     = 64

@@ -182,7 +182,7 @@ func hostileAddrs(tb testing.TB, self peer.ID, withPeer func(...field) string) [
 	other := testPeer(tb, 2)
 	tcp := mustAddr(tb, "/ip4/192.0.2.1/tcp/4001")
 	var many []field
-	for range maxTicketAddrs + 1 {
+	for range MaxTicketAddrs + 1 {
 		many = append(many, addrField(tcp))
 	}
 	p2p := func(id peer.ID) ma.Multiaddr { return mustAddr(tb, "/p2p/"+id.String()) }

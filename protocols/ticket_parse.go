@@ -197,8 +197,8 @@ func (tb *ticketBuilder) setPeer(val []byte) error {
 func (tb *ticketBuilder) addAddr(val []byte) error {
 	i := len(tb.t.Addrs) + 1
 	switch {
-	case i > maxTicketAddrs:
-		return fmt.Errorf("more than %d addresses", maxTicketAddrs)
+	case i > MaxTicketAddrs:
+		return fmt.Errorf("more than %d addresses", MaxTicketAddrs)
 	case len(val) == 0:
 		return fmt.Errorf("address %d: empty", i)
 	case len(val) > maxTicketAddrLen:

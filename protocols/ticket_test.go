@@ -18,7 +18,7 @@ func validTickets(tb testing.TB) map[string]Ticket {
 		}
 		return out
 	}
-	sixteen := make([]string, maxTicketAddrs)
+	sixteen := make([]string, MaxTicketAddrs)
 	for i := range sixteen {
 		sixteen[i] = "/ip4/192.0.2.1/udp/4001/quic-v1"
 	}
