@@ -1,0 +1,285 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/pelletier/go-toml/v2"
+)
+
+// DefaultPort is the TCP and UDP port a node listens on unless told otherwise.
+// When it is taken the node falls back to a random port and says so.
+const DefaultPort = 4011
+
+// ConfigFile is the name of the configuration file inside a kith home.
+const ConfigFile = "config.toml"
+
+// Config is a node's configuration, read from $KITH_HOME/config.toml and
+// overridden by command-line flags. The zero value is valid: every empty field
+// takes the default documented on it.
+type Config struct {
+	// Home is the directory holding the identity, config, database and socket.
+	// It is not read from the file.
+	Home string `toml:"-"`
+
+	Network     NetworkConfig     `toml:"network"`
+	Connections ConnectionsConfig `toml:"connections"`
+	DHT         DHTConfig         `toml:"dht"`
+	Relay       RelayConfig       `toml:"relay"`
+}
+
+// NetworkConfig says where the node listens and whom it talks to first.
+type NetworkConfig struct {
+	// Listen multiaddrs. Default: TCP and QUIC on port 4011 on all IPv4 and
+	// IPv6 interfaces (a random port when 4011 is taken).
+	Listen []string `toml:"listen"`
+	// Bootstrap peers of the private DHT, as multiaddrs ending in /p2p/ID.
+	Bootstrap []string `toml:"bootstrap"`
+	// Relays this node reserves a slot on when it is behind a NAT, as
+	// multiaddrs ending in /p2p/ID.
+	Relays []string `toml:"relays"`
+	// MDNS finds peers on the local network. Default true.
+	MDNS *bool `toml:"mdns"`
+	// PortMapping asks the router for a port mapping (UPnP / NAT-PMP).
+	// Default true.
+	PortMapping *bool `toml:"port_mapping"`
+}
+
+// ConnectionsConfig holds the connection manager's watermarks: above High
+// connections it trims down to Low, sparing those younger than GracePeriod.
+type ConnectionsConfig struct {
+	Low         int      `toml:"low"`          // default 64
+	High        int      `toml:"high"`         // default 192
+	GracePeriod Duration `toml:"grace_period"` // default "20s"
+}
+
+// DHTConfig configures the private Kademlia DHT.
+type DHTConfig struct {
+	// Mode is "auto" (server once AutoNAT says we are public), "client" or
+	// "server". Default "auto"; a relay is always a server.
+	Mode string `toml:"mode"`
+}
+
+// RelayConfig configures relay mode (kith relay).
+type RelayConfig struct {
+	// Enabled runs the circuit relay v2 service, an AutoNAT server and a DHT
+	// server. Set by `kith relay`; not read from the file.
+	Enabled bool `toml:"-"`
+	// Announce multiaddrs this relay advertises instead of what it observes,
+	// e.g. its public address behind a forwarded port.
+	Announce []string `toml:"announce"`
+}
+
+// Duration is a time.Duration written as "20s" or "1m30s" in the file.
+type Duration time.Duration
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// DefaultHome returns $KITH_HOME, else $XDG_CONFIG_HOME/kith, else ~/.config/kith.
+func DefaultHome() (string, error) {
+	if h := os.Getenv("KITH_HOME"); h != "" {
+		return h, nil
+	}
+	if x := os.Getenv("XDG_CONFIG_HOME"); x != "" {
+		return filepath.Join(x, "kith"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("node: no home directory: set KITH_HOME or pass --home: %w", err)
+	}
+	return filepath.Join(home, ".config", "kith"), nil
+}
+
+// LoadConfig reads home/config.toml (a missing file means all defaults) and
+// validates it. An unknown key is an error naming the key and its line.
+func LoadConfig(home string) (Config, error) {
+	cfg := Config{Home: home}
+	path := filepath.Join(home, ConfigFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return cfg, nil
+	}
+	if err != nil {
+		return cfg, fmt.Errorf("node: read config: %w", err)
+	}
+	if err := decodeConfig(path, b, &cfg); err != nil {
+		return cfg, err
+	}
+	cfg.Home = home
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func decodeConfig(path string, b []byte, cfg *Config) error {
+	dec := toml.NewDecoder(bytes.NewReader(b)).DisallowUnknownFields()
+	err := dec.Decode(cfg)
+	var missing *toml.StrictMissingError
+	if errors.As(err, &missing) {
+		var msgs []string
+		for _, e := range missing.Errors {
+			line, _ := e.Position()
+			msgs = append(msgs, fmt.Sprintf("%s:%d: unknown key %q", path, line, strings.Join(e.Key(), ".")))
+		}
+		return fmt.Errorf("node: config: %s", strings.Join(msgs, "; "))
+	}
+	var derr *toml.DecodeError
+	if errors.As(err, &derr) {
+		line, col := derr.Position()
+		key := strings.Join(derr.Key(), ".")
+		if key != "" {
+			key = fmt.Sprintf(" (key %q)", key)
+		}
+		return fmt.Errorf("node: config: %s:%d:%d%s: %w", path, line, col, key, err)
+	}
+	if err != nil {
+		return fmt.Errorf("node: config: %s: %w", path, err)
+	}
+	return nil
+}
+
+// Validate checks every field and says which one is wrong.
+func (c Config) Validate() error {
+	for _, l := range c.Network.Listen {
+		if _, err := ma.NewMultiaddr(l); err != nil {
+			return fmt.Errorf("network.listen: invalid multiaddr %q: %w", l, err)
+		}
+	}
+	if _, err := parsePeerAddrs("network.bootstrap", c.Network.Bootstrap); err != nil {
+		return err
+	}
+	if _, err := parsePeerAddrs("network.relays", c.Network.Relays); err != nil {
+		return err
+	}
+	for _, a := range c.Relay.Announce {
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			return fmt.Errorf("relay.announce: invalid multiaddr %q: %w", a, err)
+		}
+	}
+	cc := c.withDefaults().Connections
+	if cc.Low < 1 || cc.High < cc.Low {
+		return fmt.Errorf("connections: need 1 <= low <= high, got low=%d high=%d", cc.Low, cc.High)
+	}
+	if cc.GracePeriod < 0 {
+		return fmt.Errorf("connections.grace_period: must not be negative")
+	}
+	switch c.DHT.Mode {
+	case "", "auto", "client", "server":
+	default:
+		return fmt.Errorf("dht.mode: %q is not one of auto, client, server", c.DHT.Mode)
+	}
+	return nil
+}
+
+// withDefaults fills every empty field with its documented default.
+func (c Config) withDefaults() Config {
+	if len(c.Network.Listen) == 0 {
+		c.Network.Listen = DefaultListen()
+	}
+	if c.Connections.Low == 0 {
+		c.Connections.Low = 64
+	}
+	if c.Connections.High == 0 {
+		c.Connections.High = max(192, c.Connections.Low)
+	}
+	if c.Connections.GracePeriod == 0 {
+		c.Connections.GracePeriod = Duration(20 * time.Second)
+	}
+	if c.DHT.Mode == "" {
+		c.DHT.Mode = "auto"
+	}
+	if c.Relay.Enabled {
+		c.DHT.Mode = "server"
+	}
+	return c
+}
+
+// DefaultListen is the listen set used when none is configured.
+func DefaultListen() []string {
+	p := DefaultPort
+	return []string{
+		fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", p),
+		fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", p),
+		fmt.Sprintf("/ip6/::/tcp/%d", p),
+		fmt.Sprintf("/ip6/::/udp/%d/quic-v1", p),
+	}
+}
+
+// MDNSEnabled reports whether mDNS discovery is on (the default).
+func (c NetworkConfig) MDNSEnabled() bool { return c.MDNS == nil || *c.MDNS }
+
+// PortMappingEnabled reports whether UPnP/NAT-PMP port mapping is on (the default).
+func (c NetworkConfig) PortMappingEnabled() bool { return c.PortMapping == nil || *c.PortMapping }
+
+// parsePeerAddrs parses multiaddrs that must name a peer (/p2p/ID) and
+// groups them by peer.
+func parsePeerAddrs(field string, addrs []string) ([]peer.AddrInfo, error) {
+	mas := make([]ma.Multiaddr, 0, len(addrs))
+	for i, s := range addrs {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: invalid multiaddr %q: %w", field, i, s, err)
+		}
+		if _, err := peer.AddrInfoFromP2pAddr(m); err != nil {
+			return nil, fmt.Errorf("%s[%d]: %q must end in /p2p/PEERID: %w", field, i, s, err)
+		}
+		mas = append(mas, m)
+	}
+	infos, err := peer.AddrInfosFromP2pAddrs(mas...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	return infos, nil
+}
+
+// DefaultConfigText is written by `kith init`: every key, commented out, at
+// its default.
+const DefaultConfigText = `# kith configuration. Every key is optional; shown here at its default.
+# Command-line flags override this file. An unknown key is an error.
+
+[network]
+# Where to listen. Default: TCP and QUIC on port 4011, all interfaces
+# (a random port, with a warning, when 4011 is taken).
+# listen = ["/ip4/0.0.0.0/tcp/4011", "/ip4/0.0.0.0/udp/4011/quic-v1", "/ip6/::/tcp/4011", "/ip6/::/udp/4011/quic-v1"]
+# Bootstrap peers of the private /kith DHT (e.g. a colleague's kith relay).
+# bootstrap = ["/ip4/203.0.113.5/tcp/4011/p2p/12D3KooW..."]
+# Relays to reserve a slot on when behind a NAT.
+# relays = ["/ip4/203.0.113.5/tcp/4011/p2p/12D3KooW..."]
+# Find colleagues on the local network.
+# mdns = true
+# Ask the router for a port mapping (UPnP / NAT-PMP).
+# port_mapping = true
+
+[connections]
+# The connection manager trims to low when more than high are open.
+# low = 64
+# high = 192
+# grace_period = "20s"
+
+[dht]
+# "auto" (serve once reachable from the internet), "client" or "server".
+# mode = "auto"
+
+[relay]
+# For kith relay: addresses to advertise instead of the observed ones.
+# announce = ["/ip4/203.0.113.5/tcp/4011"]
+`
