@@ -1,0 +1,18 @@
+// Package api is kith's local control API and its typed client.
+//
+// A daemon serves HTTP+JSON on a unix socket, $KITH_HOME/kith.sock, mode
+// 0600, so only its owner can reach it. Paths are versioned (/v1/...):
+//
+//	GET  /v1/id       node.Identity
+//	GET  /v1/status   node.Status
+//	POST /v1/ping     PingRequest in; NDJSON stream of node.PingResult out
+//	GET  /v1/events   NDJSON stream of node.Event until the client hangs up
+//
+// Errors are a JSON object {"error": "...", "code": "..."} with an HTTP
+// status that matches the code. The Client is the only way the CLI and the
+// TUI reach a node. When no daemon runs for a home, Embedded serves the same
+// handler in-process over an in-memory listener, so both paths run the same
+// code.
+//
+// The package does not own the node: it neither starts nor stops it.
+package api

@@ -1,0 +1,4 @@
+package node
+
+// MakeTicket exposes makeTicket to the external tests.
+var MakeTicket = makeTicket

@@ -1,0 +1,176 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/libp2p/go-libp2p-kad-dht/dual"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/routing"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Node is a running kith peer: identity, libp2p host, private DHT, discovery
+// and the services built on them. Create it with New and stop it with Close.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	host     host.Host
+	dht      *dual.DHT
+	gater    *Gater
+	events   *Events
+	registry *prometheus.Registry
+	mdns     *mdnsDiscovery
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu           sync.Mutex
+	reachability network.Reachability
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Option injects what code, not users, chooses: a logger, extra resource
+// limits for services.
+type Option func(*options)
+
+type options struct {
+	log    *slog.Logger
+	limits []func(*rcmgr.ScalingLimitConfig)
+}
+
+// WithLogger sets the node's logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithServiceLimits adds resource-manager limits for a service's protocols.
+func WithServiceLimits(f func(*rcmgr.ScalingLimitConfig)) Option {
+	return func(o *options) { o.limits = append(o.limits, f) }
+}
+
+// New loads (or creates) the identity in cfg.Home and starts a node.
+func New(cfg Config, opts ...Option) (*Node, error) {
+	o := options{log: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("node: config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	key, _, err := LoadIdentity(cfg.Home)
+	if err != nil {
+		return nil, err
+	}
+	bootstrap, _ := parsePeerAddrs("network.bootstrap", cfg.Network.Bootstrap)
+	n := &Node{
+		cfg:      cfg,
+		log:      o.log.With("component", "node"),
+		gater:    NewGater(),
+		events:   newEvents(),
+		registry: prometheus.NewRegistry(),
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.host, err = buildHost(cfg, hostParts{
+		key:      key,
+		gater:    n.gater,
+		registry: n.registry,
+		limits:   o.limits,
+		log:      n.log,
+		routing: func(h host.Host) (routing.PeerRouting, error) {
+			d, err := newDHT(h, cfg, bootstrap)
+			n.dht = d
+			return d, err
+		},
+	})
+	if err != nil {
+		n.cancel()
+		if n.dht != nil {
+			n.dht.Close()
+		}
+		return nil, err
+	}
+	if err := n.start(bootstrap); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// start runs the node's background work: event watching, bootstrapping and
+// mDNS.
+func (n *Node) start(bootstrap []peer.AddrInfo) error {
+	sub, err := n.host.EventBus().Subscribe([]any{
+		new(event.EvtPeerConnectednessChanged),
+		new(event.EvtLocalReachabilityChanged),
+		new(event.EvtLocalAddressesUpdated),
+	})
+	if err != nil {
+		return fmt.Errorf("node: subscribe to host events: %w", err)
+	}
+	n.wg.Go(func() { n.watch(sub) })
+	if len(bootstrap) > 0 {
+		// The first round runs before New returns, so a new node is in the
+		// DHT (or has said why not) by the time it is used.
+		bootstrapOnce(n.ctx, n.host, n.dht, bootstrap, n.log)
+		n.wg.Go(func() { keepBootstrapped(n.ctx, n.host, n.dht, bootstrap, n.log) })
+	}
+	if n.cfg.Network.MDNSEnabled() && !loopbackOnly(n.host.Network().ListenAddresses()) {
+		m, err := startMDNS(n.ctx, n.host, n.log)
+		if err != nil {
+			n.log.Warn("mdns disabled", "err", err)
+		} else {
+			n.mdns = m
+		}
+	}
+	n.log.Info("node started", "peer_id", n.host.ID(), "addrs", n.host.Addrs())
+	return nil
+}
+
+// Host is the node's libp2p host, for the services built on it.
+func (n *Node) Host() host.Host { return n.host }
+
+// ID is the node's peer ID.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Events is the node's event stream.
+func (n *Node) Events() *Events { return n.events }
+
+// Gater is the node's connection gater.
+func (n *Node) Gater() *Gater { return n.gater }
+
+// Metrics is the Prometheus registry holding libp2p's and kith's metrics.
+func (n *Node) Metrics() *prometheus.Registry { return n.registry }
+
+// Config is the node's effective configuration, defaults applied.
+func (n *Node) Config() Config { return n.cfg }
+
+// Close stops the node: background work, mDNS, the DHT, then the host. It is
+// safe to call more than once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.cancel()
+		var errs []error
+		if n.mdns != nil {
+			errs = append(errs, n.mdns.Close())
+		}
+		if n.dht != nil {
+			errs = append(errs, n.dht.Close())
+		}
+		errs = append(errs, n.host.Close())
+		n.wg.Wait()
+		n.events.Close()
+		n.closeErr = errors.Join(errs...)
+		n.log.Info("node stopped")
+	})
+	return n.closeErr
+}

@@ -1,0 +1,110 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p-kad-dht/dual"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// DHTProtocolPrefix keeps kith's DHT private: its protocol IDs are
+// /kith/kad/1.0.0 (WAN) and /kith/lan/kad/1.0.0 (LAN), so a kith node never
+// joins the public IPFS DHT by accident.
+const DHTProtocolPrefix = "/kith"
+
+// newDHT builds the dual DHT: a WAN half in the configured mode (auto: client
+// until AutoNAT says we are public) and a LAN half that serves on private
+// addresses. The LAN half keeps loopback addresses in its answers, which
+// go-libp2p-kad-dht drops by default, so peers on one machine find each other.
+func newDHT(h host.Host, cfg Config, bootstrap []peer.AddrInfo) (*dual.DHT, error) {
+	mode := dht.ModeAuto
+	switch cfg.DHT.Mode {
+	case "client":
+		mode = dht.ModeClient
+	case "server":
+		mode = dht.ModeServer
+	}
+	opts := []dual.Option{
+		dual.DHTOption(dht.BootstrapPeers(bootstrap...)),
+		dual.WanDHTOption(dht.ProtocolPrefix(DHTProtocolPrefix), dht.Mode(mode)),
+		// dual.New already added the /lan extension to the default prefix;
+		// replacing the prefix drops it, so add it again after ours.
+		dual.LanDHTOption(dht.ProtocolPrefix(DHTProtocolPrefix), dht.ProtocolExtension(dual.LanExtension)),
+		dual.LanDHTOption(dht.AddressFilter(func(addrs []ma.Multiaddr) []ma.Multiaddr {
+			return ma.FilterAddrs(addrs, func(a ma.Multiaddr) bool {
+				return manet.IsIPLoopback(a) || manet.IsPrivateAddr(a) || isCircuit(a)
+			})
+		})),
+	}
+	if mode == dht.ModeServer {
+		opts = append(opts, dual.LanDHTOption(dht.Mode(dht.ModeServer)))
+	}
+	d, err := dual.New(h, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("node: dht: %w", err)
+	}
+	return d, nil
+}
+
+// dhtPeers is the number of peers in both routing tables.
+func dhtPeers(d *dual.DHT) int {
+	return d.WAN.RoutingTable().Size() + d.LAN.RoutingTable().Size()
+}
+
+// keepBootstrapped reconnects to the bootstrap peers whenever both routing
+// tables are empty (for instance after every peer went away), checking every
+// 5 s and backing off from 1 s to 2 min between failed rounds.
+func keepBootstrapped(ctx context.Context, h host.Host, d *dual.DHT, peers []peer.AddrInfo, log *slog.Logger) {
+	const healthy, minWait, maxWait = 5 * time.Second, time.Second, 2 * time.Minute
+	wait, fails := healthy, 0
+	for {
+		jitter := time.Duration(rand.Int64N(int64(wait) / 4))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait + jitter):
+		}
+		if dhtPeers(d) > 0 || bootstrapOnce(ctx, h, d, peers, log) {
+			wait, fails = healthy, 0
+			continue
+		}
+		fails++
+		wait = min(minWait<<min(fails-1, 8), maxWait)
+	}
+}
+
+// bootstrapOnce dials every bootstrap peer and asks the DHT to refresh.
+func bootstrapOnce(ctx context.Context, h host.Host, d *dual.DHT, peers []peer.AddrInfo, log *slog.Logger) bool {
+	ok := 0
+	for _, p := range peers {
+		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := h.Connect(cctx, p)
+		cancel()
+		if err != nil {
+			log.Warn("bootstrap peer unreachable", "peer", p.ID, "err", err)
+			continue
+		}
+		ok++
+	}
+	if ok == 0 {
+		return false
+	}
+	log.Info("bootstrapped", "peers", ok)
+	if err := d.Bootstrap(ctx); err != nil {
+		log.Debug("dht bootstrap", "err", err)
+	}
+	return true
+}
+
+func isCircuit(a ma.Multiaddr) bool {
+	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
+}

@@ -1,0 +1,234 @@
+package node
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kithnet/kith/protocols"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// Path values: how a connection reaches a peer.
+const (
+	PathDirect  = "direct"
+	PathRelayed = "relayed"
+)
+
+// Identity is what `kith id` prints.
+type Identity struct {
+	PeerID string   `json:"peer_id"`
+	Addrs  []string `json:"addrs"`
+	Ticket string   `json:"ticket"`
+}
+
+// Status is what `kith status` prints.
+type Status struct {
+	PeerID       string       `json:"peer_id"`
+	Reachability string       `json:"reachability"`
+	Addrs        []string     `json:"addrs"`
+	Relays       []string     `json:"relays"`
+	Peers        []PeerStatus `json:"peers"`
+	DHTPeers     int          `json:"dht_peers"`
+}
+
+// PeerStatus is one connected peer in Status.
+type PeerStatus struct {
+	PeerID string  `json:"peer_id"`
+	Name   string  `json:"name"`
+	Path   string  `json:"path"`
+	Relay  string  `json:"relay,omitempty"`
+	Addr   string  `json:"addr"`
+	RTTMs  float64 `json:"rtt_ms"`
+}
+
+// Identity returns the node's peer ID, addresses and ticket.
+func (n *Node) Identity() Identity {
+	addrs := n.host.Addrs()
+	return Identity{
+		PeerID: n.host.ID().String(),
+		Addrs:  strs(addrs),
+		Ticket: makeTicket(n.host.ID(), addrs),
+	}
+}
+
+// makeTicket encodes a ticket for p with as many of addrs, best first, as
+// fit the ticket's limits.
+func makeTicket(p peer.ID, addrs []ma.Multiaddr) string {
+	best := ticketAddrs(addrs)
+	for k := len(best); ; k-- {
+		s := protocols.Ticket{Peer: p, Addrs: best[:k]}.String()
+		if _, err := protocols.ParseTicket(s); err == nil || k == 0 {
+			return s
+		}
+	}
+}
+
+// ticketAddrs picks at most protocols.MaxTicketAddrs addresses, the most
+// widely reachable first: public, then private, then relayed, then loopback.
+func ticketAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
+	rank := func(a ma.Multiaddr) int {
+		switch {
+		case isCircuit(a):
+			return 2
+		case manet.IsPublicAddr(a):
+			return 0
+		case manet.IsIPLoopback(a):
+			return 3
+		default:
+			return 1
+		}
+	}
+	out := slices.Clone(addrs)
+	slices.SortStableFunc(out, func(a, b ma.Multiaddr) int { return cmp.Compare(rank(a), rank(b)) })
+	return out[:min(len(out), protocols.MaxTicketAddrs)]
+}
+
+// Status reports reachability, addresses, relay reservations, connected
+// peers with their path and RTT, and the DHT routing table size.
+func (n *Node) Status() Status {
+	addrs := n.host.Addrs()
+	st := Status{
+		PeerID:       n.host.ID().String(),
+		Reachability: reachabilityName(n.Reachability()),
+		Addrs:        strs(addrs),
+		Relays:       []string{},
+		Peers:        []PeerStatus{},
+		DHTPeers:     dhtPeers(n.dht),
+	}
+	for _, a := range addrs {
+		if relay, ok := relayOf(a); ok && !slices.Contains(st.Relays, relay.String()) {
+			st.Relays = append(st.Relays, relay.String())
+		}
+	}
+	for _, p := range n.host.Network().Peers() {
+		if ps, ok := n.peerStatus(p); ok {
+			st.Peers = append(st.Peers, ps)
+		}
+	}
+	slices.SortFunc(st.Peers, func(a, b PeerStatus) int { return strings.Compare(a.PeerID, b.PeerID) })
+	return st
+}
+
+func (n *Node) peerStatus(p peer.ID) (PeerStatus, bool) {
+	c := bestConn(n.host.Network().ConnsToPeer(p))
+	if c == nil {
+		return PeerStatus{}, false
+	}
+	path, relay := connPath(c)
+	return PeerStatus{
+		PeerID: p.String(),
+		Path:   path,
+		Relay:  relay,
+		Addr:   c.RemoteMultiaddr().String(),
+		RTTMs:  ms(n.host.Peerstore().LatencyEWMA(p)),
+	}, true
+}
+
+// bestConn prefers a direct connection to a relayed one, as new streams do.
+func bestConn(conns []network.Conn) network.Conn {
+	var best network.Conn
+	for _, c := range conns {
+		if best == nil || (isCircuit(best.RemoteMultiaddr()) && !isCircuit(c.RemoteMultiaddr())) {
+			best = c
+		}
+	}
+	return best
+}
+
+// connPath says whether c is direct or relayed, and via which relay.
+func connPath(c network.Conn) (path, relay string) {
+	if r, ok := relayOf(c.RemoteMultiaddr()); ok {
+		return PathRelayed, r.String()
+	}
+	if c.Stat().Limited {
+		return PathRelayed, ""
+	}
+	return PathDirect, ""
+}
+
+// relayOf returns the relay's peer ID in a /p2p/RELAY/p2p-circuit address.
+func relayOf(a ma.Multiaddr) (peer.ID, bool) {
+	if !isCircuit(a) {
+		return "", false
+	}
+	before, _ := ma.SplitFunc(a, func(c ma.Component) bool { return c.Code() == ma.P_CIRCUIT })
+	_, last := ma.SplitLast(before)
+	if last == nil || last.Code() != ma.P_P2P {
+		return "", false
+	}
+	id, err := peer.Decode(last.Value())
+	return id, err == nil
+}
+
+// Reachability is what AutoNAT last said about this node.
+func (n *Node) Reachability() network.Reachability {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.reachability
+}
+
+// watch turns host events into node events until the node stops.
+func (n *Node) watch(sub event.Subscription) {
+	defer sub.Close()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case e, ok := <-sub.Out():
+			if !ok {
+				return
+			}
+			n.handleHostEvent(e)
+		}
+	}
+}
+
+func (n *Node) handleHostEvent(e any) {
+	switch e := e.(type) {
+	case event.EvtPeerConnectednessChanged:
+		ev := Event{Type: EventPeerDisconnected, PeerID: e.Peer.String()}
+		if e.Connectedness == network.Connected || e.Connectedness == network.Limited {
+			ev.Type = EventPeerConnected
+			if c := bestConn(n.host.Network().ConnsToPeer(e.Peer)); c != nil {
+				ev.Path, _ = connPath(c)
+				ev.Addr = c.RemoteMultiaddr().String()
+			}
+		}
+		n.events.Publish(ev)
+	case event.EvtLocalReachabilityChanged:
+		n.mu.Lock()
+		n.reachability = e.Reachability
+		n.mu.Unlock()
+		n.log.Info("reachability changed", "reachability", reachabilityName(e.Reachability))
+		n.events.Publish(Event{Type: EventReachabilityChanged, Reachability: reachabilityName(e.Reachability)})
+	case event.EvtLocalAddressesUpdated:
+		n.events.Publish(Event{Type: EventAddrsChanged, Addrs: strs(n.host.Addrs())})
+	}
+}
+
+func reachabilityName(r network.Reachability) string {
+	switch r {
+	case network.ReachabilityPublic:
+		return "public"
+	case network.ReachabilityPrivate:
+		return "private"
+	default:
+		return "unknown"
+	}
+}
+
+func strs(addrs []ma.Multiaddr) []string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
