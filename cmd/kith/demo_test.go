@@ -1,0 +1,30 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/kithnet/kith/node/nodetest"
+)
+
+// kith demo passes: relay, two peers, DHT lookup by ID and pings both ways.
+func TestDemo(t *testing.T) {
+	var out bytes.Buffer
+	if err := runDemo(t.Context(), &out, nodetest.Logger(t)); err != nil {
+		t.Fatalf("demo failed: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"alice -> bob: found through the DHT", "path direct", "demo passed"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// The binary's demo command exits 0, as the README promises.
+func TestDemoCommand(t *testing.T) {
+	r := run(t, t.TempDir(), "demo")
+	if r.code != 0 || !strings.Contains(r.stdout, "demo passed") {
+		t.Fatalf("kith demo: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+}
