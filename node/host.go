@@ -43,7 +43,7 @@ type hostParts struct {
 // buildHost is the only place that assembles libp2p options. Every option is
 // chosen explicitly rather than left to go-libp2p's defaults.
 func buildHost(cfg Config, p hostParts) (host.Host, error) {
-	listen, err := listenAddrs(cfg, p.log)
+	listen, err := listenAddrs(cfg.Network.Listen, slices.Equal(cfg.Network.Listen, DefaultListen()), p.log)
 	if err != nil {
 		return nil, err
 	}
@@ -110,12 +110,11 @@ func newResourceManager(extra []func(*rcmgr.ScalingLimitConfig)) (network.Resour
 	return rm, nil
 }
 
-// listenAddrs parses the listen set. When it is the default set and the
-// default port is taken, it falls back to a random port and warns.
-func listenAddrs(cfg Config, log *slog.Logger) ([]ma.Multiaddr, error) {
-	out := make([]ma.Multiaddr, 0, len(cfg.Network.Listen))
-	fallback := slices.Equal(cfg.Network.Listen, DefaultListen())
-	for _, s := range cfg.Network.Listen {
+// listenAddrs parses the listen set. With fallback (the default set), an
+// address whose port is taken falls back to a random port, with a warning.
+func listenAddrs(listen []string, fallback bool, log *slog.Logger) ([]ma.Multiaddr, error) {
+	out := make([]ma.Multiaddr, 0, len(listen))
+	for _, s := range listen {
 		m, err := ma.NewMultiaddr(s)
 		if err != nil {
 			return nil, fmt.Errorf("node: listen address %q: %w", s, err)

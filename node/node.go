@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p-kad-dht/dual"
 	"github.com/libp2p/go-libp2p/core/event"
@@ -45,8 +46,9 @@ type Node struct {
 type Option func(*options)
 
 type options struct {
-	log    *slog.Logger
-	limits []func(*rcmgr.ScalingLimitConfig)
+	log            *slog.Logger
+	limits         []func(*rcmgr.ScalingLimitConfig)
+	bootstrapEvery time.Duration // how often to check the DHT connection (tests shorten it)
 }
 
 // WithLogger sets the node's logger (default slog.Default()).
@@ -59,7 +61,7 @@ func WithServiceLimits(f func(*rcmgr.ScalingLimitConfig)) Option {
 
 // New loads (or creates) the identity in cfg.Home and starts a node.
 func New(cfg Config, opts ...Option) (*Node, error) {
-	o := options{log: slog.Default()}
+	o := options{log: slog.Default(), bootstrapEvery: 5 * time.Second}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -99,7 +101,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		}
 		return nil, err
 	}
-	if err := n.start(bootstrap); err != nil {
+	if err := n.start(bootstrap, o.bootstrapEvery); err != nil {
 		n.Close()
 		return nil, err
 	}
@@ -108,7 +110,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 
 // start runs the node's background work: event watching, bootstrapping and
 // mDNS.
-func (n *Node) start(bootstrap []peer.AddrInfo) error {
+func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration) error {
 	sub, err := n.host.EventBus().Subscribe([]any{
 		new(event.EvtPeerConnectednessChanged),
 		new(event.EvtLocalReachabilityChanged),
@@ -122,7 +124,7 @@ func (n *Node) start(bootstrap []peer.AddrInfo) error {
 		// The first round runs before New returns, so a new node is in the
 		// DHT (or has said why not) by the time it is used.
 		bootstrapOnce(n.ctx, n.host, n.dht, bootstrap, n.log)
-		n.wg.Go(func() { keepBootstrapped(n.ctx, n.host, n.dht, bootstrap, n.log) })
+		n.wg.Go(func() { keepBootstrapped(n.ctx, n.host, n.dht, bootstrap, bootstrapEvery, n.log) })
 	}
 	if n.cfg.Network.MDNSEnabled() && !loopbackOnly(n.host.Network().ListenAddresses()) {
 		m, err := startMDNS(n.ctx, n.host, n.log)

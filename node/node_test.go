@@ -168,3 +168,28 @@ func TestTicketFitsManyAddresses(t *testing.T) {
 		t.Fatalf("private direct addresses should come before relayed ones: %v", tk.Addrs[0])
 	}
 }
+
+// A node that loses its connection to every DHT peer dials its bootstrap
+// peers again by itself.
+func TestReconnectsToBootstrapWhenCutOff(t *testing.T) {
+	boot := nodetest.Start(t, nodetest.Relay)
+	cfg := nodetest.Config(t)
+	cfg.Network.Bootstrap = nodetest.P2PAddrs(boot)
+	a, err := node.New(cfg, node.WithLogger(nodetest.Logger(t)), node.WithBootstrapInterval(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if a.Host().Network().Connectedness(boot.ID()) != network.Connected {
+		t.Fatal("not connected to the bootstrap peer after New")
+	}
+	events, cancel := a.Events().Subscribe()
+	defer cancel()
+	boot.Host().Network().ClosePeer(a.ID())
+	for ev := range events {
+		if ev.Type == node.EventPeerConnected && ev.PeerID == boot.ID().String() {
+			return // reconnected
+		}
+	}
+	t.Fatal("event stream ended before reconnecting")
+}

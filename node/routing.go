@@ -10,6 +10,7 @@ import (
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p-kad-dht/dual"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -59,11 +60,12 @@ func dhtPeers(d *dual.DHT) int {
 	return d.WAN.RoutingTable().Size() + d.LAN.RoutingTable().Size()
 }
 
-// keepBootstrapped reconnects to the bootstrap peers whenever both routing
-// tables are empty (for instance after every peer went away), checking every
-// 5 s and backing off from 1 s to 2 min between failed rounds.
-func keepBootstrapped(ctx context.Context, h host.Host, d *dual.DHT, peers []peer.AddrInfo, log *slog.Logger) {
-	const healthy, minWait, maxWait = 5 * time.Second, time.Second, 2 * time.Minute
+// keepBootstrapped reconnects to the bootstrap peers whenever the node is
+// connected to no peer of its routing tables (they are empty, or every peer
+// in them went away), checking every healthy interval and backing off from
+// 1 s to 2 min between failed rounds.
+func keepBootstrapped(ctx context.Context, h host.Host, d *dual.DHT, peers []peer.AddrInfo, healthy time.Duration, log *slog.Logger) {
+	const minWait, maxWait = time.Second, 2 * time.Minute
 	wait, fails := healthy, 0
 	for {
 		jitter := time.Duration(rand.Int64N(int64(wait) / 4))
@@ -72,13 +74,26 @@ func keepBootstrapped(ctx context.Context, h host.Host, d *dual.DHT, peers []pee
 			return
 		case <-time.After(wait + jitter):
 		}
-		if dhtPeers(d) > 0 || bootstrapOnce(ctx, h, d, peers, log) {
+		if connectedDHTPeers(h, d) > 0 || bootstrapOnce(ctx, h, d, peers, log) {
 			wait, fails = healthy, 0
 			continue
 		}
 		fails++
-		wait = min(minWait<<min(fails-1, 8), maxWait)
+		wait = min(max(minWait, healthy)<<min(fails-1, 8), maxWait)
 	}
+}
+
+// connectedDHTPeers counts the routing-table peers we are connected to.
+func connectedDHTPeers(h host.Host, d *dual.DHT) int {
+	n := 0
+	for _, rt := range []*dht.IpfsDHT{d.WAN, d.LAN} {
+		for _, p := range rt.RoutingTable().ListPeers() {
+			if h.Network().Connectedness(p) == network.Connected {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // bootstrapOnce dials every bootstrap peer and asks the DHT to refresh.
