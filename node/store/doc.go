@@ -1,0 +1,24 @@
+// Package store is kith's one embedded database, $KITH_HOME/kith.db: a
+// SQLite file opened through the pure-Go driver modernc.org/sqlite (no cgo).
+// It holds the contacts (petnames, trust, the block list) and the direct
+// messages, and implements chat.Store.
+//
+// Every write is committed and synced to disk before the method returns
+// (journal_mode=WAL, synchronous=FULL): chat acks a message only after
+// AddIncoming returned, so an acked message survives kill -9 and power loss.
+// A Store is safe for concurrent use. Writes go through one connection, so
+// they queue in the process instead of failing with SQLITE_BUSY; reads use a
+// pool of read-only connections and run alongside writes. Another process on
+// the same file waits up to a busy timeout for its turn.
+//
+// The schema is a sequence of numbered SQL files (migrations/0001_init.sql,
+// ...) embedded in the binary and applied in order, each in its own
+// transaction, with PRAGMA user_version as the number applied. A file written
+// by a newer kith (a higher user_version) is refused, never downgraded.
+//
+// The package is not a cache or a general key-value store, does not decide
+// policy (who may message whom is the node's call, through chat's Authorize),
+// keeps no state in memory beyond its connections, and knows nothing of the
+// network: it never imports node, and chat and files reach it only through
+// their store interfaces.
+package store
