@@ -47,7 +47,7 @@ var loopbackFlags = []string{
 }
 
 // newHome returns a fresh home whose config keeps embedded nodes on loopback.
-func newHome(t *testing.T) string {
+func newHome(t testing.TB) string {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), "home")
 	writeFile(t, filepath.Join(home, "config.toml"), `[network]
@@ -57,7 +57,7 @@ mdns = false
 	return home
 }
 
-func writeFile(t *testing.T, path, text string) {
+func writeFile(t testing.TB, path, text string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		t.Fatal(err)
@@ -113,7 +113,7 @@ type daemon struct {
 
 // startDaemon starts `kith VERB` (daemon or relay) and waits until it says
 // it is ready. It is stopped with SIGTERM when the test ends.
-func startDaemon(t *testing.T, home, verb string, args ...string) *daemon {
+func startDaemon(t testing.TB, home, verb string, args ...string) *daemon {
 	t.Helper()
 	all := append([]string{"--home", home, verb}, loopbackFlags...)
 	cmd := exec.Command(kithBin, append(all, args...)...)
@@ -178,7 +178,7 @@ func (d *daemon) line(t *testing.T) string {
 }
 
 // stop ends the daemon with SIGTERM and waits for it.
-func (d *daemon) stop(t *testing.T) {
+func (d *daemon) stop(t testing.TB) {
 	select {
 	case <-d.done:
 		return
