@@ -43,6 +43,7 @@ const (
 	StateReceived  State = "received"  // incoming, stored
 	StateQueued    State = "queued"    // outgoing, in the outbox, not acked yet
 	StateDelivered State = "delivered" // outgoing, acked by the receiver
+	StateFailed    State = "failed"    // outgoing, refused by the receiver (not a contact, blocked)
 )
 
 // Message is a direct message as chat stores and reports it.
@@ -80,6 +81,9 @@ type Store interface {
 	// MarkDelivered moves an outgoing message to delivered. Marking a
 	// delivered message again is not an error.
 	MarkDelivered(ctx context.Context, id MessageID) error
+	// MarkFailed moves a queued outgoing message to failed: the receiver
+	// refused it, so the outbox stops retrying.
+	MarkFailed(ctx context.Context, id MessageID) error
 	// Outbox returns queued outgoing messages, oldest first: for peer p, or
 	// for every peer when p is empty.
 	Outbox(ctx context.Context, p peer.ID) ([]Message, error)

@@ -54,10 +54,21 @@ func (s *Store) AddOutgoing(ctx context.Context, m chat.Message) error {
 // wrapping chat.ErrNotFound when we sent no message with that ID; marking a
 // delivered message again changes nothing and writes nothing.
 func (s *Store) MarkDelivered(ctx context.Context, id chat.MessageID) error {
-	n, err := changed(s.w.ExecContext(ctx, `UPDATE messages SET state = 'delivered'
-		WHERE direction = 'out' AND id = ? AND state = 'queued'`, id[:]))
+	return s.markOut(ctx, id, chat.StateDelivered)
+}
+
+// MarkFailed moves a queued outgoing message to failed (the receiver
+// refused it). Marking it again is not an error.
+func (s *Store) MarkFailed(ctx context.Context, id chat.MessageID) error {
+	return s.markOut(ctx, id, chat.StateFailed)
+}
+
+// markOut moves a queued outgoing message to state.
+func (s *Store) markOut(ctx context.Context, id chat.MessageID, state chat.State) error {
+	n, err := changed(s.w.ExecContext(ctx, `UPDATE messages SET state = ?
+		WHERE direction = 'out' AND id = ? AND state = 'queued'`, string(state), id[:]))
 	if err != nil {
-		return fmt.Errorf("store: mark delivered %s: %w", id, err)
+		return fmt.Errorf("store: mark %s %s: %w", state, id, err)
 	}
 	if n > 0 {
 		return nil
@@ -67,7 +78,7 @@ func (s *Store) MarkDelivered(ctx context.Context, id chat.MessageID) error {
 		WHERE direction = 'out' AND id = ?)`, id[:]).Scan(&found)
 	switch {
 	case err != nil:
-		return fmt.Errorf("store: mark delivered %s: %w", id, err)
+		return fmt.Errorf("store: mark %s %s: %w", state, id, err)
 	case !found:
 		return fmt.Errorf("%w: %s", chat.ErrNotFound, id)
 	}

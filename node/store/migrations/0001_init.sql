@@ -23,7 +23,7 @@ CREATE TABLE messages (
 	direction TEXT    NOT NULL CHECK (direction IN ('in', 'out')),
 	text      TEXT    NOT NULL,
 	sent_at   INTEGER NOT NULL,
-	state     TEXT    NOT NULL CHECK (state IN ('received', 'queued', 'delivered')),
+	state     TEXT    NOT NULL CHECK (state IN ('received', 'queued', 'delivered', 'failed')),
 	stored_at INTEGER NOT NULL,
 	UNIQUE (peer_id, direction, id), -- a retried message is stored once
 	CHECK ((direction = 'in') = (state = 'received'))
