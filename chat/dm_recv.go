@@ -1,0 +1,143 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/kithnet/kith/protocols"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// handle serves one incoming /kith/dm stream: it answers each message with
+// an ack once stored, or with a coded error after which it closes.
+func (s *DMService) handle(st network.Stream) {
+	if !s.enter() {
+		st.Reset()
+		return
+	}
+	defer s.wg.Done()
+	if err := st.Scope().SetService(DMServiceName); err != nil {
+		s.log.Debug("dm stream refused by resource manager", "err", err)
+		st.Reset()
+		return
+	}
+	if err := st.Scope().ReserveMemory(2*protocols.MaxDMFrame, network.ReservationPriorityAlways); err != nil {
+		s.log.Debug("dm stream: no memory", "err", err)
+		st.Reset()
+		return
+	}
+	defer st.Scope().ReleaseMemory(2 * protocols.MaxDMFrame)
+	stop := closeOn(s, st)
+	defer stop()
+	p := st.Conn().RemotePeer()
+	w := protocols.NewDMWriter(st)
+	if code, err := s.authorize(p); err != nil {
+		s.log.Debug("dm refused", "peer", p, "err", err)
+		s.fail(st, w, code, err.Error())
+		return
+	}
+	s.serve(st, p, w)
+}
+
+// serve reads messages until the sender closes or something is wrong.
+func (s *DMService) serve(st network.Stream, p peer.ID, w *protocols.DMWriter) {
+	r := protocols.NewDMReader(st)
+	st.SetDeadline(time.Now().Add(s.cfg.FirstFrameTimeout))
+	for {
+		f, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			st.Close()
+			return
+		}
+		if err != nil {
+			s.log.Debug("dm stream ended", "peer", p, "err", err)
+			s.fail(st, w, protocols.ErrorCodeFor(err), err.Error())
+			return
+		}
+		if f.Message == nil {
+			s.fail(st, w, protocols.CodeUnexpected, "expected a message")
+			return
+		}
+		if !s.receive(st, p, w, f.Message) {
+			return
+		}
+		st.SetDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	}
+}
+
+// receive stores one message, then acks it.
+func (s *DMService) receive(st network.Stream, p peer.ID, w *protocols.DMWriter, dm *protocols.DMMessage) bool {
+	if err := CheckText(dm.Text); err != nil {
+		s.fail(st, w, protocols.CodeMalformed, err.Error())
+		return false
+	}
+	m := Message{ID: dm.ID, Peer: p, Text: dm.Text, SentAt: dm.SentAt.UTC(), State: StateReceived}
+	added, err := s.store.AddIncoming(s.ctx, m)
+	if err != nil {
+		s.log.Error("store incoming message", "peer", p, "err", err)
+		s.fail(st, w, protocols.CodeInternal, "could not store the message")
+		return false
+	}
+	if err := w.Write(protocols.DMFrame{Ack: &protocols.DMAck{ID: dm.ID}}); err != nil {
+		st.Reset()
+		return false
+	}
+	if added {
+		s.log.Debug("message received", "peer", p, "id", m.ID)
+		s.notify(m)
+	}
+	return true
+}
+
+// authorize applies the caller's policy to a sender.
+func (s *DMService) authorize(p peer.ID) (protocols.ErrorCode, error) {
+	if s.cfg.Authorize == nil {
+		return 0, nil
+	}
+	err := s.cfg.Authorize(p)
+	switch {
+	case err == nil:
+		return 0, nil
+	case errors.Is(err, ErrBlocked):
+		return protocols.CodeBlocked, err
+	default:
+		return protocols.CodeNotAllowed, err
+	}
+}
+
+// fail sends a coded error and closes the stream.
+func (s *DMService) fail(st network.Stream, w *protocols.DMWriter, code protocols.ErrorCode, msg string) {
+	st.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if err := w.Write(protocols.DMFrame{Error: &protocols.RemoteError{Code: code, Message: errorText(msg)}}); err != nil {
+		st.Reset()
+		return
+	}
+	st.Close()
+}
+
+// closeOn resets st when the service closes; the returned func undoes it.
+func closeOn(s *DMService, st network.Stream) func() bool {
+	return context.AfterFunc(s.ctx, func() { st.Reset() })
+}
+
+// errorText makes msg fit an error frame: graphic characters only, at most
+// protocols.MaxDMErrorMessage bytes.
+func errorText(msg string) string {
+	var b strings.Builder
+	for _, r := range msg {
+		if !unicode.IsGraphic(r) {
+			r = ' '
+		}
+		if b.Len()+utf8.RuneLen(r) > protocols.MaxDMErrorMessage {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,326 @@
+package chat_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kithnet/kith/chat"
+	"github.com/kithnet/kith/protocols"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"go.uber.org/goleak"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// newHost starts a libp2p host on 127.0.0.1 with key (a fresh one if nil).
+func newHost(t *testing.T, key crypto.PrivKey) host.Host {
+	t.Helper()
+	if key == nil {
+		key, _, _ = crypto.GenerateEd25519Key(nil)
+	}
+	h, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// peerDM is a host with a DM service and its store.
+type peerDM struct {
+	h     host.Host
+	store *memStore
+	dm    *chat.DMService
+	mu    sync.Mutex
+	seen  []chat.Message // OnChange calls
+	event chan chat.Message
+}
+
+func startDM(t *testing.T, h host.Host, cfg chat.DMConfig) *peerDM {
+	t.Helper()
+	p := &peerDM{h: h, store: &memStore{}, event: make(chan chat.Message, 1024)}
+	dm, err := chat.NewDM(h, p.store, cfg, chat.WithOnChange(func(m chat.Message) {
+		p.mu.Lock()
+		p.seen = append(p.seen, m)
+		p.mu.Unlock()
+		p.event <- m
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dm.Close() })
+	p.dm = dm
+	return p
+}
+
+func know(a, b host.Host) {
+	a.Peerstore().AddAddrs(b.ID(), b.Addrs(), peerstore.PermanentAddrTTL)
+}
+
+// waitFor reads p's change events until f matches one.
+func (p *peerDM) waitFor(t *testing.T, f func(chat.Message) bool) chat.Message {
+	t.Helper()
+	for {
+		select {
+		case m := <-p.event:
+			if f(m) {
+				return m
+			}
+		case <-t.Context().Done():
+			t.Fatal("test ended waiting for a message event")
+		}
+	}
+}
+
+func TestDMDeliveredAndAcked(t *testing.T) {
+	a := startDM(t, newHost(t, nil), chat.DMConfig{})
+	b := startDM(t, newHost(t, nil), chat.DMConfig{})
+	know(a.h, b.h)
+	m, err := a.dm.Send(t.Context(), b.h.ID(), "hello, bob ✓")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.State != chat.StateDelivered {
+		t.Fatalf("state %q, want delivered", m.State)
+	}
+	got := b.store.received()
+	if len(got) != 1 || got[0].Text != "hello, bob ✓" || got[0].Peer != a.h.ID() || got[0].ID != m.ID {
+		t.Fatalf("bob stored %+v", got)
+	}
+	if !got[0].SentAt.Equal(m.SentAt) {
+		t.Fatalf("sent_at %v, want %v", got[0].SentAt, m.SentAt)
+	}
+	if out, _ := a.store.Outbox(t.Context(), ""); len(out) != 0 {
+		t.Fatalf("outbox not empty after delivery: %+v", out)
+	}
+	b.waitFor(t, func(m chat.Message) bool { return m.State == chat.StateReceived })
+}
+
+// A message to an offline peer is queued, then delivered exactly once when
+// the peer comes up.
+func TestDMQueuedThenDeliveredOnce(t *testing.T) {
+	a := startDM(t, newHost(t, nil), chat.DMConfig{SendTimeout: 500 * time.Millisecond, RetryMin: 50 * time.Millisecond})
+	bKey, _, _ := crypto.GenerateEd25519Key(nil)
+	bOff := newHost(t, bKey)
+	know(a.h, bOff)
+	bOff.Close() // b is offline; its addresses are stale
+
+	m, err := a.dm.Send(t.Context(), bOff.ID(), "are you there?")
+	if err != nil || m.State != chat.StateQueued {
+		t.Fatalf("send to offline peer: %+v, %v; want queued", m, err)
+	}
+	b := startDM(t, newHost(t, bKey), chat.DMConfig{})
+	know(a.h, b.h)
+	if err := a.h.Connect(t.Context(), peer.AddrInfo{ID: b.h.ID(), Addrs: b.h.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	a.waitFor(t, func(x chat.Message) bool { return x.ID == m.ID && x.State == chat.StateDelivered })
+	got := b.store.received()
+	if len(got) != 1 || got[0].ID != m.ID {
+		t.Fatalf("bob stored %d messages, want exactly 1: %+v", len(got), got)
+	}
+}
+
+// A retried message (its ack was lost) is stored once and acked again.
+func TestDMRetryStoredOnce(t *testing.T) {
+	a := newHost(t, nil)
+	b := startDM(t, newHost(t, nil), chat.DMConfig{})
+	know(a, b.h)
+	msg := protocols.DMMessage{ID: chat.NewMessageID(), SentAt: time.Now(), Text: "once"}
+	for range 3 {
+		st, err := a.NewStream(t.Context(), b.h.ID(), protocols.DMProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := protocols.NewDMWriter(st).Write(protocols.DMFrame{Message: &msg}); err != nil {
+			t.Fatal(err)
+		}
+		f, err := protocols.NewDMReader(st).Read()
+		if err != nil || f.Ack == nil || f.Ack.ID != msg.ID {
+			t.Fatalf("ack: %+v %v", f, err)
+		}
+		st.Close()
+	}
+	if got := b.store.received(); len(got) != 1 {
+		t.Fatalf("stored %d copies, want 1", len(got))
+	}
+}
+
+// rawMessageFrame encodes a length-prefixed Frame holding a Message built
+// field by field, so tests can send what DMWriter refuses to.
+func rawMessageFrame(version uint64, id []byte, text string) []byte {
+	var m []byte
+	m = protowire.AppendTag(m, 1, protowire.VarintType)
+	m = protowire.AppendVarint(m, version)
+	m = protowire.AppendTag(m, 2, protowire.BytesType)
+	m = protowire.AppendBytes(m, id)
+	m = protowire.AppendTag(m, 3, protowire.VarintType)
+	m = protowire.AppendVarint(m, uint64(time.Now().UnixMilli()))
+	m = protowire.AppendTag(m, 4, protowire.BytesType)
+	m = protowire.AppendString(m, text)
+	var f []byte
+	f = protowire.AppendTag(f, 1, protowire.BytesType)
+	f = protowire.AppendBytes(f, m)
+	return append(protowire.AppendVarint(nil, uint64(len(f))), f...)
+}
+
+func withBody(prefix []byte, body ...[]byte) []byte {
+	return bytes.Join(append([][]byte{prefix}, body...), nil)
+}
+
+// Each bad input ends the stream with the right coded error, and the
+// receiver keeps serving others.
+func TestDMHostileFramesRefused(t *testing.T) {
+	b := startDM(t, newHost(t, nil), chat.DMConfig{})
+	a := newHost(t, nil)
+	know(a, b.h)
+	id := make([]byte, 16)
+	tests := []struct {
+		name string
+		raw  []byte
+		want protocols.ErrorCode
+	}{
+		{"length prefix 2^63", protowire.AppendVarint(nil, 1<<63), protocols.CodeTooLarge},
+		{"length prefix 2^32", protowire.AppendVarint(nil, 1<<32), protocols.CodeTooLarge},
+		{"one over the frame cap", protowire.AppendVarint(nil, protocols.MaxDMFrame+1), protocols.CodeTooLarge},
+		{"11-byte varint", bytes.Repeat([]byte{0xff}, 11), protocols.CodeMalformed},
+		{"garbage body", withBody([]byte{4}, []byte{0xff, 0xff, 0xff, 0xff}), protocols.CodeMalformed},
+		{"15-byte id", rawMessageFrame(1, id[:15], "x"), protocols.CodeMalformed},
+		{"unknown version", rawMessageFrame(2, id, "x"), protocols.CodeUnsupportedVersion},
+		{"invalid utf-8", rawMessageFrame(1, id, "\xff\xfe"), protocols.CodeMalformed},
+		{"an ack instead of a message", ackFrame(t), protocols.CodeUnexpected},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := a.NewStream(t.Context(), b.h.ID(), protocols.DMProtocol)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Reset()
+			st.Write(tt.raw)
+			f, err := protocols.NewDMReader(st).Read()
+			if err != nil || f.Error == nil || f.Error.Code != tt.want {
+				t.Fatalf("got %+v %v, want error code %v", f, err, tt.want)
+			}
+		})
+	}
+	if len(b.store.received()) != 0 {
+		t.Fatal("a hostile frame was stored")
+	}
+	// Still serving.
+	sender := startDM(t, newHost(t, nil), chat.DMConfig{})
+	know(sender.h, b.h)
+	if m, err := sender.dm.Send(t.Context(), b.h.ID(), "still there?"); err != nil || m.State != chat.StateDelivered {
+		t.Fatalf("after hostile frames: %+v %v", m, err)
+	}
+}
+
+func ackFrame(t *testing.T) []byte {
+	var buf bytes.Buffer
+	if err := protocols.NewDMWriter(&buf).Write(protocols.DMFrame{Ack: &protocols.DMAck{}}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// A peer that opens a stream and sends nothing is cut off at the deadline,
+// and the handler leaves no goroutine behind.
+func TestDMStalledStreamClosedAtDeadline(t *testing.T) {
+	b := startDM(t, newHost(t, nil), chat.DMConfig{FirstFrameTimeout: 200 * time.Millisecond})
+	a := newHost(t, nil)
+	know(a, b.h)
+	if err := a.Connect(t.Context(), peer.AddrInfo{ID: b.h.ID(), Addrs: b.h.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	baseline := goleak.IgnoreCurrent()
+	st, err := a.NewStream(t.Context(), b.h.ID(), protocols.DMProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing is written. The receiver answers with an error and closes.
+	f, err := protocols.NewDMReader(st).Read()
+	if err == nil && f.Error == nil {
+		t.Fatalf("stalled stream got %+v, want an error or a reset", f)
+	}
+	st.Reset()
+	goleak.VerifyNone(t, baseline)
+}
+
+func TestDMRefusedByPolicy(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		policy error
+		want   protocols.ErrorCode
+	}{
+		{"not a contact", chat.ErrNotAllowed, protocols.CodeNotAllowed},
+		{"blocked", chat.ErrBlocked, protocols.CodeBlocked},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := startDM(t, newHost(t, nil), chat.DMConfig{})
+			b := startDM(t, newHost(t, nil), chat.DMConfig{Authorize: func(peer.ID) error {
+				return fmt.Errorf("%w: go away", tt.policy)
+			}})
+			know(a.h, b.h)
+			m, err := a.dm.Send(t.Context(), b.h.ID(), "let me in")
+			var re *protocols.RemoteError
+			if !errors.As(err, &re) || re.Code != tt.want {
+				t.Fatalf("send: %v, want remote error %v", err, tt.want)
+			}
+			if out, _ := a.store.Outbox(t.Context(), ""); len(out) != 0 {
+				t.Fatalf("a refused message must leave the outbox: %+v", out)
+			}
+			all, _ := a.store.Messages(t.Context(), chat.Filter{})
+			if len(all) != 1 || all[0].ID != m.ID || all[0].State != chat.StateFailed {
+				t.Fatalf("sender's record: %+v", all)
+			}
+			if len(b.store.received()) != 0 {
+				t.Fatal("refused message stored")
+			}
+		})
+	}
+}
+
+func TestCheckText(t *testing.T) {
+	for _, tt := range []struct {
+		text string
+		want error
+	}{
+		{"", chat.ErrEmpty},
+		{string(bytes.Repeat([]byte("a"), protocols.MaxDMText+1)), chat.ErrTooLong},
+		{"\xff", chat.ErrNotUTF8},
+		{string(bytes.Repeat([]byte("a"), protocols.MaxDMText)), nil},
+	} {
+		if err := chat.CheckText(tt.text); !errors.Is(err, tt.want) {
+			t.Errorf("CheckText(%d bytes): %v, want %v", len(tt.text), err, tt.want)
+		}
+	}
+}
+
+// Many messages in a row arrive in order, on one stream each Send.
+func TestDMManyInOrder(t *testing.T) {
+	a := startDM(t, newHost(t, nil), chat.DMConfig{})
+	b := startDM(t, newHost(t, nil), chat.DMConfig{})
+	know(a.h, b.h)
+	const n = 100
+	for i := range n {
+		if m, err := a.dm.Send(t.Context(), b.h.ID(), fmt.Sprint(i)); err != nil || m.State != chat.StateDelivered {
+			t.Fatalf("message %d: %+v %v", i, m, err)
+		}
+	}
+	got := b.store.received()
+	for i, m := range got {
+		if m.Text != fmt.Sprint(i) {
+			t.Fatalf("message %d is %q", i, m.Text)
+		}
+	}
+	if len(got) != n {
+		t.Fatalf("got %d, want %d", len(got), n)
+	}
+}
