@@ -33,6 +33,14 @@ type Config struct {
 	Connections ConnectionsConfig `toml:"connections"`
 	DHT         DHTConfig         `toml:"dht"`
 	Relay       RelayConfig       `toml:"relay"`
+	Messages    MessagesConfig    `toml:"messages"`
+}
+
+// MessagesConfig says who may send this node direct messages.
+type MessagesConfig struct {
+	// Accept is "contacts" (default: only saved, unblocked contacts) or
+	// "anyone" (any peer that is not blocked).
+	Accept string `toml:"accept"`
 }
 
 // NetworkConfig says where the node listens and whom it talks to first.
@@ -182,6 +190,11 @@ func (c Config) Validate() error {
 	if cc.GracePeriod < 0 {
 		return fmt.Errorf("connections.grace_period: must not be negative")
 	}
+	switch c.Messages.Accept {
+	case "", AcceptContacts, AcceptAnyone:
+	default:
+		return fmt.Errorf("messages.accept: %q is not one of contacts, anyone", c.Messages.Accept)
+	}
 	switch c.DHT.Mode {
 	case "", "auto", "client", "server":
 	default:
@@ -206,6 +219,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DHT.Mode == "" {
 		c.DHT.Mode = "auto"
+	}
+	if c.Messages.Accept == "" {
+		c.Messages.Accept = AcceptContacts
 	}
 	if c.Relay.Enabled {
 		c.DHT.Mode = "server"
@@ -278,6 +294,11 @@ const DefaultConfigText = `# kith configuration. Every key is optional; shown he
 [dht]
 # "auto" (serve once reachable from the internet), "client" or "server".
 # mode = "auto"
+
+[messages]
+# Who may send you direct messages: "contacts" (saved, unblocked contacts)
+# or "anyone" (any peer you have not blocked).
+# accept = "contacts"
 
 [relay]
 # For kith relay: addresses to advertise instead of the observed ones.

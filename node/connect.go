@@ -24,10 +24,13 @@ var ErrUnreachable = errors.New("peer unreachable")
 // ConnectTimeout bounds finding (through the DHT) and dialing a peer.
 const ConnectTimeout = 30 * time.Second
 
-// Resolve turns a PEER argument (peer ID or ticket) into a peer ID. A
-// ticket's addresses are remembered for dialing.
-func (n *Node) Resolve(target string) (peer.ID, error) {
+// Resolve turns a PEER argument (contact name, peer ID or ticket) into a
+// peer ID. A ticket's addresses are remembered for dialing.
+func (n *Node) Resolve(ctx context.Context, target string) (peer.ID, error) {
 	target = strings.TrimSpace(target)
+	if c, err := n.store.ContactByName(ctx, target); err == nil {
+		return c.PeerID, nil
+	}
 	if strings.HasPrefix(strings.ToLower(target), protocols.TicketPrefix) {
 		t, err := protocols.ParseTicket(target)
 		if err != nil {
@@ -86,7 +89,7 @@ type PingResult struct {
 // Ping connects to target (peer ID or ticket) and measures count round trips,
 // interval apart, calling fn after each.
 func (n *Node) Ping(ctx context.Context, target string, count int, interval time.Duration, fn func(PingResult)) error {
-	p, err := n.Resolve(target)
+	p, err := n.Resolve(ctx, target)
 	if err != nil {
 		return err
 	}

@@ -11,18 +11,20 @@ const (
 	EventPeerDisconnected    = "peer.disconnected"
 	EventReachabilityChanged = "reachability.changed"
 	EventAddrsChanged        = "addrs.changed"
+	EventMessage             = "message" // a direct message stored, or its state changed
 )
 
 // Event is one line of the event stream. Fields a type does not use are
 // omitted from its JSON.
 type Event struct {
-	Type         string    `json:"type"`
-	Time         time.Time `json:"time"`
-	PeerID       string    `json:"peer_id,omitempty"`
-	Path         string    `json:"path,omitempty"`
-	Addr         string    `json:"addr,omitempty"`
-	Reachability string    `json:"reachability,omitempty"`
-	Addrs        []string  `json:"addrs,omitempty"`
+	Type         string       `json:"type"`
+	Time         time.Time    `json:"time"`
+	PeerID       string       `json:"peer_id,omitempty"`
+	Path         string       `json:"path,omitempty"`
+	Addr         string       `json:"addr,omitempty"`
+	Reachability string       `json:"reachability,omitempty"`
+	Addrs        []string     `json:"addrs,omitempty"`
+	Message      *MessageInfo `json:"message,omitempty"`
 }
 
 // eventBufSize bounds what a subscriber may fall behind by. A subscriber

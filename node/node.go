@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/kithnet/kith/chat"
+	"github.com/kithnet/kith/node/store"
 	"github.com/libp2p/go-libp2p-kad-dht/dual"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -29,6 +32,8 @@ type Node struct {
 	events   *Events
 	registry *prometheus.Registry
 	mdns     *mdnsDiscovery
+	store    *store.Store
+	dm       *chat.DMService
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -82,11 +87,15 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		registry: prometheus.NewRegistry(),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.openStore(); err != nil {
+		n.cancel()
+		return nil, err
+	}
 	n.host, err = buildHost(cfg, hostParts{
 		key:      key,
 		gater:    n.gater,
 		registry: n.registry,
-		limits:   o.limits,
+		limits:   append([]func(*rcmgr.ScalingLimitConfig){chat.DMLimits}, o.limits...),
 		log:      n.log,
 		routing: func(h host.Host) (routing.PeerRouting, error) {
 			d, err := newDHT(h, cfg, bootstrap)
@@ -99,6 +108,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		if n.dht != nil {
 			n.dht.Close()
 		}
+		n.store.Close()
 		return nil, err
 	}
 	if err := n.start(bootstrap, o.bootstrapEvery); err != nil {
@@ -120,6 +130,14 @@ func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration) er
 		return fmt.Errorf("node: subscribe to host events: %w", err)
 	}
 	n.wg.Go(func() { n.watch(sub) })
+	if err := n.rememberContactAddrs(n.ctx); err != nil {
+		return err
+	}
+	n.dm, err = chat.NewDM(n.host, n.store, chat.DMConfig{Authorize: n.authorizeDM},
+		chat.WithLogger(n.log), chat.WithOnChange(n.onMessage))
+	if err != nil {
+		return err
+	}
 	if len(bootstrap) > 0 {
 		// The first round runs before New returns, so a new node is in the
 		// DHT (or has said why not) by the time it is used.
@@ -135,6 +153,21 @@ func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration) er
 		}
 	}
 	n.log.Info("node started", "peer_id", n.host.ID(), "addrs", n.host.Addrs())
+	return nil
+}
+
+// openStore opens the home's database and feeds its block list to the
+// gater, before the host accepts any connection.
+func (n *Node) openStore() error {
+	st, err := store.Open(filepath.Join(n.cfg.Home, store.File))
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	n.store = st
+	if err := n.loadBlocked(n.ctx); err != nil {
+		st.Close()
+		return fmt.Errorf("node: load block list: %w", err)
+	}
 	return nil
 }
 
@@ -156,8 +189,8 @@ func (n *Node) Metrics() *prometheus.Registry { return n.registry }
 // Config is the node's effective configuration, defaults applied.
 func (n *Node) Config() Config { return n.cfg }
 
-// Close stops the node: background work, mDNS, the DHT, then the host. It is
-// safe to call more than once.
+// Close stops the node: background work and mDNS, the chat service, the
+// store, the DHT, then the host. It is safe to call more than once.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.cancel()
@@ -165,6 +198,10 @@ func (n *Node) Close() error {
 		if n.mdns != nil {
 			errs = append(errs, n.mdns.Close())
 		}
+		if n.dm != nil {
+			errs = append(errs, n.dm.Close())
+		}
+		errs = append(errs, n.store.Close())
 		if n.dht != nil {
 			errs = append(errs, n.dht.Close())
 		}

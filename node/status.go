@@ -108,6 +108,7 @@ func (n *Node) Status() Status {
 	}
 	for _, p := range n.host.Network().Peers() {
 		if ps, ok := n.peerStatus(p); ok {
+			ps.Name = n.nameOf(n.ctx, p)
 			st.Peers = append(st.Peers, ps)
 		}
 	}

@@ -46,6 +46,7 @@ a node of their own for their duration when none runs.`,
 	root.AddCommand(
 		newInitCmd(g), newIDCmd(g), newDaemonCmd(g), newRelayCmd(g),
 		newStatusCmd(g), newPingCmd(g), newDemoCmd(g),
+		newContactsCmd(g), newMsgCmd(g), newInboxCmd(g),
 	)
 	return root
 }
@@ -90,6 +91,7 @@ const (
 	exitUsage       = 2 // bad flags, arguments or config
 	exitUnreachable = 3 // the peer could not be found or reached
 	exitHomeInUse   = 4 // another node already runs for this home
+	exitRefused     = 5 // the peer refused (not its contact, blocked)
 )
 
 func exitCode(err error) int {
@@ -104,7 +106,10 @@ func exitCode(err error) int {
 		return exitHomeInUse
 	case errors.Is(err, node.ErrUnreachable), errors.As(err, &ae) && ae.Code == api.CodeUnreachable:
 		return exitUnreachable
-	case errors.As(err, &ae) && (ae.Code == api.CodeUnknownPeer || ae.Code == api.CodeBadRequest):
+	case errors.As(err, &ae) && ae.Code == api.CodeRefused:
+		return exitRefused
+	case errors.As(err, &ae) && (ae.Code == api.CodeUnknownPeer || ae.Code == api.CodeBadRequest ||
+		ae.Code == api.CodeNotFound || ae.Code == api.CodeConflict):
 		return exitUsage
 	default:
 		return exitFailure

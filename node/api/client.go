@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"syscall"
 
 	"github.com/kithnet/kith/node"
@@ -179,4 +181,50 @@ func readError(resp *http.Response) error {
 		eb.Error = fmt.Sprintf("api: %s: %s", resp.Status, bytes.TrimSpace(b))
 	}
 	return &Error{Status: resp.StatusCode, Code: eb.Code, Message: eb.Error}
+}
+
+// Contacts lists contacts, then blocked strangers.
+func (c *Client) Contacts(ctx context.Context) ([]node.ContactInfo, error) {
+	var v []node.ContactInfo
+	return v, c.do(ctx, http.MethodGet, "/v1/contacts", nil, &v)
+}
+
+// AddContact saves peer (ticket or peer ID) under name.
+func (c *Client) AddContact(ctx context.Context, name, peer string) (node.ContactInfo, error) {
+	var v node.ContactInfo
+	return v, c.do(ctx, http.MethodPost, "/v1/contacts", ContactRequest{Name: name, Peer: peer}, &v)
+}
+
+// RemoveContact forgets a contact.
+func (c *Client) RemoveContact(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/contacts/"+url.PathEscape(name), nil, &struct{}{})
+}
+
+// TrustContact marks a contact trusted or not.
+func (c *Client) TrustContact(ctx context.Context, name string, trusted bool) error {
+	return c.do(ctx, http.MethodPost, "/v1/contacts/"+url.PathEscape(name)+"/trust", TrustRequest{Trusted: trusted}, &struct{}{})
+}
+
+// Block blocks (or unblocks) a contact name, peer ID or ticket.
+func (c *Client) Block(ctx context.Context, peer string, blocked bool) (BlockResponse, error) {
+	var v BlockResponse
+	return v, c.do(ctx, http.MethodPost, "/v1/block", BlockRequest{Peer: peer, Blocked: blocked}, &v)
+}
+
+// Send sends a direct message; the result's state is delivered or queued.
+func (c *Client) Send(ctx context.Context, peer, text string) (node.MessageInfo, error) {
+	var v node.MessageInfo
+	return v, c.do(ctx, http.MethodPost, "/v1/messages", SendRequest{Peer: peer, Text: text}, &v)
+}
+
+// Messages lists direct messages, oldest first, with one peer if from is
+// set, after seq.
+func (c *Client) Messages(ctx context.Context, from string, after int64) ([]node.MessageInfo, error) {
+	q := url.Values{}
+	if from != "" {
+		q.Set("from", from)
+	}
+	q.Set("after", strconv.FormatInt(after, 10))
+	var v []node.MessageInfo
+	return v, c.do(ctx, http.MethodGet, "/v1/messages?"+q.Encode(), nil, &v)
 }

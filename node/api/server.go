@@ -12,7 +12,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kithnet/kith/chat"
 	"github.com/kithnet/kith/node"
+	"github.com/kithnet/kith/node/store"
 	"github.com/kithnet/kith/protocols"
 )
 
@@ -37,6 +39,7 @@ func NewServer(n *node.Node, log *slog.Logger) *Server {
 	mux.HandleFunc("GET /v1/status", s.handleStatus)
 	mux.HandleFunc("POST /v1/ping", s.handlePing)
 	mux.HandleFunc("GET /v1/events", s.handleEvents)
+	s.routeContacts(mux)
 	// Every request's context ends at Shutdown, so event streams and long
 	// pings do not hold the daemon up.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -145,22 +148,41 @@ const (
 	CodeBadRequest  = "bad_request"
 	CodeUnknownPeer = "unknown_peer"
 	CodeUnreachable = "unreachable"
+	CodeNotFound    = "not_found"
+	CodeConflict    = "conflict"
+	CodeRefused     = "refused" // the peer refused (not a contact, blocked)
 	CodeInternal    = "internal"
 )
 
 // errorCode maps an error to its API code and HTTP status. This is the only
 // place errors become HTTP statuses.
 func errorCode(err error) (string, int) {
+	var re *protocols.RemoteError
 	switch {
-	case errors.Is(err, errBadRequest):
+	case errors.Is(err, errBadRequest), errors.Is(err, store.ErrBadName), isBadMessage(err):
 		return CodeBadRequest, http.StatusBadRequest
-	case errors.Is(err, node.ErrUnknownPeer), errors.Is(err, protocols.ErrTicket):
+	case errors.Is(err, node.ErrUnknownPeer), errors.Is(err, node.ErrNotPeer), errors.Is(err, protocols.ErrTicket):
 		return CodeUnknownPeer, http.StatusBadRequest
 	case errors.Is(err, node.ErrUnreachable):
 		return CodeUnreachable, http.StatusBadGateway
+	case errors.Is(err, store.ErrNoContact):
+		return CodeNotFound, http.StatusNotFound
+	case errors.Is(err, store.ErrNameTaken), errors.Is(err, store.ErrPeerTaken):
+		return CodeConflict, http.StatusConflict
+	case errors.As(err, &re):
+		return CodeRefused, http.StatusForbidden
 	default:
 		return CodeInternal, http.StatusInternalServerError
 	}
+}
+
+func isBadMessage(err error) bool {
+	for _, e := range []error{chat.ErrEmpty, chat.ErrTooLong, chat.ErrNotUTF8, chat.ErrSelf} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrorBody is the JSON body of an API error.

@@ -1,0 +1,163 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/kithnet/kith/chat"
+	"github.com/kithnet/kith/node/store"
+	"github.com/kithnet/kith/protocols"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// ContactInfo is a contact as `kith contacts ls` prints it.
+type ContactInfo struct {
+	Name    string   `json:"name"`
+	PeerID  string   `json:"peer_id"`
+	Trusted bool     `json:"trusted"`
+	Blocked bool     `json:"blocked"`
+	Addrs   []string `json:"addrs,omitempty"`
+}
+
+func contactInfo(c store.Contact) ContactInfo {
+	return ContactInfo{Name: c.Name, PeerID: c.PeerID.String(), Trusted: c.Trusted, Blocked: c.Blocked, Addrs: strs(c.Addrs)}
+}
+
+// AddContact saves target (a ticket or a peer ID) under name. A ticket's
+// addresses are remembered for dialing.
+func (n *Node) AddContact(ctx context.Context, name, target string) (ContactInfo, error) {
+	if err := store.ValidContactName(name); err != nil {
+		return ContactInfo{}, err
+	}
+	c := store.Contact{Name: name}
+	target = strings.TrimSpace(target)
+	if strings.HasPrefix(strings.ToLower(target), protocols.TicketPrefix) {
+		t, err := protocols.ParseTicket(target)
+		if err != nil {
+			return ContactInfo{}, err
+		}
+		c.PeerID, c.Addrs = t.Peer, t.Addrs
+	} else {
+		id, err := peer.Decode(target)
+		if err != nil {
+			return ContactInfo{}, fmt.Errorf("%q: %w", target, ErrNotPeer)
+		}
+		c.PeerID = id
+	}
+	if c.PeerID == n.host.ID() {
+		return ContactInfo{}, fmt.Errorf("node: %s is this node: %w", c.PeerID, ErrNotPeer)
+	}
+	if err := n.store.AddContact(ctx, c); err != nil {
+		return ContactInfo{}, err
+	}
+	n.rememberAddrs(c.PeerID, c.Addrs)
+	got, err := n.store.ContactByPeer(ctx, c.PeerID)
+	return contactInfo(got), err
+}
+
+// ErrNotPeer is returned for an argument that is not a peer ID or ticket.
+var ErrNotPeer = errors.New("not a peer ID or ticket")
+
+// Contacts lists contacts, then blocked strangers.
+func (n *Node) Contacts(ctx context.Context) ([]ContactInfo, error) {
+	cs, err := n.store.Contacts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ContactInfo, len(cs))
+	for i, c := range cs {
+		out[i] = contactInfo(c)
+	}
+	return out, nil
+}
+
+// RemoveContact forgets a contact (a blocked one stays blocked).
+func (n *Node) RemoveContact(ctx context.Context, name string) error {
+	return n.store.RemoveContact(ctx, name)
+}
+
+// TrustContact marks a contact trusted (or not).
+func (n *Node) TrustContact(ctx context.Context, name string, trusted bool) error {
+	return n.store.SetTrusted(ctx, name, trusted)
+}
+
+// Block refuses target (a contact name, peer ID or ticket) from now on and
+// closes any connection to it; unblock admits it again.
+func (n *Node) Block(ctx context.Context, target string, blocked bool) (peer.ID, error) {
+	p, err := n.Resolve(ctx, target)
+	if err != nil {
+		return "", err
+	}
+	if err := n.store.SetBlocked(ctx, p, blocked); err != nil {
+		return "", err
+	}
+	if blocked {
+		n.gater.Block(p)
+		n.host.Network().ClosePeer(p)
+	} else {
+		n.gater.Unblock(p)
+	}
+	return p, nil
+}
+
+// loadBlocked feeds the store's block list to the gater at start.
+func (n *Node) loadBlocked(ctx context.Context) error {
+	ps, err := n.store.BlockedPeers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		n.gater.Block(p)
+	}
+	return nil
+}
+
+// rememberContactAddrs puts every contact's known addresses in the
+// peerstore, so they are dialed before asking the DHT.
+func (n *Node) rememberContactAddrs(ctx context.Context) error {
+	cs, err := n.store.Contacts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		n.rememberAddrs(c.PeerID, c.Addrs)
+	}
+	return nil
+}
+
+func (n *Node) rememberAddrs(p peer.ID, addrs []ma.Multiaddr) {
+	if len(addrs) > 0 {
+		n.host.Peerstore().AddAddrs(p, addrs, peerstore.PermanentAddrTTL)
+	}
+}
+
+// authorizeDM is the direct-message policy: blocked peers never, others by
+// [messages] accept (contacts only, by default).
+func (n *Node) authorizeDM(p peer.ID) error {
+	c, err := n.store.ContactByPeer(n.ctx, p)
+	switch {
+	case err == nil && c.Blocked:
+		return chat.ErrBlocked
+	case err == nil && c.Name != "":
+		return nil
+	case err != nil && !errors.Is(err, store.ErrNoContact):
+		return fmt.Errorf("node: look up contact: %w", err)
+	case n.cfg.Messages.Accept == AcceptAnyone:
+		return nil
+	default:
+		return fmt.Errorf("%w: this node accepts messages from its contacts only", chat.ErrNotAllowed)
+	}
+}
+
+// nameOf returns p's contact name, or "".
+func (n *Node) nameOf(ctx context.Context, p peer.ID) string {
+	c, err := n.store.ContactByPeer(ctx, p)
+	if err != nil {
+		return ""
+	}
+	return c.Name
+}
