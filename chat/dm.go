@@ -80,7 +80,8 @@ type DMService struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	kick   chan peer.ID // a peer to retry at once (connected, or new mail)
+	kick     chan peer.ID  // a peer to retry at once (connected, or new mail)
+	retryAll chan struct{} // retry every peer at once
 
 	sendMu sync.Map // peer.ID -> *sync.Mutex: one delivery at a time per peer
 
@@ -94,7 +95,7 @@ func NewDM(h host.Host, store Store, cfg DMConfig, opts ...DMOption) (*DMService
 	s := &DMService{
 		h: h, store: store, cfg: cfg.withDefaults(),
 		log:  slog.Default(),
-		kick: make(chan peer.ID, 64),
+		kick: make(chan peer.ID, 64), retryAll: make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		o(s)

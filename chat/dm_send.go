@@ -131,6 +131,10 @@ func (s *DMService) runOutbox() {
 		case p := <-s.kick:
 			delete(o.next, p)
 			s.attempt(o, p)
+		case <-s.retryAll:
+			clear(o.next)
+			clear(o.backoff)
+			s.retryDue(o)
 		case r := <-o.results:
 			o.inflight[r.p] = false
 			s.schedule(o, r)
@@ -205,6 +209,15 @@ func (s *DMService) watchPeers(sub event.Subscription) {
 				s.Kick(ev.Peer)
 			}
 		}
+	}
+}
+
+// RetryAll asks the outbox to try every peer with queued mail now, back-off
+// forgotten: for instance when the node has just (re)joined the network.
+func (s *DMService) RetryAll() {
+	select {
+	case s.retryAll <- struct{}{}:
+	default: // a retry of everything is already pending
 	}
 }
 

@@ -133,16 +133,21 @@ func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration) er
 	if err := n.rememberContactAddrs(n.ctx); err != nil {
 		return err
 	}
+	if len(bootstrap) > 0 {
+		// The first round runs before New returns, so a new node is in the
+		// DHT (or has said why not) by the time it is used, and the outbox
+		// starts with peers findable.
+		bootstrapOnce(n.ctx, n.host, n.dht, bootstrap, n.log)
+	}
 	n.dm, err = chat.NewDM(n.host, n.store, chat.DMConfig{Authorize: n.authorizeDM},
 		chat.WithLogger(n.log), chat.WithOnChange(n.onMessage))
 	if err != nil {
 		return err
 	}
 	if len(bootstrap) > 0 {
-		// The first round runs before New returns, so a new node is in the
-		// DHT (or has said why not) by the time it is used.
-		bootstrapOnce(n.ctx, n.host, n.dht, bootstrap, n.log)
-		n.wg.Go(func() { keepBootstrapped(n.ctx, n.host, n.dht, bootstrap, bootstrapEvery, n.log) })
+		n.wg.Go(func() {
+			keepBootstrapped(n.ctx, n.host, n.dht, bootstrap, bootstrapEvery, n.log, n.dm.RetryAll)
+		})
 	}
 	if n.cfg.Network.MDNSEnabled() && !loopbackOnly(n.host.Network().ListenAddresses()) {
 		m, err := startMDNS(n.ctx, n.host, n.log)

@@ -64,7 +64,7 @@ func dhtPeers(d *dual.DHT) int {
 // connected to no peer of its routing tables (they are empty, or every peer
 // in them went away), checking every healthy interval and backing off from
 // 1 s to 2 min between failed rounds.
-func keepBootstrapped(ctx context.Context, h host.Host, d *dual.DHT, peers []peer.AddrInfo, healthy time.Duration, log *slog.Logger) {
+func keepBootstrapped(ctx context.Context, h host.Host, d *dual.DHT, peers []peer.AddrInfo, healthy time.Duration, log *slog.Logger, rejoined func()) {
 	const minWait, maxWait = time.Second, 2 * time.Minute
 	wait, fails := healthy, 0
 	for {
@@ -74,8 +74,13 @@ func keepBootstrapped(ctx context.Context, h host.Host, d *dual.DHT, peers []pee
 			return
 		case <-time.After(wait + jitter):
 		}
-		if connectedDHTPeers(h, d) > 0 || bootstrapOnce(ctx, h, d, peers, log) {
+		if connectedDHTPeers(h, d) > 0 {
 			wait, fails = healthy, 0
+			continue
+		}
+		if bootstrapOnce(ctx, h, d, peers, log) {
+			wait, fails = healthy, 0
+			rejoined()
 			continue
 		}
 		fails++

@@ -105,6 +105,9 @@ func runDemo(ctx context.Context, w io.Writer, log *slog.Logger) error {
 	if err := demoPing(ctx, w, bob, alice); err != nil {
 		return err
 	}
+	if err := demoMessages(ctx, w, alice, bob); err != nil {
+		return err
+	}
 	fmt.Fprintln(w, "demo passed")
 	return nil
 }
@@ -141,6 +144,35 @@ func demoPing(ctx context.Context, w io.Writer, from, to *demoPeer) error {
 		from.name, to.name, how, time.Since(start).Round(time.Millisecond), last.Path, last.RTTMs, last.Addr)
 	if last.Path != node.PathDirect {
 		return fmt.Errorf("demo: %s -> %s: expected a direct path, got %q", from.name, to.name, last.Path)
+	}
+	return nil
+}
+
+// demoMessages makes alice and bob contacts and has each send the other a
+// direct message, acknowledged once stored.
+func demoMessages(ctx context.Context, w io.Writer, alice, bob *demoPeer) error {
+	for _, pair := range [][2]*demoPeer{{alice, bob}, {bob, alice}} {
+		if _, err := pair[0].c.AddContact(ctx, pair[1].name, pair[1].n.ID().String()); err != nil {
+			return fmt.Errorf("demo: %s adds %s: %w", pair[0].name, pair[1].name, err)
+		}
+	}
+	for _, pair := range [][2]*demoPeer{{alice, bob}, {bob, alice}} {
+		from, to := pair[0], pair[1]
+		text := fmt.Sprintf("hello %s, this is %s", to.name, from.name)
+		start := time.Now()
+		m, err := from.c.Send(ctx, to.name, text)
+		if err != nil {
+			return fmt.Errorf("demo: %s messages %s: %w", from.name, to.name, err)
+		}
+		if m.State != "delivered" {
+			return fmt.Errorf("demo: %s -> %s: message %s, want delivered", from.name, to.name, m.State)
+		}
+		got, err := to.c.Messages(ctx, from.name, 0)
+		if err != nil || !slices.ContainsFunc(got, func(x node.MessageInfo) bool { return x.ID == m.ID && x.Text == text }) {
+			return fmt.Errorf("demo: %s's inbox lacks the message from %s (%v)", to.name, from.name, err)
+		}
+		fmt.Fprintf(w, "  %s -> %s: message %q %s in %s (acked after %s stored it)\n",
+			from.name, to.name, text, m.State, time.Since(start).Round(time.Microsecond), to.name)
 	}
 	return nil
 }

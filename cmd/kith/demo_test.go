@@ -14,7 +14,12 @@ func TestDemo(t *testing.T) {
 	if err := runDemo(t.Context(), &out, nodetest.Logger(t)); err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"alice -> bob: found through the DHT", "path direct", "demo passed"} {
+	for _, want := range []string{
+		"alice -> bob: found through the DHT", "path direct",
+		`alice -> bob: message "hello bob, this is alice" delivered`,
+		`bob -> alice: message "hello alice, this is bob" delivered`,
+		"demo passed",
+	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
