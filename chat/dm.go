@@ -77,9 +77,9 @@ type DMService struct {
 	log      *slog.Logger
 	onChange func(Message)
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 	kick     chan peer.ID  // a peer to retry at once (connected, or new mail)
 	retryAll chan struct{} // retry every peer at once
 
