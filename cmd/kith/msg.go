@@ -36,6 +36,9 @@ JSON: {"id", "seq", "from", "to", "text", "sent_at", "state"}.`,
 				if err != nil {
 					return err
 				}
+				if m.State == "queued" && g.embedded {
+					fmt.Fprintln(g.stderr, "kith: no daemon runs for this home: the message is delivered once `kith daemon` runs")
+				}
 				if g.json {
 					return printJSON(g.stdout, m)
 				}

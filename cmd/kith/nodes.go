@@ -93,6 +93,7 @@ func (g *globals) withClient(ctx context.Context, fn func(context.Context, *api.
 	defer n.Close()
 	c, stop := api.Embedded(n, log)
 	defer stop()
+	g.embedded = true
 	return fn(ctx, c)
 }
 

@@ -19,6 +19,7 @@ type globals struct {
 	logLevel string
 	stdout   io.Writer
 	stderr   io.Writer
+	embedded bool // the command runs its own node: no daemon for this home
 }
 
 func newRootCmd() *cobra.Command {

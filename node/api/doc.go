@@ -7,6 +7,13 @@
 //	GET  /v1/status   node.Status
 //	POST /v1/ping     PingRequest in; NDJSON stream of node.PingResult out
 //	GET  /v1/events   NDJSON stream of node.Event until the client hangs up
+//	GET  /v1/contacts                 []node.ContactInfo
+//	POST /v1/contacts                 ContactRequest in; node.ContactInfo out
+//	DELETE /v1/contacts/{name}
+//	POST /v1/contacts/{name}/trust    TrustRequest in
+//	POST /v1/block                    BlockRequest in; BlockResponse out
+//	POST /v1/messages                 SendRequest in; node.MessageInfo out (state delivered or queued)
+//	GET  /v1/messages?from=&after=    []node.MessageInfo, oldest first
 //
 // Errors are a JSON object {"error": "...", "code": "..."} with an HTTP
 // status that matches the code. The Client is the only way the CLI and the
