@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"math"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -81,8 +83,26 @@ type RelayConfig struct {
 	// server. Set by `kith relay`; not read from the file.
 	Enabled bool `toml:"-"`
 	// Announce multiaddrs this relay advertises instead of what it observes,
-	// e.g. its public address behind a forwarded port.
+	// e.g. its public address behind a forwarded port. Announcing (or
+	// listening on an explicit public address) declares the relay reachable,
+	// so it relays from the start.
 	Announce []string `toml:"announce"`
+	// Allow lists peer IDs that may reserve slots and be relayed under the
+	// limits below, besides the relay's own contacts.
+	Allow []string `toml:"allow"`
+	// AllowFile names a file of further peer IDs, one per line (# comments).
+	AllowFile string `toml:"allow_file"`
+	// Closed refuses everyone not allowed. Otherwise others may reserve a
+	// slot (at most 8 per IP address) and be reached by allowed peers.
+	Closed bool `toml:"closed"`
+	// CircuitDuration and CircuitData bound each relayed connection
+	// (default "2h" and "16GiB": enough for a large file transfer).
+	CircuitDuration Duration `toml:"circuit_duration"`
+	CircuitData     Size     `toml:"circuit_data"`
+	// MaxReservations bounds reservations in all (default 1024); MaxCircuits
+	// bounds relayed connections per peer (default 64).
+	MaxReservations int `toml:"max_reservations"`
+	MaxCircuits     int `toml:"max_circuits"`
 }
 
 // Duration is a time.Duration written as "20s" or "1m30s" in the file.
@@ -100,6 +120,44 @@ func (d *Duration) UnmarshalText(b []byte) error {
 
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Size is a byte count written as 1048576, "128KiB", "16GiB" or "1MB".
+type Size int64
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *Size) UnmarshalText(b []byte) error {
+	v, err := ParseSize(string(b))
+	if err != nil {
+		return err
+	}
+	*s = Size(v)
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Size) MarshalText() ([]byte, error) { return []byte(strconv.FormatInt(int64(s), 10)), nil }
+
+// ParseSize parses a byte count with an optional unit: B, KB, MB, GB, TB
+// (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024).
+func ParseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	i := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.TrimSpace(s[i:])
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	mult, ok := sizeUnits[strings.ToLower(unit)]
+	if err != nil || !ok || n < 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is not a size (e.g. 1048576, 512KiB, 16GiB)", s)
+	}
+	return n * mult, nil
+}
+
+var sizeUnits = map[string]int64{
+	"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
+}
 
 // DefaultHome returns $KITH_HOME, else $XDG_CONFIG_HOME/kith, else ~/.config/kith.
 func DefaultHome() (string, error) {
@@ -178,10 +236,8 @@ func (c Config) Validate() error {
 	if _, err := parsePeerAddrs("network.relays", c.Network.Relays); err != nil {
 		return err
 	}
-	for _, a := range c.Relay.Announce {
-		if _, err := ma.NewMultiaddr(a); err != nil {
-			return fmt.Errorf("relay.announce: invalid multiaddr %q: %w", a, err)
-		}
+	if err := c.Relay.validate(); err != nil {
+		return err
 	}
 	cc := c.withDefaults().Connections
 	if cc.Low < 1 || cc.High < cc.Low {
@@ -226,7 +282,36 @@ func (c Config) withDefaults() Config {
 	if c.Relay.Enabled {
 		c.DHT.Mode = "server"
 	}
+	if c.Relay.CircuitDuration == 0 {
+		c.Relay.CircuitDuration = Duration(2 * time.Hour)
+	}
+	if c.Relay.CircuitData == 0 {
+		c.Relay.CircuitData = 16 << 30
+	}
+	if c.Relay.MaxReservations == 0 {
+		c.Relay.MaxReservations = 1024
+	}
+	if c.Relay.MaxCircuits == 0 {
+		c.Relay.MaxCircuits = 64
+	}
 	return c
+}
+
+func (r RelayConfig) validate() error {
+	for _, a := range r.Announce {
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			return fmt.Errorf("relay.announce: invalid multiaddr %q: %w", a, err)
+		}
+	}
+	for i, s := range r.Allow {
+		if _, err := peer.Decode(s); err != nil {
+			return fmt.Errorf("relay.allow[%d]: %q is not a peer ID: %w", i, s, err)
+		}
+	}
+	if r.CircuitDuration < 0 || r.CircuitData < 0 || r.MaxReservations < 0 || r.MaxCircuits < 0 {
+		return fmt.Errorf("relay: limits must not be negative")
+	}
+	return nil
 }
 
 // DefaultListen is the listen set used when none is configured.
@@ -301,6 +386,18 @@ const DefaultConfigText = `# kith configuration. Every key is optional; shown he
 # accept = "contacts"
 
 [relay]
-# For kith relay: addresses to advertise instead of the observed ones.
+# For kith relay. Addresses to advertise instead of the observed ones;
+# announcing declares the relay reachable, so it relays from the start.
 # announce = ["/ip4/203.0.113.5/tcp/4011"]
+# Peers that may reserve a slot and be relayed, besides the relay's contacts.
+# allow = ["12D3KooW..."]
+# allow_file = "/etc/kith/allow"
+# Refuse everyone else (otherwise they may reserve, at most 8 per IP address,
+# and be reached by allowed peers).
+# closed = false
+# Limits of each relayed connection, and of the relay as a whole.
+# circuit_duration = "2h"
+# circuit_data = "16GiB"
+# max_reservations = 1024
+# max_circuits = 64
 `

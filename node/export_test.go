@@ -9,3 +9,9 @@ var MakeTicket = makeTicket
 func WithBootstrapInterval(d time.Duration) Option {
 	return func(o *options) { o.bootstrapEvery = d }
 }
+
+// WithForcedPublic makes a relay on loopback relay from the start, as one
+// with --announce does (announcing needs a known port; tests use port 0).
+func WithForcedPublic() Option {
+	return func(o *options) { o.forcePublic = true }
+}

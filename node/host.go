@@ -32,12 +32,14 @@ const UserAgent = "kith/0.1"
 
 // hostParts are what buildHost needs besides the config.
 type hostParts struct {
-	key      crypto.PrivKey
-	gater    *Gater
-	registry prometheus.Registerer
-	routing  func(host.Host) (routing.PeerRouting, error)
-	limits   []func(*rcmgr.ScalingLimitConfig)
-	log      *slog.Logger
+	key         crypto.PrivKey
+	gater       *Gater
+	registry    prometheus.Registerer
+	routing     func(host.Host) (routing.PeerRouting, error)
+	limits      []func(*rcmgr.ScalingLimitConfig)
+	relayACL    *relayACL // relay mode only
+	forcePublic bool      // relay mode: relay from the start (tests)
+	log         *slog.Logger
 }
 
 // buildHost is the only place that assembles libp2p options. Every option is

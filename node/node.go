@@ -35,6 +35,8 @@ type Node struct {
 	store    *store.Store
 	dm       *chat.DMService
 
+	relayAllow map[peer.ID]bool // relay mode: --allow and the allow file
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -54,6 +56,7 @@ type options struct {
 	log            *slog.Logger
 	limits         []func(*rcmgr.ScalingLimitConfig)
 	bootstrapEvery time.Duration // how often to check the DHT connection (tests shorten it)
+	forcePublic    bool          // tests: a relay on loopback relays without AutoNAT
 }
 
 // WithLogger sets the node's logger (default slog.Default()).
@@ -91,12 +94,20 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		n.cancel()
 		return nil, err
 	}
+	acl, err := n.newRelayACL()
+	if err != nil {
+		n.cancel()
+		n.store.Close()
+		return nil, err
+	}
 	n.host, err = buildHost(cfg, hostParts{
-		key:      key,
-		gater:    n.gater,
-		registry: n.registry,
-		limits:   append([]func(*rcmgr.ScalingLimitConfig){chat.DMLimits}, o.limits...),
-		log:      n.log,
+		relayACL:    acl,
+		forcePublic: o.forcePublic,
+		key:         key,
+		gater:       n.gater,
+		registry:    n.registry,
+		limits:      append([]func(*rcmgr.ScalingLimitConfig){chat.DMLimits}, o.limits...),
+		log:         n.log,
 		routing: func(h host.Host) (routing.PeerRouting, error) {
 			d, err := newDHT(h, cfg, bootstrap)
 			n.dht = d
@@ -158,6 +169,9 @@ func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration) er
 		}
 	}
 	n.log.Info("node started", "peer_id", n.host.ID(), "addrs", n.host.Addrs())
+	if n.cfg.Relay.Enabled && !relayDeclaredPublic(n.cfg, nil) && len(n.cfg.Relay.Announce) == 0 {
+		n.logRelayState(network.ReachabilityUnknown)
+	}
 	return nil
 }
 

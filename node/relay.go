@@ -2,23 +2,31 @@ package node
 
 import (
 	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // relayOptions returns the libp2p options of relay mode (kith relay): the
-// circuit relay v2 service, an AutoNAT server, and the announced addresses.
-// The DHT runs in server mode (see Config.withDefaults).
-func relayOptions(cfg Config, _ hostParts) ([]libp2p.Option, error) {
+// circuit relay v2 service with kith's access control and limits, an
+// AutoNAT server, and the announced addresses. The DHT runs in server mode
+// (see Config.withDefaults).
+func relayOptions(cfg Config, p hostParts) ([]libp2p.Option, error) {
 	var opts []libp2p.Option
-	announce := make([]ma.Multiaddr, 0, len(cfg.Relay.Announce))
-	for _, s := range cfg.Relay.Announce {
-		m, err := ma.NewMultiaddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("node: relay.announce %q: %w", s, err)
-		}
-		announce = append(announce, m)
+	announce, err := parseAddrs("relay.announce", cfg.Relay.Announce)
+	if err != nil {
+		return nil, err
 	}
 	if len(announce) > 0 {
 		opts = append(opts, libp2p.AddrsFactory(func([]ma.Multiaddr) []ma.Multiaddr { return announce }))
@@ -26,11 +34,242 @@ func relayOptions(cfg Config, _ hostParts) ([]libp2p.Option, error) {
 	if !cfg.Relay.Enabled {
 		return opts, nil
 	}
-	opts = append(opts, libp2p.EnableRelayService(), libp2p.EnableNATService())
-	if len(announce) > 0 {
+	rc := relayv2.DefaultResources()
+	rc.Limit = &relayv2.RelayLimit{
+		Duration: time.Duration(cfg.Relay.CircuitDuration),
+		Data:     int64(cfg.Relay.CircuitData),
+	}
+	rc.MaxReservations = cfg.Relay.MaxReservations
+	rc.MaxCircuits = cfg.Relay.MaxCircuits
+	// Colleagues behind one office NAT share an address: allow-listed peers
+	// are limited per peer, so the per-IP cap is the relayACL's, for others.
+	rc.MaxReservationsPerIP = cfg.Relay.MaxReservations
+	rc.MaxReservationsPerASN = cfg.Relay.MaxReservations
+	opts = append(opts,
+		libp2p.EnableRelayService(
+			relayv2.WithResources(rc),
+			relayv2.WithACL(p.relayACL),
+			relayv2.WithMetricsTracer(relayv2.NewMetricsTracer(relayv2.WithRegisterer(p.registry))),
+		),
+		libp2p.EnableNATService(),
+	)
+	if p.forcePublic || relayDeclaredPublic(cfg, announce) {
 		// The operator declared the address reachable: relay from the start
 		// instead of waiting for AutoNAT peers that a first relay lacks.
 		opts = append(opts, libp2p.ForceReachabilityPublic())
 	}
 	return opts, nil
+}
+
+// relayDeclaredPublic reports whether the operator told us the relay is
+// reachable: an announced address, or an explicit public listen address.
+func relayDeclaredPublic(cfg Config, announce []ma.Multiaddr) bool {
+	if len(announce) > 0 {
+		return true
+	}
+	for _, s := range cfg.Network.Listen {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			continue
+		}
+		if ip, err := manet.ToIP(m); err == nil && !ip.IsUnspecified() && manet.IsPublicAddr(m) {
+			return true
+		}
+	}
+	return false
+}
+
+func parseAddrs(field string, ss []string) ([]ma.Multiaddr, error) {
+	out := make([]ma.Multiaddr, 0, len(ss))
+	for _, s := range ss {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("node: %s %q: %w", field, s, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// relayHopProtocol is served while the relay service runs.
+const relayHopProtocol = "/libp2p/circuit/relay/0.2.0/hop"
+
+// logRelayState says, loudly when it matters, whether a relay is relaying.
+func (n *Node) logRelayState(r network.Reachability) {
+	if !n.cfg.Relay.Enabled {
+		return
+	}
+	switch r {
+	case network.ReachabilityPublic:
+		n.log.Info("relay service running: this node is reachable")
+	default:
+		n.log.Warn("not relaying: this node is not known to be reachable from the internet. " +
+			"go-libp2p relays only once AutoNAT confirms a public address, which needs other peers to dial back; " +
+			"if this host is reachable, pass --announce with its public address (or listen on an explicit public IP)")
+	}
+}
+
+// Reasons a relay refuses, as metric labels.
+const (
+	refuseNotAllowed = "not_allowed" // not on the allow list, relay closed (or stranger to stranger)
+	refusePerIP      = "per_ip"      // too many strangers' reservations from one address
+)
+
+// strangersPerIP bounds the reservations of peers not on the allow list that
+// come from one IP address (go-libp2p's own default).
+const strangersPerIP = 8
+
+// relayACL decides who may reserve a slot on this relay and whom it carries.
+// Allow-listed peers (the relay's contacts and --allow) get reservations and
+// circuits under the operator's limits; others, unless the relay is closed,
+// may reserve (so colleagues can reach them) at most strangersPerIP per
+// address, and a circuit needs an allow-listed peer at one end: go-libp2p's
+// relay applies one limit to every circuit, so strangers never get the
+// operator's generous limit between themselves.
+type relayACL struct {
+	allowed func(peer.ID) bool
+	closed  bool
+	ttl     time.Duration
+
+	mu        sync.Mutex
+	strangers map[string]map[peer.ID]time.Time // IP -> peer -> last reservation
+
+	refusedReservations *prometheus.CounterVec
+	refusedCircuits     *prometheus.CounterVec
+}
+
+var _ relayv2.ACLFilter = (*relayACL)(nil)
+
+func newRelayACL(allowed func(peer.ID) bool, closed bool, reg prometheus.Registerer) (*relayACL, error) {
+	a := &relayACL{
+		allowed: allowed, closed: closed, ttl: relayv2.DefaultResources().ReservationTTL,
+		strangers: make(map[string]map[peer.ID]time.Time),
+		refusedReservations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kith_relay_reservations_refused_total",
+			Help: "Reservations this relay refused, by reason.",
+		}, []string{"reason"}),
+		refusedCircuits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kith_relay_circuits_refused_total",
+			Help: "Relayed connections this relay refused, by reason.",
+		}, []string{"reason"}),
+	}
+	for _, c := range []prometheus.Collector{a.refusedReservations, a.refusedCircuits} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("node: relay metrics: %w", err)
+		}
+	}
+	return a, nil
+}
+
+// AllowReserve implements relayv2.ACLFilter.
+func (a *relayACL) AllowReserve(p peer.ID, addr ma.Multiaddr) bool {
+	if a.allowed(p) {
+		return true
+	}
+	if a.closed {
+		a.refusedReservations.WithLabelValues(refuseNotAllowed).Inc()
+		return false
+	}
+	if !a.admitStranger(p, addr) {
+		a.refusedReservations.WithLabelValues(refusePerIP).Inc()
+		return false
+	}
+	return true
+}
+
+// admitStranger counts p's reservation against its address's quota.
+func (a *relayACL) admitStranger(p peer.ID, addr ma.Multiaddr) bool {
+	ip, err := manet.ToIP(addr)
+	if err != nil {
+		return true // not an IP address (e.g. in-memory transports)
+	}
+	key := ip.Mask(net.CIDRMask(32, 32)).String()
+	if ip.To4() == nil {
+		key = ip.Mask(net.CIDRMask(64, 128)).String() // one IPv6 /64 is one site
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := time.Now()
+	peers := a.strangers[key]
+	for q, t := range peers {
+		if now.Sub(t) > a.ttl {
+			delete(peers, q)
+		}
+	}
+	if _, again := peers[p]; !again && len(peers) >= strangersPerIP {
+		return false
+	}
+	if peers == nil {
+		peers = make(map[peer.ID]time.Time)
+		a.strangers[key] = peers
+	}
+	peers[p] = now
+	return true
+}
+
+// AllowConnect implements relayv2.ACLFilter.
+func (a *relayACL) AllowConnect(src peer.ID, _ ma.Multiaddr, dest peer.ID) bool {
+	if a.allowed(src) || a.allowed(dest) {
+		return true
+	}
+	a.refusedCircuits.WithLabelValues(refuseNotAllowed).Inc()
+	return false
+}
+
+// newRelayACL builds the relay's access control in relay mode (nil
+// otherwise): the allow list from the config and the allow file, plus the
+// node's unblocked contacts, looked up at each request.
+func (n *Node) newRelayACL() (*relayACL, error) {
+	if !n.cfg.Relay.Enabled {
+		return nil, nil
+	}
+	n.relayAllow = make(map[peer.ID]bool)
+	ids := slices.Clone(n.cfg.Relay.Allow)
+	if f := n.cfg.Relay.AllowFile; f != "" {
+		more, err := readAllowFile(f)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, more...)
+	}
+	for _, s := range ids {
+		p, err := peer.Decode(s)
+		if err != nil {
+			return nil, fmt.Errorf("node: relay allow list: %q is not a peer ID: %w", s, err)
+		}
+		n.relayAllow[p] = true
+	}
+	return newRelayACL(n.relayAllowed, n.cfg.Relay.Closed, n.registry)
+}
+
+// relayAllowed reports whether p is on the relay's allow list or is an
+// unblocked contact.
+func (n *Node) relayAllowed(p peer.ID) bool {
+	if n.relayAllow[p] {
+		return true
+	}
+	c, err := n.store.ContactByPeer(n.ctx, p)
+	return err == nil && c.Name != "" && !c.Blocked
+}
+
+// readAllowFile reads peer IDs, one per line; blank lines and # comments are
+// skipped. A malformed line is an error naming the file and line.
+func readAllowFile(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("node: relay allow file: %w", err)
+	}
+	var ids []string
+	for i, line := range strings.Split(string(b), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if _, err := peer.Decode(line); err != nil {
+			return nil, fmt.Errorf("node: %s:%d: %q is not a peer ID", path, i+1, line)
+		}
+		ids = append(ids, line)
+	}
+	return ids, nil
 }

@@ -35,6 +35,9 @@ type Status struct {
 	Relays       []string     `json:"relays"`
 	Peers        []PeerStatus `json:"peers"`
 	DHTPeers     int          `json:"dht_peers"`
+	// Relaying is set on a relay (kith relay): whether the relay service is
+	// running, which go-libp2p does only while it believes it is public.
+	Relaying *bool `json:"relaying,omitempty"`
 }
 
 // PeerStatus is one connected peer in Status.
@@ -113,7 +116,16 @@ func (n *Node) Status() Status {
 		}
 	}
 	slices.SortFunc(st.Peers, func(a, b PeerStatus) int { return strings.Compare(a.PeerID, b.PeerID) })
+	if n.cfg.Relay.Enabled {
+		on := n.relaying()
+		st.Relaying = &on
+	}
 	return st
+}
+
+// relaying reports whether the circuit relay service is serving.
+func (n *Node) relaying() bool {
+	return slices.Contains(n.host.Mux().Protocols(), relayHopProtocol)
 }
 
 func (n *Node) peerStatus(p peer.ID) (PeerStatus, bool) {
@@ -207,6 +219,7 @@ func (n *Node) handleHostEvent(e any) {
 		n.reachability = e.Reachability
 		n.mu.Unlock()
 		n.log.Info("reachability changed", "reachability", reachabilityName(e.Reachability))
+		n.logRelayState(e.Reachability)
 		n.events.Publish(Event{Type: EventReachabilityChanged, Reachability: reachabilityName(e.Reachability)})
 	case event.EvtLocalAddressesUpdated:
 		n.events.Publish(Event{Type: EventAddrsChanged, Addrs: strs(n.host.Addrs())})

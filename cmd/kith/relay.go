@@ -16,8 +16,9 @@ import (
 
 func newRelayCmd(g *globals) *cobra.Command {
 	var f nodeFlags
-	var announce []string
-	var metrics string
+	var announce, allow []string
+	var allowFile, metrics string
+	var closed bool
 	cmd := &cobra.Command{
 		Use:   "relay",
 		Short: "Run a relay and DHT bootstrap node for peers behind NAT",
@@ -27,7 +28,19 @@ control API as kith daemon. Once up it prints, one per line on stdout, the
 multiaddrs colleagues pass to --bootstrap and --relay.
 
 --announce sets the addresses to advertise (e.g. the public address of a
-forwarded port); the relay then serves from the start.`,
+forwarded port); the relay then serves from the start, as it does when it
+listens on an explicit public IP. Otherwise it relays only once AutoNAT
+confirms it is reachable, and says so loudly until then.
+
+Who may use it: the relay's contacts and the peers named by --allow or
+--allow-file reserve slots and are relayed under [relay] circuit_duration
+and circuit_data (2 h and 16 GiB by default). Others may reserve a slot (at
+most 8 per IP address) so that allowed peers can reach them, but are never
+relayed to each other; with --closed they get nothing.
+
+--metrics serves Prometheus metrics: libp2p's own (libp2p_relaysvc_*:
+reservations, circuits, bytes relayed) and kith_relay_reservations_refused_total
+and kith_relay_circuits_refused_total by reason.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.loadConfig(f)
@@ -38,6 +51,11 @@ forwarded port); the relay then serves from the start.`,
 			if len(announce) > 0 {
 				cfg.Relay.Announce = announce
 			}
+			cfg.Relay.Allow = append(cfg.Relay.Allow, allow...)
+			if allowFile != "" {
+				cfg.Relay.AllowFile = allowFile
+			}
+			cfg.Relay.Closed = cfg.Relay.Closed || closed
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
@@ -57,6 +75,9 @@ forwarded port); the relay then serves from the start.`,
 	f.add(cmd, true)
 	cmd.Flags().StringArrayVar(&announce, "announce", nil, "multiaddr to advertise instead of the observed ones (repeatable)")
 	cmd.Flags().StringVar(&metrics, "metrics", "", "serve Prometheus metrics on this host:port at /metrics")
+	cmd.Flags().StringArrayVar(&allow, "allow", nil, "peer ID allowed to reserve and be relayed (repeatable; contacts are allowed too)")
+	cmd.Flags().StringVar(&allowFile, "allow-file", "", "file of allowed peer IDs, one per line")
+	cmd.Flags().BoolVar(&closed, "closed", false, "refuse every peer that is not allowed")
 	return cmd
 }
 

@@ -1,0 +1,160 @@
+package node_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/kithnet/kith/node"
+	"github.com/kithnet/kith/node/nodetest"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	circuitclient "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// startRelay starts a relay on loopback that relays from the start.
+func startRelay(t *testing.T, edit func(*node.Config)) *node.Node {
+	t.Helper()
+	cfg := nodetest.Config(t)
+	nodetest.Relay(&cfg)
+	if edit != nil {
+		edit(&cfg)
+	}
+	r, err := node.New(cfg, node.WithLogger(nodetest.Logger(t)), node.WithForcedPublic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func bareHost(t *testing.T) host.Host {
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+func relayInfo(r *node.Node) peer.AddrInfo {
+	return peer.AddrInfo{ID: r.ID(), Addrs: r.Host().Addrs()}
+}
+
+// circuitTo is the address of target through relay r.
+func circuitTo(r *node.Node, target peer.ID) peer.AddrInfo {
+	a := ma.StringCast("/p2p/" + r.ID().String() + "/p2p-circuit")
+	var addrs []ma.Multiaddr
+	for _, ra := range r.Host().Addrs() {
+		addrs = append(addrs, ra.Encapsulate(a))
+	}
+	return peer.AddrInfo{ID: target, Addrs: addrs}
+}
+
+func refused(t *testing.T, r *node.Node, reason string) float64 {
+	t.Helper()
+	mfs, err := r.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "kith_relay_reservations_refused_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == reason {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func TestClosedRelayRefusesStrangers(t *testing.T) {
+	friend := nodetest.Start(t)
+	r := startRelay(t, func(cfg *node.Config) {
+		cfg.Relay.Closed = true
+		cfg.Relay.Allow = []string{friend.ID().String()}
+	})
+	if st := r.Status(); st.Relaying == nil || !*st.Relaying {
+		t.Fatalf("relay status: relaying=%v", st.Relaying)
+	}
+	if _, err := circuitclient.Reserve(t.Context(), friend.Host(), relayInfo(r)); err != nil {
+		t.Fatalf("allowed peer's reservation: %v", err)
+	}
+	stranger := nodetest.Start(t)
+	if _, err := circuitclient.Reserve(t.Context(), stranger.Host(), relayInfo(r)); err == nil {
+		t.Fatal("a closed relay gave a stranger a reservation")
+	}
+	if got := refused(t, r, "not_allowed"); got != 1 {
+		t.Fatalf("refused reservations metric = %v, want 1", got)
+	}
+}
+
+// An open relay lets strangers reserve so colleagues can reach them, but
+// never relays two strangers to each other.
+func TestOpenRelayCarriesOnlyColleagues(t *testing.T) {
+	// Bare hosts, so that nothing but the relay introduces them.
+	ana, s1, s2 := bareHost(t), bareHost(t), bareHost(t)
+	r := startRelay(t, func(cfg *node.Config) { cfg.Relay.Allow = []string{ana.ID().String()} })
+	for _, s := range []host.Host{s1, s2} {
+		if _, err := circuitclient.Reserve(t.Context(), s, relayInfo(r)); err != nil {
+			t.Fatalf("stranger's reservation on an open relay: %v", err)
+		}
+	}
+	ctx := network.WithAllowLimitedConn(t.Context(), "test")
+	if err := ana.Connect(ctx, circuitTo(r, s1.ID())); err != nil {
+		t.Fatalf("colleague to stranger through the relay: %v", err)
+	}
+	if err := s2.Connect(ctx, circuitTo(r, s1.ID())); err == nil {
+		t.Fatal("the relay carried a stranger to a stranger")
+	}
+	if got := testutil.CollectAndCount(r.Metrics(), "kith_relay_circuits_refused_total"); got != 1 {
+		t.Fatalf("refused circuits series = %d, want 1", got)
+	}
+}
+
+// A message and a ping reach a peer through the relay; the ping says so.
+func TestRelayedPingAndMessage(t *testing.T) {
+	// DHT clients: they must not discover each other's direct addresses
+	// through the relay's DHT, only the relayed one they are given.
+	client := func(cfg *node.Config) { cfg.DHT.Mode = "client" }
+	ana, ben := nodetest.Start(t, client), nodetest.Start(t, client)
+	r := startRelay(t, func(cfg *node.Config) {
+		cfg.Relay.Allow = []string{ana.ID().String(), ben.ID().String()}
+	})
+	if _, err := circuitclient.Reserve(t.Context(), ben.Host(), relayInfo(r)); err != nil {
+		t.Fatal(err)
+	}
+	// ana knows ben only by his relayed address.
+	circ := circuitTo(r, ben.ID())
+	ana.Host().Peerstore().AddAddrs(ben.ID(), circ.Addrs, peerstore.TempAddrTTL)
+	var got []node.PingResult
+	err := ana.Ping(t.Context(), ben.ID().String(), 2, 0, func(p node.PingResult) { got = append(got, p) })
+	if err != nil {
+		t.Fatalf("relayed ping: %v", err)
+	}
+	for _, p := range got {
+		if p.Path != node.PathRelayed || p.Relay != r.ID().String() || !strings.Contains(p.Addr, "/p2p-circuit") {
+			t.Errorf("ping result %+v, want relayed via %s", p, r.ID())
+		}
+	}
+	// Contacts by peer ID only: no direct address is handed over.
+	if _, err := ana.AddContact(t.Context(), "ben", ben.ID().String()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ben.AddContact(t.Context(), "ana", ana.ID().String()); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ana.SendMessage(context.Background(), "ben", "via the relay")
+	if err != nil || m.State != "delivered" {
+		t.Fatalf("relayed message: %+v %v", m, err)
+	}
+}
