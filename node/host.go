@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,8 +38,9 @@ type hostParts struct {
 	registry    prometheus.Registerer
 	routing     func(host.Host) (routing.PeerRouting, error)
 	limits      []func(*rcmgr.ScalingLimitConfig)
-	relayACL    *relayACL // relay mode only
-	forcePublic bool      // relay mode: relay from the start (tests)
+	relayACL    *relayACL                         // relay mode only
+	relayPeers  func(context.Context) []namedPeer // relay mode: allowed peers, for metrics
+	forcePublic bool                              // relay mode: relay from the start (tests)
 	log         *slog.Logger
 }
 

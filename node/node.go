@@ -102,6 +102,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	}
 	n.host, err = buildHost(cfg, hostParts{
 		relayACL:    acl,
+		relayPeers:  n.allowedPeers,
 		forcePublic: o.forcePublic,
 		key:         key,
 		gater:       n.gater,

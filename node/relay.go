@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
@@ -45,7 +46,12 @@ func relayOptions(cfg Config, p hostParts) ([]libp2p.Option, error) {
 	// are limited per peer, so the per-IP cap is the relayACL's, for others.
 	rc.MaxReservationsPerIP = cfg.Relay.MaxReservations
 	rc.MaxReservationsPerASN = cfg.Relay.MaxReservations
+	bwc := metrics.NewBandwidthCounter()
+	if err := p.registry.Register(newRelayBytes(bwc, p.relayPeers)); err != nil {
+		return nil, fmt.Errorf("node: relay metrics: %w", err)
+	}
 	opts = append(opts,
+		libp2p.BandwidthReporter(bwc),
 		libp2p.EnableRelayService(
 			relayv2.WithResources(rc),
 			relayv2.WithACL(p.relayACL),

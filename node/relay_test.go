@@ -146,6 +146,14 @@ func TestRelayedPingAndMessage(t *testing.T) {
 			t.Errorf("ping result %+v, want relayed via %s", p, r.ID())
 		}
 	}
+	// (Byte counts are swept into the totals once a second, so their values
+	// are not asserted here; the series are.)
+	if got := testutil.CollectAndCount(r.Metrics(), "kith_relay_relayed_bytes_total"); got != 2 {
+		t.Errorf("relayed byte series = %d, want in and out", got)
+	}
+	if got := testutil.CollectAndCount(r.Metrics(), "kith_relay_peer_bytes_total"); got != 2*3 {
+		t.Errorf("per-peer byte series = %d, want in/out for ana, ben and other", got)
+	}
 	// Contacts by peer ID only: no direct address is handed over.
 	if _, err := ana.AddContact(t.Context(), "ben", ben.ID().String()); err != nil {
 		t.Fatal(err)
