@@ -18,7 +18,7 @@ import (
 )
 
 // startRelay starts a relay on loopback that relays from the start.
-func startRelay(t *testing.T, edit func(*node.Config)) *node.Node {
+func startRelay(t testing.TB, edit func(*node.Config)) *node.Node {
 	t.Helper()
 	cfg := nodetest.Config(t)
 	nodetest.Relay(&cfg)
@@ -33,7 +33,7 @@ func startRelay(t *testing.T, edit func(*node.Config)) *node.Node {
 	return r
 }
 
-func bareHost(t *testing.T) host.Host {
+func bareHost(t testing.TB) host.Host {
 	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
 	if err != nil {
 		t.Fatal(err)
