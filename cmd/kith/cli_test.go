@@ -165,7 +165,7 @@ func (d *daemon) logs() string {
 }
 
 // line waits for the daemon's next line on stdout.
-func (d *daemon) line(t *testing.T) string {
+func (d *daemon) line(t testing.TB) string {
 	t.Helper()
 	select {
 	case l := <-d.stdout:
