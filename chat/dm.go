@@ -83,7 +83,8 @@ type DMService struct {
 	kick     chan peer.ID  // a peer to retry at once (connected, or new mail)
 	retryAll chan struct{} // retry every peer at once
 
-	sendMu sync.Map // peer.ID -> *sync.Mutex: one delivery at a time per peer
+	sendLocks sync.Map // peer.ID -> chan struct{}: one delivery at a time per peer
+	waiting   sync.Map // MessageID -> *waiter: the messages Sends wait on
 
 	mu     sync.Mutex // guards closed and wg.Add against Close
 	closed bool
@@ -157,7 +158,9 @@ func CheckText(text string) error {
 // returned message is StateDelivered when p acked it, StateQueued when p
 // could not be reached (the outbox keeps trying). A refusal by p (not a
 // contact, blocked) is returned as a *protocols.RemoteError and the message
-// leaves the outbox.
+// leaves the outbox (StateFailed when it was this message that p refused).
+// The delivery that carries the message may be another's (a concurrent
+// Send's, the outbox's): Send reports what became of the message either way.
 func (s *DMService) Send(ctx context.Context, p peer.ID, text string) (Message, error) {
 	if err := CheckText(text); err != nil {
 		return Message{}, err
@@ -167,16 +170,23 @@ func (s *DMService) Send(ctx context.Context, p peer.ID, text string) (Message, 
 	}
 	m := Message{ID: NewMessageID(), Peer: p, Out: true, Text: text,
 		SentAt: time.Now().UTC().Truncate(time.Millisecond), State: StateQueued}
+	// Wait on the message before it is in the outbox, where any delivery to
+	// p may take it.
+	w := &waiter{settled: make(chan struct{})}
+	s.waiting.Store(m.ID, w)
+	defer s.waiting.Delete(m.ID)
 	if err := s.store.AddOutgoing(ctx, m); err != nil {
 		return Message{}, fmt.Errorf("chat: store outgoing: %w", err)
 	}
 	s.notify(m)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
 	defer cancel()
-	acked, err := s.deliverPeer(ctx, p)
-	if acked[m.ID] {
-		m.State = StateDelivered
-		return m, nil
+	err := s.deliverPeer(ctx, p, w.settled)
+	select {
+	case <-w.settled:
+		m.State = w.outcome.state
+		return m, w.outcome.err
+	default:
 	}
 	var re *protocols.RemoteError
 	if errors.As(err, &re) {
@@ -184,6 +194,27 @@ func (s *DMService) Send(ctx context.Context, p peer.ID, text string) (Message, 
 	}
 	s.log.Debug("queued", "peer", p, "id", m.ID, "err", err)
 	return m, nil
+}
+
+// outcome is what a delivery made of an outgoing message.
+type outcome struct {
+	state State // StateDelivered or StateFailed
+	err   error // the receiver's refusal, when StateFailed
+}
+
+// waiter is a Send's wait for its message.
+type waiter struct {
+	settled chan struct{} // closed when outcome is set
+	outcome outcome
+}
+
+// settle tells the Send waiting on id, if any, what became of its message.
+func (s *DMService) settle(id MessageID, o outcome) {
+	if w, ok := s.waiting.LoadAndDelete(id); ok {
+		w := w.(*waiter)
+		w.outcome = o
+		close(w.settled)
+	}
 }
 
 func (s *DMService) notify(m Message) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/kithnet/kith/protocols"
@@ -18,33 +17,40 @@ import (
 // acks, so a backlog is not limited by one round trip per message.
 const sendWindow = 32
 
-// deliverPeer sends p's whole outbox on one stream and returns the IDs p
-// acked. Only one delivery to a peer runs at a time.
-func (s *DMService) deliverPeer(ctx context.Context, p peer.ID) (map[MessageID]bool, error) {
-	mu, _ := s.sendMu.LoadOrStore(p, new(sync.Mutex))
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
+// deliverPeer sends p's whole outbox on one stream; each message p acks or
+// refuses is settled. Only one delivery to a peer runs at a time: while
+// another runs, deliverPeer waits for it, and returns without sending when
+// done is closed first (the caller's message went out on that delivery).
+func (s *DMService) deliverPeer(ctx context.Context, p peer.ID, done <-chan struct{}) error {
+	lock, _ := s.sendLocks.LoadOrStore(p, make(chan struct{}, 1))
+	select {
+	case lock.(chan struct{}) <- struct{}{}:
+		defer func() { <-lock.(chan struct{}) }()
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("chat: wait for the delivery to %s under way: %w", p, ctx.Err())
+	}
 	queued, err := s.store.Outbox(ctx, p)
 	if err != nil || len(queued) == 0 {
-		return nil, err
+		return err
 	}
 	// A relayed connection is enough for messages.
 	sctx := network.WithAllowLimitedConn(ctx, "dm")
 	st, err := s.h.NewStream(sctx, p, protocols.DMProtocol)
 	if err != nil {
-		return nil, fmt.Errorf("chat: open stream to %s: %w", p, err)
+		return fmt.Errorf("chat: open stream to %s: %w", p, err)
 	}
 	defer st.Close()
-	acked := make(map[MessageID]bool, len(queued))
-	err = s.sendOn(ctx, st, queued, acked)
+	err = s.sendOn(ctx, st, queued)
 	if err != nil {
 		st.Reset()
 	}
-	return acked, err
+	return err
 }
 
 // sendOn writes msgs in windows of sendWindow and reads an ack for each.
-func (s *DMService) sendOn(ctx context.Context, st network.Stream, msgs []Message, acked map[MessageID]bool) error {
+func (s *DMService) sendOn(ctx context.Context, st network.Stream, msgs []Message) error {
 	w, r := protocols.NewDMWriter(st), protocols.NewDMReader(st)
 	stop := context.AfterFunc(ctx, func() { st.Reset() })
 	defer stop()
@@ -62,7 +68,6 @@ func (s *DMService) sendOn(ctx context.Context, st network.Stream, msgs []Messag
 			if err := s.readAck(ctx, r, m); err != nil {
 				return err
 			}
-			acked[m.ID] = true
 		}
 	}
 	st.CloseWrite()
@@ -85,6 +90,7 @@ func (s *DMService) readAck(ctx context.Context, r *protocols.DMReader, m Messag
 		return fmt.Errorf("chat: mark delivered: %w", err)
 	}
 	m.State = StateDelivered
+	s.settle(m.ID, outcome{state: StateDelivered})
 	s.notify(m)
 	return nil
 }
@@ -97,6 +103,7 @@ func (s *DMService) refused(ctx context.Context, m Message, re *protocols.Remote
 		return
 	}
 	m.State = StateFailed
+	s.settle(m.ID, outcome{state: StateFailed, err: re})
 	s.notify(m)
 }
 
@@ -169,7 +176,7 @@ func (s *DMService) attempt(o *outbox, p peer.ID) {
 	o.inflight[p] = true
 	s.wg.Go(func() {
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.SendTimeout)
-		_, err := s.deliverPeer(ctx, p)
+		err := s.deliverPeer(ctx, p, nil)
 		cancel()
 		select {
 		case o.results <- attemptResult{p, err}:

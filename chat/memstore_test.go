@@ -9,11 +9,21 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// memStore is an in-memory chat.Store for tests.
+// memStore is an in-memory chat.Store for tests. Its indexes keep every
+// method but Messages independent of how many messages it holds, so a
+// benchmark over thousands of messages measures the protocol, not the store.
 type memStore struct {
-	mu   sync.Mutex
-	msgs []chat.Message
-	seq  int64
+	mu     sync.Mutex
+	msgs   []chat.Message
+	seq    int64
+	in     map[inKey]bool         // incoming messages stored
+	out    map[chat.MessageID]int // index of each outgoing message in msgs
+	queued []int                  // indexes of queued outgoing messages, oldest first
+}
+
+type inKey struct {
+	p  peer.ID
+	id chat.MessageID
 }
 
 var _ chat.Store = (*memStore)(nil)
@@ -21,11 +31,14 @@ var _ chat.Store = (*memStore)(nil)
 func (s *memStore) AddIncoming(_ context.Context, m chat.Message) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, o := range s.msgs {
-		if !o.Out && o.ID == m.ID && o.Peer == m.Peer {
-			return false, nil
-		}
+	k := inKey{m.Peer, m.ID}
+	if s.in[k] {
+		return false, nil
 	}
+	if s.in == nil {
+		s.in = make(map[inKey]bool)
+	}
+	s.in[k] = true
 	s.add(m)
 	return true, nil
 }
@@ -39,6 +52,11 @@ func (s *memStore) add(m chat.Message) {
 func (s *memStore) AddOutgoing(_ context.Context, m chat.Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.out == nil {
+		s.out = make(map[chat.MessageID]int)
+	}
+	s.out[m.ID] = len(s.msgs)
+	s.queued = append(s.queued, len(s.msgs))
 	s.add(m)
 	return nil
 }
@@ -46,13 +64,13 @@ func (s *memStore) AddOutgoing(_ context.Context, m chat.Message) error {
 func (s *memStore) setState(id chat.MessageID, st chat.State) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i := range s.msgs {
-		if s.msgs[i].Out && s.msgs[i].ID == id {
-			s.msgs[i].State = st
-			return nil
-		}
+	i, ok := s.out[id]
+	if !ok {
+		return chat.ErrNotFound
 	}
-	return chat.ErrNotFound
+	s.msgs[i].State = st
+	s.queued = slices.DeleteFunc(s.queued, func(j int) bool { return j == i })
+	return nil
 }
 
 func (s *memStore) MarkDelivered(_ context.Context, id chat.MessageID) error {
@@ -67,8 +85,8 @@ func (s *memStore) Outbox(_ context.Context, p peer.ID) ([]chat.Message, error) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []chat.Message
-	for _, m := range s.msgs {
-		if m.Out && m.State == chat.StateQueued && (p == "" || m.Peer == p) {
+	for _, i := range s.queued {
+		if m := s.msgs[i]; p == "" || m.Peer == p {
 			out = append(out, m)
 		}
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // befriend makes a and b contacts of each other, by ticket.
-func befriend(t *testing.T, a, b *node.Node, aName, bName string) {
+func befriend(t testing.TB, a, b *node.Node, aName, bName string) {
 	t.Helper()
 	if _, err := a.AddContact(t.Context(), bName, b.Identity().Ticket); err != nil {
 		t.Fatal(err)

@@ -103,6 +103,14 @@ func TestCLIQueuedThenDelivered(t *testing.T) {
 	if got := inbox(t, c.ben); len(got) != 1 {
 		t.Fatalf("ben has %d messages, want exactly 1: %+v", len(got), got)
 	}
+	// Ben stores the message before he acks it: ana may still be reading the
+	// ack, so wait for her record to change.
+	sent := followInbox(t, c.ana)
+	for m := sent.next(t); m.State != "delivered"; m = sent.next(t) {
+		if m.State != "queued" {
+			t.Fatalf("ana's record of the message: %+v", m)
+		}
+	}
 	anas := inbox(t, c.ana)
 	if len(anas) != 1 || anas[0].State != "delivered" {
 		t.Fatalf("ana's record of the message: %+v", anas)
