@@ -90,7 +90,10 @@ func (g *globals) followInbox(ctx context.Context, c *api.Client, from string) e
 			g.printMessage(m)
 		case err := <-errc:
 			if errors.Is(err, context.Canceled) || ctx.Err() != nil {
-				return nil
+				return nil // interrupted: the normal end of --follow
+			}
+			if err == nil {
+				err = errors.New("inbox: the event stream ended (the daemon stopped, or this client fell too far behind)")
 			}
 			return err
 		}
