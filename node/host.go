@@ -15,7 +15,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
@@ -185,13 +184,3 @@ func loopbackOnly(addrs []ma.Multiaddr) bool {
 }
 
 func isAddrInUse(err error) bool { return errors.Is(err, syscall.EADDRINUSE) }
-
-// peerAddrs is a helper for logging and status: the /p2p/ form of a host's
-// addresses.
-func peerAddrs(h host.Host) []ma.Multiaddr {
-	out, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
-	if err != nil {
-		return nil
-	}
-	return out
-}
