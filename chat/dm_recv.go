@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"time"
 	"unicode"
@@ -52,7 +53,11 @@ func (s *DMService) serve(st network.Stream, p peer.ID, w *protocols.DMWriter) {
 	st.SetDeadline(time.Now().Add(s.cfg.FirstFrameTimeout))
 	for first := true; ; first = false {
 		f, err := r.Read()
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) || timedOut(err) {
+			// Done, or silent past the deadline: with no message
+			// unanswered there is nothing to refuse. An Error here could
+			// cross a Message the sender has just written (on a stream it
+			// kept) and be read as that message's refusal.
 			st.Close()
 			return
 		}
@@ -135,6 +140,12 @@ func (s *DMService) fail(st network.Stream, w *protocols.DMWriter, code protocol
 		return
 	}
 	st.Close()
+}
+
+// timedOut says whether err is a deadline's.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // closeOn resets st when the service closes; the returned func undoes it.
