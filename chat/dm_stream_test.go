@@ -252,19 +252,23 @@ func rawReceiver(t *testing.T, h host.Host, serve func(n int, st network.Stream,
 	})
 }
 
-// readMessage reads a Message and, when ack is true, acks it.
-func readMessage(r *protocols.DMReader, w *protocols.DMWriter, ack bool) (chat.MessageID, error) {
+// readMessage reads a Message, tells seen (if set) its ID and, when ack is
+// true, acks it.
+func readMessage(r *protocols.DMReader, w *protocols.DMWriter, ack bool, seen func(chat.MessageID)) error {
 	f, err := r.Read()
 	if err != nil {
-		return chat.MessageID{}, err
+		return err
 	}
 	if f.Message == nil {
-		return chat.MessageID{}, errors.New("not a message")
+		return errors.New("not a message")
+	}
+	if seen != nil {
+		seen(f.Message.ID)
 	}
 	if ack {
 		err = w.Write(protocols.DMFrame{Ack: &protocols.DMAck{ID: f.Message.ID}})
 	}
-	return f.Message.ID, err
+	return err
 }
 
 // A kept stream that breaks under a message (the receiver read it and went
@@ -288,19 +292,17 @@ func TestDMKeptStreamBrokenRetriedOnce(t *testing.T) {
 			a := startQuietOutbox(t, aw)
 			var mu sync.Mutex
 			var read []chat.MessageID // every message the receiver read, in order
+			seen := func(id chat.MessageID) {
+				mu.Lock()
+				read = append(read, id)
+				mu.Unlock()
+			}
 			rawReceiver(t, bh, func(n int, st network.Stream, r *protocols.DMReader, w *protocols.DMWriter) {
 				defer st.Reset()
 				for i := 0; ; i++ {
 					ack := (n == 1 && i == 0) || (n > 1 && tt.secondOK)
-					id, err := readMessage(r, w, ack)
-					if err != nil {
-						return
-					}
-					mu.Lock()
-					read = append(read, id)
-					mu.Unlock()
-					if !ack {
-						return // the reset breaks the stream under the message
+					if err := readMessage(r, w, ack, seen); err != nil || !ack {
+						return // without an ack, the reset breaks the stream under the message
 					}
 				}
 			})
@@ -333,7 +335,7 @@ func TestDMKeptStreamWithStaleErrorGivenUp(t *testing.T) {
 	stale := make(chan struct{})
 	rawReceiver(t, bh, func(n int, st network.Stream, r *protocols.DMReader, w *protocols.DMWriter) {
 		defer st.Reset()
-		if _, err := readMessage(r, w, true); err != nil {
+		if err := readMessage(r, w, true, nil); err != nil {
 			return
 		}
 		if n == 1 {
