@@ -42,6 +42,10 @@ type DMConfig struct {
 	SendTimeout time.Duration
 	// RetryMin and RetryMax bound the outbox's back-off per peer (1 s, 5 min).
 	RetryMin, RetryMax time.Duration
+	// StreamIdle is how long the stream to a peer stays open after the
+	// last delivery on it, for the next one to reuse (15 s). Keep it well
+	// below the receivers' IdleTimeout, after which they close the stream.
+	StreamIdle time.Duration
 }
 
 func (c DMConfig) withDefaults() DMConfig {
@@ -55,6 +59,7 @@ func (c DMConfig) withDefaults() DMConfig {
 	def(&c.SendTimeout, 10*time.Second)
 	def(&c.RetryMin, time.Second)
 	def(&c.RetryMax, 5*time.Minute)
+	def(&c.StreamIdle, 15*time.Second)
 	return c
 }
 
@@ -83,8 +88,9 @@ type DMService struct {
 	kick     chan peer.ID  // a peer to retry at once (connected, or new mail)
 	retryAll chan struct{} // retry every peer at once
 
-	sendLocks sync.Map // peer.ID -> chan struct{}: one delivery at a time per peer
-	waiting   sync.Map // MessageID -> *waiter: the messages Sends wait on
+	sendLocks sync.Map     // peer.ID -> chan struct{}: one delivery at a time per peer
+	streams   *streamCache // the stream kept open to each peer between deliveries
+	waiting   sync.Map     // MessageID -> *waiter: the messages Sends wait on
 
 	mu     sync.Mutex // guards closed and wg.Add against Close
 	closed bool
@@ -98,6 +104,7 @@ func NewDM(h host.Host, store Store, cfg DMConfig, opts ...DMOption) (*DMService
 		log:  slog.Default(),
 		kick: make(chan peer.ID, 64), retryAll: make(chan struct{}, 1),
 	}
+	s.streams = newStreamCache(s.cfg.StreamIdle)
 	for _, o := range opts {
 		o(s)
 	}
@@ -110,11 +117,13 @@ func NewDM(h host.Host, store Store, cfg DMConfig, opts ...DMOption) (*DMService
 	h.SetStreamHandler(protocols.DMProtocol, s.handle)
 	s.wg.Go(func() { s.watchPeers(sub) })
 	s.wg.Go(s.runOutbox)
+	s.wg.Go(s.closeIdleStreams)
 	return s, nil
 }
 
-// Close stops handling streams, stops the outbox and waits for both. It is
-// safe to call more than once.
+// Close stops handling streams, stops the outbox, closes the streams kept
+// for reuse and waits for every goroutine the service started. It is safe to
+// call more than once.
 func (s *DMService) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -125,6 +134,9 @@ func (s *DMService) Close() error {
 	s.mu.Unlock()
 	s.h.RemoveStreamHandler(protocols.DMProtocol)
 	s.cancel()
+	for _, o := range s.streams.close() {
+		o.st.Close()
+	}
 	s.wg.Wait()
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"time"
 	"unicode"
@@ -37,21 +38,26 @@ func (s *DMService) handle(st network.Stream) {
 	defer stop()
 	p := st.Conn().RemotePeer()
 	w := protocols.NewDMWriter(st)
-	if code, err := s.authorize(p); err != nil {
-		s.log.Debug("dm refused", "peer", p, "err", err)
-		s.fail(st, w, code, err.Error())
+	if !s.admit(st, w, p) {
 		return
 	}
 	s.serve(st, p, w)
 }
 
-// serve reads messages until the sender closes or something is wrong.
+// serve reads messages until the sender closes or something is wrong. The
+// policy, applied when the stream opened, is applied again to every later
+// message: a sender may keep a stream open for a long time, and a peer
+// blocked meanwhile must be refused at once.
 func (s *DMService) serve(st network.Stream, p peer.ID, w *protocols.DMWriter) {
 	r := protocols.NewDMReader(st)
 	st.SetDeadline(time.Now().Add(s.cfg.FirstFrameTimeout))
-	for {
+	for first := true; ; first = false {
 		f, err := r.Read()
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) || timedOut(err) {
+			// Done, or silent past the deadline: with no message
+			// unanswered there is nothing to refuse. An Error here could
+			// cross a Message the sender has just written (on a stream it
+			// kept) and be read as that message's refusal.
 			st.Close()
 			return
 		}
@@ -62,6 +68,9 @@ func (s *DMService) serve(st network.Stream, p peer.ID, w *protocols.DMWriter) {
 		}
 		if f.Message == nil {
 			s.fail(st, w, protocols.CodeUnexpected, "expected a message")
+			return
+		}
+		if !first && !s.admit(st, w, p) {
 			return
 		}
 		if !s.receive(st, p, w, f.Message) {
@@ -95,6 +104,18 @@ func (s *DMService) receive(st network.Stream, p peer.ID, w *protocols.DMWriter,
 	return true
 }
 
+// admit applies the caller's policy to p, and refuses the stream's next
+// message when p may not send.
+func (s *DMService) admit(st network.Stream, w *protocols.DMWriter, p peer.ID) bool {
+	code, err := s.authorize(p)
+	if err == nil {
+		return true
+	}
+	s.log.Debug("dm refused", "peer", p, "err", err)
+	s.fail(st, w, code, err.Error())
+	return false
+}
+
 // authorize applies the caller's policy to a sender.
 func (s *DMService) authorize(p peer.ID) (protocols.ErrorCode, error) {
 	if s.cfg.Authorize == nil {
@@ -119,6 +140,12 @@ func (s *DMService) fail(st network.Stream, w *protocols.DMWriter, code protocol
 		return
 	}
 	st.Close()
+}
+
+// timedOut says whether err is a deadline's.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // closeOn resets st when the service closes; the returned func undoes it.

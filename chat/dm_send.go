@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"time"
 
@@ -21,6 +22,12 @@ const sendWindow = 32
 // refuses is settled. Only one delivery to a peer runs at a time: while
 // another runs, deliverPeer waits for it, and returns without sending when
 // done is closed first (the caller's message went out on that delivery).
+//
+// The stream is the one an earlier delivery kept, when it is still good,
+// else a new one; after the delivery it is kept for the next (see
+// streamCache). When a kept stream breaks (the peer restarted or closed it,
+// the connection dropped), what is still queued is sent again, once, on a
+// new stream: the receiver stores a message once however often it comes.
 func (s *DMService) deliverPeer(ctx context.Context, p peer.ID, done <-chan struct{}) error {
 	lock, _ := s.sendLocks.LoadOrStore(p, make(chan struct{}, 1))
 	select {
@@ -35,42 +42,75 @@ func (s *DMService) deliverPeer(ctx context.Context, p peer.ID, done <-chan stru
 	if err != nil || len(queued) == 0 {
 		return err
 	}
-	// A relayed connection is enough for messages.
-	sctx := network.WithAllowLimitedConn(ctx, "dm")
-	st, err := s.h.NewStream(sctx, p, protocols.DMProtocol)
-	if err != nil {
-		return fmt.Errorf("chat: open stream to %s: %w", p, err)
+	if o := s.keptStream(p); o != nil {
+		err := s.deliverOn(ctx, p, o, queued)
+		if !errors.Is(err, errStream) || ctx.Err() != nil {
+			return err
+		}
+		s.log.Debug("kept stream broke, sending on a new one", "peer", p, "err", err)
+		if queued, err = s.store.Outbox(ctx, p); err != nil || len(queued) == 0 {
+			return err
+		}
 	}
-	defer st.Close()
-	err = s.sendOn(ctx, st, queued)
+	o, err := s.openStream(ctx, p)
 	if err != nil {
-		st.Reset()
+		return err
 	}
+	return s.deliverOn(ctx, p, o, queued)
+}
+
+// keptStream takes p's kept stream if it can carry a delivery, and closes
+// it otherwise.
+func (s *DMService) keptStream(p peer.ID) *outStream {
+	o := s.streams.take(p)
+	if o == nil || s.reusable(p, o) {
+		return o
+	}
+	s.streams.drop(p)
+	o.st.Reset()
+	return nil
+}
+
+// errStream marks the failures of the stream itself (a write or read error,
+// a reset, a deadline), as opposed to the peer's answers.
+var errStream = errors.New("stream failed")
+
+// deliverOn sends msgs on o, then keeps o for the next delivery to p, or
+// resets it when anything went wrong or ctx ended.
+func (s *DMService) deliverOn(ctx context.Context, p peer.ID, o *outStream, msgs []Message) error {
+	stop := context.AfterFunc(ctx, func() { o.st.Reset() })
+	err := s.sendOn(ctx, o, msgs)
+	if stop() && err == nil {
+		if !s.streams.put(p, o) {
+			o.st.Close() // the service is closing
+		}
+		return nil
+	}
+	s.streams.drop(p)
+	o.st.Reset()
 	return err
 }
 
-// sendOn writes msgs in windows of sendWindow and reads an ack for each.
-func (s *DMService) sendOn(ctx context.Context, st network.Stream, msgs []Message) error {
-	w, r := protocols.NewDMWriter(st), protocols.NewDMReader(st)
-	stop := context.AfterFunc(ctx, func() { st.Reset() })
-	defer stop()
+// sendOn writes msgs in windows of sendWindow and reads an ack for each,
+// each write and read under its own deadline.
+func (s *DMService) sendOn(ctx context.Context, o *outStream, msgs []Message) error {
 	for len(msgs) > 0 {
 		batch := msgs[:min(sendWindow, len(msgs))]
 		msgs = msgs[len(batch):]
-		st.SetDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		o.st.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		for _, m := range batch {
 			f := protocols.DMFrame{Message: &protocols.DMMessage{ID: m.ID, SentAt: m.SentAt, Text: m.Text}}
-			if err := w.Write(f); err != nil {
-				return fmt.Errorf("chat: send: %w", err)
+			if err := o.w.Write(f); err != nil {
+				return fmt.Errorf("chat: send: %w: %w", errStream, err)
 			}
 		}
 		for _, m := range batch {
-			if err := s.readAck(ctx, r, m); err != nil {
+			o.st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+			if err := s.readAck(ctx, o.r, m); err != nil {
 				return err
 			}
 		}
 	}
-	st.CloseWrite()
 	return nil
 }
 
@@ -78,6 +118,8 @@ func (s *DMService) sendOn(ctx context.Context, st network.Stream, msgs []Messag
 func (s *DMService) readAck(ctx context.Context, r *protocols.DMReader, m Message) error {
 	f, err := r.Read()
 	switch {
+	case err != nil && !frameError(err):
+		return fmt.Errorf("chat: read ack: %w: %w", errStream, err)
 	case err != nil:
 		return fmt.Errorf("chat: read ack: %w", err)
 	case f.Error != nil:
@@ -93,6 +135,14 @@ func (s *DMService) readAck(ctx context.Context, r *protocols.DMReader, m Messag
 	s.settle(m.ID, outcome{state: StateDelivered})
 	s.notify(m)
 	return nil
+}
+
+// frameError says whether err is about a frame the peer sent, rather than
+// a failure of the stream (a frame cut short by the end of the stream is the
+// latter).
+func frameError(err error) bool {
+	return !errors.Is(err, io.ErrUnexpectedEOF) && (errors.Is(err, protocols.ErrMalformed) ||
+		errors.Is(err, protocols.ErrFrameTooLarge) || errors.Is(err, protocols.ErrUnsupportedVersion))
 }
 
 // refused takes a message the peer will never accept out of the outbox.

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -246,10 +248,11 @@ func TestDMStalledStreamClosedAtDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Nothing is written. The receiver answers with an error and closes.
+	// Nothing is written. The receiver closes the stream, without an Error:
+	// there is no message to refuse.
 	f, err := protocols.NewDMReader(st).Read()
-	if err == nil && f.Error == nil {
-		t.Fatalf("stalled stream got %+v, want an error or a reset", f)
+	if !errors.Is(err, io.EOF) {
+		t.Fatalf("stalled stream got %+v, %v; want the end of the stream", f, err)
 	}
 	st.Reset()
 	// A host's identify service starts its push goroutine from another
@@ -457,5 +460,43 @@ func TestDMSendReturnsWhenItsMessageIsAcked(t *testing.T) {
 	}
 	if got := len(gate.received()); got != 4 {
 		t.Fatalf("bob stored %d messages, want 4", got)
+	}
+}
+
+// A sender blocked while its stream is open is refused on that stream: the
+// policy applies to every message, not only when the stream opens.
+func TestDMPolicyAppliedToEachMessage(t *testing.T) {
+	var blocked atomic.Bool
+	b := startDM(t, newHost(t, nil), chat.DMConfig{Authorize: func(peer.ID) error {
+		if blocked.Load() {
+			return chat.ErrBlocked
+		}
+		return nil
+	}})
+	a := newHost(t, nil)
+	know(a, b.h)
+	st, err := a.NewStream(t.Context(), b.h.ID(), protocols.DMProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Reset()
+	w, r := protocols.NewDMWriter(st), protocols.NewDMReader(st)
+	first := protocols.DMMessage{ID: chat.NewMessageID(), SentAt: time.Now(), Text: "before"}
+	if err := w.Write(protocols.DMFrame{Message: &first}); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := r.Read(); err != nil || f.Ack == nil {
+		t.Fatalf("first message: %+v %v, want an ack", f, err)
+	}
+	blocked.Store(true)
+	second := protocols.DMMessage{ID: chat.NewMessageID(), SentAt: time.Now(), Text: "after"}
+	if err := w.Write(protocols.DMFrame{Message: &second}); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := r.Read(); err != nil || f.Error == nil || f.Error.Code != protocols.CodeBlocked {
+		t.Fatalf("second message: %+v %v, want BLOCKED", f, err)
+	}
+	if got := b.store.received(); len(got) != 1 || got[0].ID != first.ID {
+		t.Fatalf("bob stored %+v, want only the first message", got)
 	}
 }

@@ -10,5 +10,6 @@
 // receiver stores each message ID once, however often it is retried.
 //
 // chat does not decide who may message whom: the caller passes an Authorize
-// function (contacts, block list) checked for every incoming stream.
+// function (contacts, block list) checked for every incoming stream and
+// message.
 package chat

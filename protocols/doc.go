@@ -99,10 +99,24 @@
 // The sender may write its next Message before the answer to the previous one
 // arrives; the answers still come in order. An Error refuses the oldest
 // unanswered Message; a receiver may send it as soon as it knows, for
-// NOT_ALLOWED even before it reads the first Message. When it has nothing
-// more to send, the sender closes its write side; the receiver, having
-// answered everything, sees the end of the stream between two frames and
-// closes the stream. The end of the stream inside a frame is MALFORMED.
+// NOT_ALLOWED even before it reads the first Message. A receiver applies its
+// policy to every Message, so it may refuse one with NOT_ALLOWED or BLOCKED
+// on a stream whose earlier Messages it acked. When it has nothing more to
+// send, the sender closes its write side; the receiver, having answered
+// everything, sees the end of the stream between two frames and closes the
+// stream. The end of the stream inside a frame is MALFORMED.
+//
+// A sender may keep a stream open once every Message on it is answered, and
+// write more Messages on it later. The receiver bounds its wait for each
+// frame with a deadline (kith: 30 s for the first, 60 s for each later one);
+// when it passes, the receiver closes the stream without an Error, as
+// nothing is left to refuse (earlier kith receivers answered INTERNAL). A
+// sender closes a stream it keeps well before that (kith: after 15 s without
+// a delivery), and gives up a kept stream on which anything arrived while it
+// was idle: the end of the stream, a reset, a frame. A kept stream can still
+// break under a new Message (the receiver restarted, the connection
+// dropped); the sender then sends the Messages not acked on it again, on a
+// new stream.
 //
 // The sender of a message is the stream's remote peer, authenticated by the
 // secure channel; no field names it. The receiver stores a message once per
@@ -211,9 +225,9 @@
 // A receiver may answer NOT_ALLOWED rather than BLOCKED so as not to reveal a
 // block. When a frame fails to read, the receiver answers the code
 // ErrorCodeFor gives for the error (after a TOO_LARGE length, without reading
-// the body), unless the stream itself failed. Timeouts are not part of the
-// wire format, but implementations bound every read and write with a
-// deadline.
+// the body), unless the stream itself failed or the read's deadline passed.
+// Timeouts are not part of the wire format, but implementations bound every
+// read and write with a deadline.
 //
 // Example: the Ack of the message whose id is the bytes 00 to 0f, 21 bytes in
 // all,
