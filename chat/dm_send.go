@@ -75,6 +75,10 @@ func (s *DMService) keptStream(p peer.ID) *outStream {
 // a reset, a deadline), as opposed to the peer's answers.
 var errStream = errors.New("stream failed")
 
+// errDeferred marks a receiver's "not now" (protocols.CodeRateLimited,
+// CodeInternal): the message stays queued for the outbox's back-off.
+var errDeferred = errors.New("chat: the peer deferred the message")
+
 // deliverOn sends msgs on o, then keeps o for the next delivery to p, or
 // resets it when anything went wrong or ctx ended.
 func (s *DMService) deliverOn(ctx context.Context, p peer.ID, o *outStream, msgs []Message) error {
@@ -122,6 +126,11 @@ func (s *DMService) readAck(ctx context.Context, r *protocols.DMReader, m Messag
 		return fmt.Errorf("chat: read ack: %w: %w", errStream, err)
 	case err != nil:
 		return fmt.Errorf("chat: read ack: %w", err)
+	case f.Error != nil && deferred(f.Error.Code):
+		// The receiver may take it later (rate limit, a failing store): the
+		// message stays queued and the outbox retries with back-off.
+		s.log.Debug("message deferred by peer", "peer", m.Peer, "id", m.ID, "code", f.Error.Code)
+		return fmt.Errorf("%w (%s)", errDeferred, f.Error.Code)
 	case f.Error != nil:
 		s.refused(ctx, m, f.Error)
 		return f.Error
@@ -143,6 +152,12 @@ func (s *DMService) readAck(ctx context.Context, r *protocols.DMReader, m Messag
 func frameError(err error) bool {
 	return !errors.Is(err, io.ErrUnexpectedEOF) && (errors.Is(err, protocols.ErrMalformed) ||
 		errors.Is(err, protocols.ErrFrameTooLarge) || errors.Is(err, protocols.ErrUnsupportedVersion))
+}
+
+// deferred reports whether a receiver's error code means "not now" rather
+// than "never" (protocols/doc.go, the retry column).
+func deferred(c protocols.ErrorCode) bool {
+	return c == protocols.CodeRateLimited || c == protocols.CodeInternal
 }
 
 // refused takes a message the peer will never accept out of the outbox.

@@ -500,3 +500,37 @@ func TestDMPolicyAppliedToEachMessage(t *testing.T) {
 		t.Fatalf("bob stored %+v, want only the first message", got)
 	}
 }
+
+// failingStore fails every AddIncoming: the receiver answers INTERNAL.
+type failingStore struct{ *memStore }
+
+func (failingStore) AddIncoming(context.Context, chat.Message) (bool, error) {
+	return false, errors.New("disk on fire")
+}
+
+// A receiver that cannot store a message right now defers it: the sender
+// keeps it queued (not failed) and delivers it once the receiver can.
+func TestDMDeferredMessageStaysQueued(t *testing.T) {
+	a := startDM(t, newHost(t, nil), chat.DMConfig{})
+	bKey, _, _ := crypto.GenerateEd25519Key(nil)
+	bh := newHost(t, bKey)
+	bdm, err := chat.NewDM(bh, failingStore{&memStore{}}, chat.DMConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	know(a.h, bh)
+	m, err := a.dm.Send(t.Context(), bh.ID(), "later, then")
+	if err != nil || m.State != chat.StateQueued {
+		t.Fatalf("send to a receiver whose store fails: %+v %v, want queued", m, err)
+	}
+	if out, _ := a.store.Outbox(t.Context(), ""); len(out) != 1 {
+		t.Fatalf("outbox %+v, want the message still queued", out)
+	}
+	bdm.Close()
+	b := startDM(t, bh, chat.DMConfig{}) // the receiver recovers
+	a.dm.Kick(bh.ID())
+	a.waitFor(t, func(x chat.Message) bool { return x.ID == m.ID && x.State == chat.StateDelivered })
+	if got := b.store.received(); len(got) != 1 {
+		t.Fatalf("receiver stored %d, want 1", len(got))
+	}
+}
