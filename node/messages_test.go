@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kithnet/kith/chat"
 	"github.com/kithnet/kith/node"
@@ -27,13 +28,29 @@ func befriend(t testing.TB, a, b *node.Node, aName, bName string) {
 // waitMessage waits on n's events for a message event matching f.
 func waitMessage(t *testing.T, events <-chan node.Event, f func(node.MessageInfo) bool) node.MessageInfo {
 	t.Helper()
-	for ev := range events {
-		if ev.Type == node.EventMessage && f(*ev.Message) {
-			return *ev.Message
+	ev := waitEvent(t, events, func(ev node.Event) bool { return ev.Type == node.EventMessage && f(*ev.Message) })
+	return *ev.Message
+}
+
+// waitEvent returns the first event f accepts. It fails the test if none
+// comes within a minute (a bound on a broken test, not a timing assumption).
+func waitEvent(t *testing.T, events <-chan node.Event, f func(node.Event) bool) node.Event {
+	t.Helper()
+	bound := time.NewTimer(time.Minute)
+	defer bound.Stop()
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatal("event stream ended")
+			}
+			if f(ev) {
+				return ev
+			}
+		case <-bound.C:
+			t.Fatal("no matching event within a minute")
 		}
 	}
-	t.Fatal("event stream ended")
-	return node.MessageInfo{}
 }
 
 func TestMessageBetweenContacts(t *testing.T) {

@@ -140,11 +140,7 @@ func waitDisconnected(t *testing.T, n *node.Node, p peer.ID) {
 	if n.Host().Network().Connectedness(p) != network.Connected {
 		return
 	}
-	for e := range ev {
-		if e.Type == node.EventPeerDisconnected && e.PeerID == p.String() {
-			return
-		}
-	}
+	waitEvent(t, ev, func(e node.Event) bool { return e.Type == node.EventPeerDisconnected && e.PeerID == p.String() })
 }
 
 // However many addresses a node has, its ticket stays valid, best first.
@@ -186,10 +182,7 @@ func TestReconnectsToBootstrapWhenCutOff(t *testing.T) {
 	events, cancel := a.Events().Subscribe()
 	defer cancel()
 	boot.Host().Network().ClosePeer(a.ID())
-	for ev := range events {
-		if ev.Type == node.EventPeerConnected && ev.PeerID == boot.ID().String() {
-			return // reconnected
-		}
-	}
-	t.Fatal("event stream ended before reconnecting")
+	waitEvent(t, events, func(ev node.Event) bool {
+		return ev.Type == node.EventPeerConnected && ev.PeerID == boot.ID().String()
+	})
 }
