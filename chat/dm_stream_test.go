@@ -109,7 +109,7 @@ func next[T any](t *testing.T, ch <-chan T, what string) T {
 	select {
 	case v := <-ch:
 		return v
-	case <-t.Context().Done():
+	case <-time.After(waitBound):
 		t.Fatalf("test ended waiting for %s", what)
 		panic("unreachable")
 	}

@@ -77,7 +77,7 @@ func (p *peerDM) waitFor(t *testing.T, f func(chat.Message) bool) chat.Message {
 			if f(m) {
 				return m
 			}
-		case <-t.Context().Done():
+		case <-time.After(waitBound):
 			t.Fatal("test ended waiting for a message event")
 		}
 	}
@@ -369,7 +369,7 @@ func drain(t *testing.T, events <-chan chat.Message) {
 	for {
 		select {
 		case <-events:
-		case <-t.Context().Done():
+		case <-time.After(waitBound):
 			return
 		}
 	}

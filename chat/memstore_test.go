@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/kithnet/kith/chat"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -113,3 +114,7 @@ func (s *memStore) received() []chat.Message {
 	ms, _ := s.Messages(context.Background(), chat.Filter{})
 	return slices.DeleteFunc(ms, func(m chat.Message) bool { return m.Out })
 }
+
+// waitBound bounds every wait of a test on an event: a broken test fails
+// after it instead of hanging until the test binary's timeout.
+const waitBound = time.Minute

@@ -144,7 +144,8 @@ func startDaemon(t testing.TB, home, verb string, args ...string) *daemon {
 		return d
 	case <-d.done:
 		t.Fatalf("kith %s exited before ready: %v\n%s", verb, cmd.ProcessState, d.logs())
-	case <-t.Context().Done():
+	case <-time.After(waitBound):
+		t.Fatalf("kith %s not ready within %s\n%s", verb, waitBound, d.logs())
 	}
 	return nil
 }
@@ -172,7 +173,8 @@ func (d *daemon) line(t testing.TB) string {
 		return l
 	case <-d.done:
 		t.Fatalf("daemon exited before printing a line\n%s", d.logs())
-	case <-t.Context().Done():
+	case <-time.After(waitBound):
+		t.Fatalf("no line from the daemon within %s\n%s", waitBound, d.logs())
 	}
 	return ""
 }
@@ -213,3 +215,7 @@ func decodeJSON[T any](t *testing.T, s string) T {
 func keys(t *testing.T, s string) []string {
 	return slices.Sorted(maps.Keys(decodeJSON[map[string]json.RawMessage](t, s)))
 }
+
+// waitBound bounds every wait of a test on an event: a broken test fails
+// after it instead of hanging until the test binary's timeout.
+const waitBound = time.Minute

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kithnet/kith/node"
 )
@@ -149,7 +150,8 @@ func (f *follower) next(t *testing.T) node.MessageInfo {
 		return decodeJSON[node.MessageInfo](t, l)
 	case <-f.done:
 		t.Fatal("inbox --follow ended")
-	case <-t.Context().Done():
+	case <-time.After(waitBound):
+		t.Fatalf("inbox --follow printed nothing within %s", waitBound)
 	}
 	return node.MessageInfo{}
 }
