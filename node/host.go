@@ -15,7 +15,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/routing"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
@@ -35,7 +34,6 @@ type hostParts struct {
 	key      crypto.PrivKey
 	gater    *Gater
 	registry prometheus.Registerer
-	routing  func(host.Host) (routing.PeerRouting, error)
 	limits   []func(*rcmgr.ScalingLimitConfig)
 	log      *slog.Logger
 }
@@ -73,7 +71,6 @@ func buildHost(cfg Config, p hostParts) (host.Host, error) {
 		libp2p.EnableRelay(),
 		libp2p.EnableAutoNATv2(),
 		libp2p.EnableHolePunching(),
-		libp2p.Routing(p.routing),
 	}
 	if cfg.Network.PortMappingEnabled() && !loopbackOnly(listen) {
 		opts = append(opts, libp2p.NATPortMap())

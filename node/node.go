@@ -16,8 +16,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/routing"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	routedhost "github.com/libp2p/go-libp2p/p2p/host/routed"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -91,26 +91,33 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		n.cancel()
 		return nil, err
 	}
-	n.host, err = buildHost(cfg, hostParts{
+	h, err := buildHost(cfg, hostParts{
 		key:      key,
 		gater:    n.gater,
 		registry: n.registry,
 		limits:   append([]func(*rcmgr.ScalingLimitConfig){chat.DMLimits}, o.limits...),
 		log:      n.log,
-		routing: func(h host.Host) (routing.PeerRouting, error) {
-			d, err := newDHT(h, cfg, bootstrap)
-			n.dht = d
-			return d, err
-		},
 	})
 	if err != nil {
 		n.cancel()
-		if n.dht != nil {
-			n.dht.Close()
-		}
 		n.store.Close()
 		return nil, err
 	}
+	// The DHT is built only once the host listens: it dials its bootstrap
+	// peers at once, and a dial made before the host listens cannot reuse
+	// the listening TCP port or QUIC socket. Such a connection, often the
+	// only one to the relay, shows the relay the NAT mapping of a random
+	// port, so the node never learns the public address of its listening
+	// port and cannot hole-punch (seen in node/natlab).
+	n.dht, err = newDHT(h, cfg, bootstrap)
+	if err != nil {
+		n.cancel()
+		h.Close()
+		n.store.Close()
+		return nil, err
+	}
+	// A routed host: Connect with no known addresses asks the DHT.
+	n.host = routedhost.Wrap(h, n.dht)
 	if err := n.start(bootstrap, o.bootstrapEvery); err != nil {
 		n.Close()
 		return nil, err
