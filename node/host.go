@@ -70,6 +70,13 @@ func buildHost(cfg Config, p hostParts) (host.Host, error) {
 		libp2p.Ping(true),
 		libp2p.EnableRelay(),
 		libp2p.EnableAutoNATv2(),
+		// No UDP black-hole detection: it stays "probing" until 100 UDP
+		// dials to public addresses have been made, and while it probes,
+		// the AutoNAT v2 server refuses to dial QUIC addresses back. A kith
+		// node dials a handful of peers, so it would never confirm a
+		// colleague's or a relay's QUIC address, and a QUIC-only relay
+		// would never learn it is reachable (seen in node/natlab).
+		libp2p.UDPBlackHoleSuccessCounter(nil),
 		libp2p.EnableHolePunching(),
 	}
 	if cfg.Network.PortMappingEnabled() && !loopbackOnly(listen) {
