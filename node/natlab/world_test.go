@@ -3,6 +3,7 @@
 package natlab
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -162,4 +163,22 @@ func (w *world) path(name, other string) node.PeerStatus {
 	st, _ := w.status(name)
 	p, _ := peerOf(st, w.ids[other])
 	return p
+}
+
+// inbox is name's kith inbox --json, oldest first.
+func (w *world) inbox(name string) []node.MessageInfo {
+	w.t.Helper()
+	out := w.lab.MustRun(w.lab.Host(name), "inbox", "--json")
+	var ms []node.MessageInfo
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if l == "" {
+			continue
+		}
+		var m node.MessageInfo
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			w.t.Fatalf("kith inbox --json: %v\n%s", err, out)
+		}
+		ms = append(ms, m)
+	}
+	return ms
 }
