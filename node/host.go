@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
@@ -84,7 +85,10 @@ func buildHost(cfg Config, p hostParts) (host.Host, error) {
 	}
 	relays, _ := parsePeerAddrs("network.relays", cfg.Network.Relays)
 	if len(relays) > 0 {
-		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(relays))
+		// The relays are the user's own, few and fixed: look for one that
+		// serves every 5 s rather than go-libp2p's 30 s, so a relay that
+		// restarted is used again within seconds.
+		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(relays, autorelay.WithMinInterval(5*time.Second)))
 	}
 	ropts, err := relayOptions(cfg, p)
 	if err != nil {

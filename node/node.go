@@ -137,15 +137,8 @@ func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration) er
 		return fmt.Errorf("node: subscribe to host events: %w", err)
 	}
 	n.wg.Go(func() { n.watch(sub) })
-	if n.cfg.Relay.Enabled {
-		rsub, err := n.host.EventBus().Subscribe([]any{
-			new(event.EvtLocalReachabilityChanged),
-			new(event.EvtHostReachableAddrsChanged),
-		})
-		if err != nil {
-			return fmt.Errorf("node: subscribe to reachability events: %w", err)
-		}
-		n.wg.Go(func() { runRelayService(n.ctx, n.host, rsub, n.registry, n.log) })
+	if err := n.startRelayWork(); err != nil {
+		return err
 	}
 	if err := n.rememberContactAddrs(n.ctx); err != nil {
 		return err
