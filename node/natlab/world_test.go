@@ -182,3 +182,21 @@ func (w *world) inbox(name string) []node.MessageInfo {
 	}
 	return ms
 }
+
+// metricValue finds the sample `name{labels}` (or `name` with labels "") in
+// Prometheus text exposition format.
+func metricValue(text, name, labels string) (float64, bool) {
+	series := name
+	if labels != "" {
+		series += "{" + labels + "}"
+	}
+	for _, l := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(l, series+" "); ok {
+			var v float64
+			if _, err := fmt.Sscan(rest, &v); err == nil {
+				return v, true
+			}
+		}
+	}
+	return 0, false
+}
