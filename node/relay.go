@@ -39,7 +39,7 @@ func relayOptions(cfg Config, _ hostParts) ([]libp2p.Option, error) {
 	}
 	opts = append(opts, libp2p.EnableNATService())
 	if len(announce) > 0 {
-		// The operator declared the address reachable: relay from the start
+		// The operator declared the address reachable: say so (status, DHT)
 		// instead of waiting for AutoNAT peers that a first relay lacks.
 		opts = append(opts, libp2p.ForceReachabilityPublic())
 	}
