@@ -6,13 +6,17 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -164,6 +168,32 @@ func labID() string {
 	rand.Read(b)
 	return fmt.Sprintf("kl%d-%s", os.Getpid(), hex.EncodeToString(b))
 }
+
+// SweepStale deletes the namespaces of labs whose test process is gone (a
+// run killed before its cleanups ran, e.g. by go test's -timeout). Only
+// names this package makes are considered, and only for dead processes.
+func SweepStale() error {
+	out, err := output("ip", "netns", "list")
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !labName.MatchString(f[0]) {
+			continue
+		}
+		pid, _ := strconv.Atoi(labName.FindStringSubmatch(f[0])[1])
+		if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
+			continue // that run is alive
+		}
+		errs = append(errs, run("ip", "netns", "del", f[0]))
+	}
+	return errors.Join(errs...)
+}
+
+// labName matches the namespaces labID names: kl<pid>-<6 hex>-<role>.
+var labName = regexp.MustCompile(`^kl([0-9]+)-[0-9a-f]{6}-[a-z0-9]+$`)
 
 // Host returns the host called name.
 func (l *Lab) Host(name string) *Host {
