@@ -3,11 +3,13 @@
 package natlab
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/user"
@@ -436,25 +438,52 @@ func randHex(n int) string {
 }
 
 // startCapture records the public segment with tcpdump, when it is
-// installed, for the failure report. It is diagnostics only.
+// installed, for the failure report. It is diagnostics only: the lab runs
+// the same without it.
 func (l *Lab) startCapture() {
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		return
 	}
 	pcap := filepath.Join(l.dir, "wan.pcap")
-	cmd := exec.Command("ip", "netns", "exec", l.wan, "tcpdump", "-i", "br0", "-n", "-U", "-s", "128", "-w", pcap)
+	cmd := exec.Command("ip", "netns", "exec", l.wan, "tcpdump", "-i", "any", "-Q", "in", "--immediate-mode", "-n", "-U", "-s", "128", "-w", pcap)
+	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		return
 	}
+	// Wait (briefly) until it captures, so the first packets are in.
+	// --immediate-mode: packets of the last second are not lost in a
+	// capture buffer when it is stopped.
+	listening := make(chan struct{})
+	var said strings.Builder
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			said.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "listening on") {
+				close(listening)
+				break
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case <-listening:
+	case <-time.After(5 * time.Second):
+	}
 	l.t.Cleanup(func() {
-		cmd.Process.Kill()
+		cmd.Process.Signal(syscall.SIGINT)
 		cmd.Wait()
 		if !l.t.Failed() {
 			return
 		}
-		out, _ := exec.Command("tcpdump", "-n", "-tt", "-r", pcap).Output()
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		l.t.Logf("natlab: last packets on the public segment (tcpdump):\n%s",
+		// Read inside the namespace, so interface names are the lab's.
+		out, err := l.nsOutput(l.wan, "tcpdump", "-n", "-tttt", "-r", pcap)
+		if err != nil {
+			l.t.Logf("natlab: tcpdump: %v\n%s", err, said.String())
+			return
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		l.t.Logf("natlab: last packets on the public segment, as they entered the bridge (tcpdump):\n%s",
 			strings.Join(lines[max(0, len(lines)-200):], "\n"))
 	})
 }
