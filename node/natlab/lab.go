@@ -54,7 +54,8 @@ func (n NAT) String() string {
 
 // HostSpec is one host of the lab.
 type HostSpec struct {
-	// Name is short and unique in the lab ("relay", "a", "b").
+	// Name is 1 to 8 lowercase letters and digits, unique in the lab
+	// ("relay", "a", "b").
 	Name string
 	// NAT is Public for a host on the public segment; otherwise the host sits
 	// alone on a LAN behind its own router of that kind.
@@ -194,6 +195,10 @@ func SweepStale() error {
 	return errors.Join(errs...)
 }
 
+// hostName is what a host may be called: short enough for interface names
+// (p-NAME, r-NAME) and namespace names.
+var hostName = regexp.MustCompile(`^[a-z0-9]{1,8}$`)
+
 // labName matches the namespaces labID names: kl<pid>-<6 hex>-<role>.
 var labName = regexp.MustCompile(`^kl([0-9]+)-[0-9a-f]{6}-[a-z0-9]+$`)
 
@@ -219,8 +224,8 @@ func (l *Lab) build(specs []HostSpec) error {
 	}
 	pub, priv := firstPubIP, 0
 	for _, s := range specs {
-		if _, dup := l.hosts[s.Name]; dup || s.Name == "" || len(s.Name) > 8 {
-			return fmt.Errorf("host name %q: empty, too long or used twice", s.Name)
+		if _, dup := l.hosts[s.Name]; dup || !hostName.MatchString(s.Name) {
+			return fmt.Errorf("host name %q: not 1-8 lowercase letters and digits, or used twice", s.Name)
 		}
 		home := filepath.Join(l.dir, s.Name)
 		if err := os.MkdirAll(home, 0o700); err != nil {
