@@ -21,6 +21,9 @@ const (
 	coneMinOK    = 9
 	reserveLimit = 45 * time.Second // AutoNAT v1 needs ~17 s to call a NATed peer private
 	directLimit  = 60 * time.Second
+	// directPoll is finer than pollEvery: hole punching takes milliseconds
+	// (TCP) to a few hundred (QUIC), and the median should show it.
+	directPoll = 100 * time.Millisecond
 )
 
 func TestConeNATsGoDirect(t *testing.T) {
@@ -75,7 +78,7 @@ func coneRound(t *testing.T, tr transport) coneResult {
 		return fail("kith ping a: exit %d: %s", ping.Code, ping.Stderr)
 	}
 	var last string
-	took, ok := waitFor(directLimit, pollEvery, func() bool {
+	took, ok := waitFor(directLimit, directPoll, func() bool {
 		p := w.path("b", "a")
 		last = fmt.Sprintf("%s %s", p.Path, p.Addr)
 		return p.Path == "direct"
