@@ -9,3 +9,6 @@ var MakeTicket = makeTicket
 func WithBootstrapInterval(d time.Duration) Option {
 	return func(o *options) { o.bootstrapEvery = d }
 }
+
+// RelayReachable exposes relayReachable to the external tests.
+var RelayReachable = relayReachable
