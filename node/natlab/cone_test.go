@@ -13,8 +13,9 @@ import (
 
 // Scenario 1 (issue #4): two peers, each behind its own cone NAT, know each
 // other by peer ID alone. They meet through the relay (found in the DHT,
-// connected over the relay) and DCUtR upgrades the connection to a direct
-// one. Ten rounds per transport, each in a fresh lab.
+// connected over the relay, as the relay's metrics show) and DCUtR upgrades
+// the connection to a direct one. Ten rounds per transport, each in a fresh
+// lab.
 
 const (
 	coneRounds   = 10
@@ -57,7 +58,9 @@ type coneResult struct {
 
 func coneRound(t *testing.T, tr transport) coneResult {
 	w := newWorld(t, tr, HostSpec{Name: "relay"}, HostSpec{Name: "a", NAT: Cone}, HostSpec{Name: "b", NAT: Cone})
-	w.startRelay("relay")
+	relay := w.lab.Host("relay")
+	metrics := relay.Addr + ":9100"
+	w.startRelay("relay", "--metrics", metrics)
 	w.startPeer("a")
 	w.startPeer("b")
 	w.introduce("a", "b")
@@ -87,6 +90,14 @@ func coneRound(t *testing.T, tr transport) coneResult {
 		return fail("no direct path after %v (last: %s; ping said %s)", took, last, strings.TrimSpace(ping.Stdout))
 	}
 	took = time.Since(start)
+	// They met through the relay: it carried a connection between them.
+	text, err := fetch(t, relay.NS, "http://"+metrics+"/metrics")
+	if err != nil {
+		return fail("relay metrics: %v", err)
+	}
+	if n, _ := metricValue(text, "libp2p_relaysvc_connections_total", `type="opened"`); n < 1 {
+		return fail("went direct, but the relay carried no connection (%v): they did not meet through it", n)
+	}
 	t.Logf("direct after %v: %s (ping: %s)", took.Round(time.Millisecond), last, strings.TrimSpace(ping.Stdout))
 	if want := "/" + map[string]string{"tcp": "tcp", "quic": "quic-v1"}[tr.name]; !strings.Contains(last, want) {
 		return fail("direct path %s is not over %s", last, tr.name)
