@@ -123,14 +123,22 @@ const (
 // Skip skips t unless the lab can run here: root, ip(8) and iptables(8).
 func Skip(t testing.TB) {
 	t.Helper()
+	if why := Unavailable(); why != "" {
+		t.Skip(why)
+	}
+}
+
+// Unavailable says why the lab cannot run here, or "" when it can.
+func Unavailable() string {
 	if u, err := user.Current(); err != nil || u.Uid != "0" {
-		t.Skip("natlab: needs root (network namespaces and iptables)")
+		return "natlab: needs root (network namespaces and iptables)"
 	}
 	for _, tool := range []string{"ip", "iptables"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("natlab: needs %s (apt-get install iproute2 iptables)", tool)
+			return fmt.Sprintf("natlab: needs %s (apt-get install iproute2 iptables)", tool)
 		}
 	}
+	return ""
 }
 
 // New builds the lab described by opts, checks that it is sealed, and tears
