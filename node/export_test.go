@@ -15,3 +15,6 @@ func WithBootstrapInterval(d time.Duration) Option {
 func WithForcedPublic() Option {
 	return func(o *options) { o.forcePublic = true }
 }
+
+// RelayShouldServe exposes relayShouldServe to the external tests.
+var RelayShouldServe = relayShouldServe

@@ -15,7 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/routing"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
@@ -35,7 +35,6 @@ type hostParts struct {
 	key         crypto.PrivKey
 	gater       *Gater
 	registry    prometheus.Registerer
-	routing     func(host.Host) (routing.PeerRouting, error)
 	limits      []func(*rcmgr.ScalingLimitConfig)
 	relayACL    *relayACL                         // relay mode only
 	relayPeers  func(context.Context) []namedPeer // relay mode: allowed peers, for metrics
@@ -75,15 +74,24 @@ func buildHost(cfg Config, p hostParts) (host.Host, error) {
 		libp2p.Ping(true),
 		libp2p.EnableRelay(),
 		libp2p.EnableAutoNATv2(),
+		// No UDP black-hole detection: it stays "probing" until 100 UDP
+		// dials to public addresses have been made, and while it probes,
+		// the AutoNAT v2 server refuses to dial QUIC addresses back. A kith
+		// node dials a handful of peers, so it would never confirm a
+		// colleague's or a relay's QUIC address, and a QUIC-only relay
+		// would never learn it is reachable (seen in node/natlab).
+		libp2p.UDPBlackHoleSuccessCounter(nil),
 		libp2p.EnableHolePunching(),
-		libp2p.Routing(p.routing),
 	}
 	if cfg.Network.PortMappingEnabled() && !loopbackOnly(listen) {
 		opts = append(opts, libp2p.NATPortMap())
 	}
 	relays, _ := parsePeerAddrs("network.relays", cfg.Network.Relays)
 	if len(relays) > 0 {
-		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(relays))
+		// The relays are the user's own, few and fixed: look for one that
+		// serves every 5 s rather than go-libp2p's 30 s, so a relay that
+		// restarted is used again within seconds.
+		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(relays, autorelay.WithMinInterval(5*time.Second)))
 	}
 	ropts, err := relayOptions(cfg, p)
 	if err != nil {

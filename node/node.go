@@ -16,8 +16,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/routing"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	routedhost "github.com/libp2p/go-libp2p/p2p/host/routed"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -35,7 +36,9 @@ type Node struct {
 	store    *store.Store
 	dm       *chat.DMService
 
-	relayAllow map[peer.ID]bool // relay mode: --allow and the allow file
+	relayAllow    map[peer.ID]bool // relay mode: --allow and the allow file
+	relayOpts     []relayv2.Option // relay mode: the relay service's options
+	relayDeclared bool             // relay mode: the operator declared it reachable
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -100,7 +103,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		n.store.Close()
 		return nil, err
 	}
-	n.host, err = buildHost(cfg, hostParts{
+	h, err := buildHost(cfg, hostParts{
 		relayACL:    acl,
 		relayPeers:  n.allowedPeers,
 		forcePublic: o.forcePublic,
@@ -109,20 +112,29 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		registry:    n.registry,
 		limits:      append([]func(*rcmgr.ScalingLimitConfig){chat.DMLimits}, o.limits...),
 		log:         n.log,
-		routing: func(h host.Host) (routing.PeerRouting, error) {
-			d, err := newDHT(h, cfg, bootstrap)
-			n.dht = d
-			return d, err
-		},
 	})
 	if err != nil {
 		n.cancel()
-		if n.dht != nil {
-			n.dht.Close()
-		}
 		n.store.Close()
 		return nil, err
 	}
+	// The DHT is built only once the host listens: it dials its bootstrap
+	// peers at once, and a dial made before the host listens cannot reuse
+	// the listening TCP port or QUIC socket. Such a connection, often the
+	// only one to the relay, shows the relay the NAT mapping of a random
+	// port, so the node never learns the public address of its listening
+	// port and cannot hole-punch (seen in node/natlab).
+	n.dht, err = newDHT(h, cfg, bootstrap)
+	if err != nil {
+		n.cancel()
+		h.Close()
+		n.store.Close()
+		return nil, err
+	}
+	// A routed host: Connect with no known addresses asks the DHT.
+	n.host = routedhost.Wrap(h, n.dht)
+	n.relayOpts = relayServiceOptions(cfg, acl, n.registry)
+	n.relayDeclared = o.forcePublic || relayDeclaredPublic(cfg)
 	if err := n.start(bootstrap, o.bootstrapEvery); err != nil {
 		n.Close()
 		return nil, err
@@ -142,6 +154,9 @@ func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration) er
 		return fmt.Errorf("node: subscribe to host events: %w", err)
 	}
 	n.wg.Go(func() { n.watch(sub) })
+	if err := n.startRelayWork(); err != nil {
+		return err
+	}
 	if err := n.rememberContactAddrs(n.ctx); err != nil {
 		return err
 	}
@@ -170,9 +185,6 @@ func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration) er
 		}
 	}
 	n.log.Info("node started", "peer_id", n.host.ID(), "addrs", n.host.Addrs())
-	if n.cfg.Relay.Enabled && !relayDeclaredPublic(n.cfg, nil) && len(n.cfg.Relay.Announce) == 0 {
-		n.logRelayState(network.ReachabilityUnknown)
-	}
 	return nil
 }
 

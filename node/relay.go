@@ -1,7 +1,9 @@
 package node
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"slices"
@@ -10,19 +12,22 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // relayOptions returns the libp2p options of relay mode (kith relay): the
-// circuit relay v2 service with kith's access control and limits, an
-// AutoNAT server, and the announced addresses. The DHT runs in server mode
-// (see Config.withDefaults).
+// announced addresses, an AutoNAT server and the byte counters of the relay
+// metrics. The circuit relay v2 service itself runs in runRelayService, and
+// the DHT in server mode (see Config.withDefaults).
 func relayOptions(cfg Config, p hostParts) ([]libp2p.Option, error) {
 	var opts []libp2p.Option
 	announce, err := parseAddrs("relay.announce", cfg.Relay.Announce)
@@ -35,6 +40,22 @@ func relayOptions(cfg Config, p hostParts) ([]libp2p.Option, error) {
 	if !cfg.Relay.Enabled {
 		return opts, nil
 	}
+	bwc := metrics.NewBandwidthCounter()
+	if err := p.registry.Register(newRelayBytes(bwc, p.relayPeers)); err != nil {
+		return nil, fmt.Errorf("node: relay metrics: %w", err)
+	}
+	opts = append(opts, libp2p.BandwidthReporter(bwc), libp2p.EnableNATService())
+	if p.forcePublic || relayDeclaredPublic(cfg) {
+		// The operator declared the address reachable: say so (status, DHT
+		// server) instead of waiting for AutoNAT peers a first relay lacks.
+		opts = append(opts, libp2p.ForceReachabilityPublic())
+	}
+	return opts, nil
+}
+
+// relayServiceOptions are the circuit relay v2 service's options: kith's
+// limits and access control, and go-libp2p's relay metrics.
+func relayServiceOptions(cfg Config, acl *relayACL, reg prometheus.Registerer) []relayv2.Option {
 	rc := relayv2.DefaultResources()
 	rc.Limit = &relayv2.RelayLimit{
 		Duration: time.Duration(cfg.Relay.CircuitDuration),
@@ -50,31 +71,17 @@ func relayOptions(cfg Config, p hostParts) ([]libp2p.Option, error) {
 	// are limited per peer, so the per-IP cap is the relayACL's, for others.
 	rc.MaxReservationsPerIP = cfg.Relay.MaxReservations
 	rc.MaxReservationsPerASN = cfg.Relay.MaxReservations
-	bwc := metrics.NewBandwidthCounter()
-	if err := p.registry.Register(newRelayBytes(bwc, p.relayPeers)); err != nil {
-		return nil, fmt.Errorf("node: relay metrics: %w", err)
+	return []relayv2.Option{
+		relayv2.WithResources(rc),
+		relayv2.WithACL(acl),
+		relayv2.WithMetricsTracer(relayv2.NewMetricsTracer(relayv2.WithRegisterer(reg))),
 	}
-	opts = append(opts,
-		libp2p.BandwidthReporter(bwc),
-		libp2p.EnableRelayService(
-			relayv2.WithResources(rc),
-			relayv2.WithACL(p.relayACL),
-			relayv2.WithMetricsTracer(relayv2.NewMetricsTracer(relayv2.WithRegisterer(p.registry))),
-		),
-		libp2p.EnableNATService(),
-	)
-	if p.forcePublic || relayDeclaredPublic(cfg, announce) {
-		// The operator declared the address reachable: relay from the start
-		// instead of waiting for AutoNAT peers that a first relay lacks.
-		opts = append(opts, libp2p.ForceReachabilityPublic())
-	}
-	return opts, nil
 }
 
 // relayDeclaredPublic reports whether the operator told us the relay is
 // reachable: an announced address, or an explicit public listen address.
-func relayDeclaredPublic(cfg Config, announce []ma.Multiaddr) bool {
-	if len(announce) > 0 {
+func relayDeclaredPublic(cfg Config) bool {
+	if len(cfg.Relay.Announce) > 0 {
 		return true
 	}
 	for _, s := range cfg.Network.Listen {
@@ -103,21 +110,6 @@ func parseAddrs(field string, ss []string) ([]ma.Multiaddr, error) {
 
 // relayHopProtocol is served while the relay service runs.
 const relayHopProtocol = "/libp2p/circuit/relay/0.2.0/hop"
-
-// logRelayState says, loudly when it matters, whether a relay is relaying.
-func (n *Node) logRelayState(r network.Reachability) {
-	if !n.cfg.Relay.Enabled {
-		return
-	}
-	switch r {
-	case network.ReachabilityPublic:
-		n.log.Info("relay service running: this node is reachable")
-	default:
-		n.log.Warn("not relaying: this node is not known to be reachable from the internet. " +
-			"go-libp2p relays only once AutoNAT confirms a public address, which needs other peers to dial back; " +
-			"if this host is reachable, pass --announce with its public address (or listen on an explicit public IP)")
-	}
-}
 
 // Reasons a relay refuses, as metric labels.
 const (
@@ -282,4 +274,159 @@ func readAllowFile(path string) ([]string, error) {
 		ids = append(ids, line)
 	}
 	return ids, nil
+}
+
+// startRelayWork starts, in relay mode, the relay service, and on every node
+// the watch on its configured relays.
+func (n *Node) startRelayWork() error {
+	if n.cfg.Relay.Enabled {
+		sub, err := n.host.EventBus().Subscribe([]any{
+			new(event.EvtLocalReachabilityChanged),
+			new(event.EvtHostReachableAddrsChanged),
+		})
+		if err != nil {
+			return fmt.Errorf("node: subscribe to reachability events: %w", err)
+		}
+		rs := &relayService{h: n.host, opts: n.relayOpts, declared: n.relayDeclared, log: n.log}
+		// A declared relay serves before New returns, so it relays (and its
+		// status says so) from the start.
+		rs.update()
+		n.wg.Go(func() { rs.run(n.ctx, sub) })
+	}
+	if relays, _ := parsePeerAddrs("network.relays", n.cfg.Network.Relays); len(relays) > 0 {
+		n.wg.Go(func() { watchRelays(n.ctx, n.host, relays, relayCheckEvery, n.log) })
+	}
+	return nil
+}
+
+// relayCheckEvery is how often a node checks that its relays still answer.
+const relayCheckEvery = 10 * time.Second
+
+// watchRelays pings every configured relay it is connected to every
+// interval, and closes the connections to one that does not answer within
+// the interval. AutoRelay then looks for it again and reserves anew.
+//
+// Without this, a node would hold on to a dead connection to a relay that
+// crashed or restarted for as long as the transport takes to notice: QUIC's
+// 30 s idle timeout (its keep-alives are too small to draw a stateless reset
+// from the restarted relay), minutes for TCP when the relay's machine went
+// away. A ping is large enough to draw the reset, so a restarted relay is
+// noticed within one interval.
+func watchRelays(ctx context.Context, h host.Host, relays []peer.AddrInfo, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, r := range relays {
+			if h.Network().Connectedness(r.ID) != network.Connected {
+				continue
+			}
+			pctx, cancel := context.WithTimeout(ctx, interval)
+			res := <-ping.Ping(pctx, h, r.ID)
+			cancel()
+			if res.Error != nil && ctx.Err() == nil {
+				log.Warn("relay does not answer; closing its connections", "relay", r.ID, "err", res.Error)
+				h.Network().ClosePeer(r.ID)
+			}
+		}
+	}
+}
+
+// notRelayingYet is logged while an undeclared relay waits for AutoNAT.
+const notRelayingYet = "not relaying yet: this node is not known to be reachable from outside. " +
+	"It relays once AutoNAT (its peers dialing back) confirms one of its addresses; " +
+	"if this host is reachable, pass --announce with its public address (or listen on an explicit public IP) to relay from the start"
+
+// relayService runs the circuit relay v2 service of kith relay: while
+// AutoNAT (v2 per address, else v1) says the node is reachable, and from the
+// start when the operator declared it reachable, until AutoNAT shows every
+// address unreachable.
+//
+// go-libp2p's EnableRelayService instead waits for AutoNAT v1 to say public,
+// and a v1 client only asks peers that have public addresses to dial it
+// back. A relay's clients are behind NAT and have none, so a relay that only
+// they know (the usual kith setup: one relay for a team) would never learn
+// it is public; AutoNAT v2, which every kith node serves, confirms it within
+// seconds (seen in node/natlab).
+type relayService struct {
+	h        host.Host
+	opts     []relayv2.Option
+	declared bool
+	log      *slog.Logger
+
+	relay *relayv2.Relay
+	v1    network.Reachability
+	v2    event.EvtHostReachableAddrsChanged
+}
+
+// run follows reachability events until ctx ends, then stops the service.
+func (rs *relayService) run(ctx context.Context, sub event.Subscription) {
+	defer sub.Close()
+	defer func() {
+		if rs.relay != nil {
+			rs.relay.Close()
+		}
+	}()
+	if rs.relay == nil {
+		rs.log.Warn(notRelayingYet)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-sub.Out():
+			if !ok {
+				return
+			}
+			switch e := e.(type) {
+			case event.EvtLocalReachabilityChanged:
+				rs.v1 = e.Reachability
+			case event.EvtHostReachableAddrsChanged:
+				rs.v2 = e
+			}
+			rs.update()
+		}
+	}
+}
+
+// update starts or stops the service to match what is known.
+func (rs *relayService) update() {
+	switch serve := relayShouldServe(rs.declared, rs.v1, rs.v2); {
+	case serve && rs.relay == nil:
+		r, err := relayv2.New(rs.h, rs.opts...)
+		if err != nil {
+			rs.log.Error("relay service not started", "err", err)
+			return
+		}
+		rs.relay = r
+		rs.log.Info("relay service started", "declared", rs.declared, "reachable", rs.v2.Reachable,
+			"autonat_v1", reachabilityName(rs.v1))
+	case !serve && rs.relay != nil:
+		rs.relay.Close()
+		rs.relay = nil
+		rs.log.Warn("not relaying: AutoNAT shows this node unreachable from outside",
+			"unreachable", rs.v2.Unreachable, "autonat_v1", reachabilityName(rs.v1))
+	}
+}
+
+// relayShouldServe says whether a relay serves given what AutoNAT v2 (per
+// address) and v1 last said, and, while neither knows, whether the operator
+// declared it reachable.
+func relayShouldServe(declared bool, v1 network.Reachability, v2 event.EvtHostReachableAddrsChanged) bool {
+	switch {
+	case len(v2.Reachable) > 0:
+		return true
+	case len(v2.Unreachable) > 0:
+		return false
+	case v1 == network.ReachabilityPublic:
+		return true
+	case v1 == network.ReachabilityPrivate:
+		return false
+	default:
+		return declared
+	}
 }

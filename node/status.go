@@ -219,7 +219,6 @@ func (n *Node) handleHostEvent(e any) {
 		n.reachability = e.Reachability
 		n.mu.Unlock()
 		n.log.Info("reachability changed", "reachability", reachabilityName(e.Reachability))
-		n.logRelayState(e.Reachability)
 		n.events.Publish(Event{Type: EventReachabilityChanged, Reachability: reachabilityName(e.Reachability)})
 	case event.EvtLocalAddressesUpdated:
 		n.events.Publish(Event{Type: EventAddrsChanged, Addrs: strs(n.host.Addrs())})
