@@ -61,7 +61,7 @@ func coneRound(t *testing.T, tr transport) coneResult {
 	w := newWorld(t, tr, HostSpec{Name: "relay"}, HostSpec{Name: "a", NAT: Cone}, HostSpec{Name: "b", NAT: Cone})
 	relay := w.lab.Host("relay")
 	metrics := relay.Addr + ":9100"
-	w.startRelay("relay", "--metrics", metrics)
+	w.startRelay("relay", append(w.colleagues("a", "b"), "--metrics", metrics)...)
 	w.startPeer("a")
 	w.startPeer("b")
 	w.introduce("a", "b")

@@ -20,9 +20,9 @@ func TestRelayBehindPortForward(t *testing.T) {
 		HostSpec{Name: "relay", NAT: Cone, Forward: []int{RelayPort}},
 		HostSpec{Name: "a", NAT: Cone}, HostSpec{Name: "b", NAT: Cone})
 	pub := w.lab.Host("relay").PublicAddr
-	w.startRelay("relay",
+	w.startRelay("relay", append(w.colleagues("a", "b"),
 		"--announce", fmt.Sprintf("/ip4/%s/tcp/%d", pub, RelayPort),
-		"--announce", fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", pub, RelayPort))
+		"--announce", fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", pub, RelayPort))...)
 	for _, a := range w.relayAddrs {
 		if !strings.HasPrefix(a, "/ip4/"+pub+"/") {
 			t.Fatalf("the relay printed %s, want its announced address %s", a, pub)

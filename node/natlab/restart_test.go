@@ -22,7 +22,8 @@ func TestRelayRestartReReserve(t *testing.T) {
 		HostSpec{Name: "relay"}, HostSpec{Name: "a", NAT: Cone}, HostSpec{Name: "b", NAT: Cone})
 	relayHost := w.lab.Host("relay")
 	metrics := fmt.Sprintf("%s:9100", relayHost.Addr)
-	relay := w.startRelay("relay", "--metrics", metrics)
+	allow := w.colleagues("a", "b")
+	relay := w.startRelay("relay", append(allow, "--metrics", metrics)...)
 	w.startPeer("a")
 	w.startPeer("b")
 	w.introduce("a", "b")
@@ -31,7 +32,7 @@ func TestRelayRestartReReserve(t *testing.T) {
 
 	relay.Kill()
 	killed := time.Now()
-	w.startRelay("relay", "--metrics", metrics)
+	w.startRelay("relay", append(allow, "--metrics", metrics)...)
 	restarted := time.Now()
 	if !slices.Equal(w.relayAddrs, addrs) {
 		t.Fatalf("the restarted relay prints %v, want the same addresses %v", w.relayAddrs, addrs)

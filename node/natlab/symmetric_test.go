@@ -21,7 +21,7 @@ func TestSymmetricNATsStayRelayed(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, both,
 		HostSpec{Name: "relay"}, HostSpec{Name: "a", NAT: Symmetric}, HostSpec{Name: "b", NAT: Symmetric})
-	w.startRelay("relay")
+	w.startRelay("relay", w.colleagues("a", "b")...)
 	w.startPeer("a")
 	w.startPeer("b")
 	w.introduce("a", "b")

@@ -102,6 +102,19 @@ func (w *world) startRelay(name string, extra ...string) *Proc {
 	return p
 }
 
+// colleagues returns the relay flags that allow the named hosts, as a relay
+// operator allows colleagues: --allow with each one's peer ID, created with
+// kith init before their daemons start.
+func (w *world) colleagues(names ...string) []string {
+	w.t.Helper()
+	var out []string
+	for _, name := range names {
+		id := strings.TrimSpace(w.lab.MustRun(w.lab.Host(name), "init"))
+		out = append(out, "--allow", id)
+	}
+	return out
+}
+
 // startPeer starts `kith daemon` on host name, bootstrapping from and
 // reserving on the relay.
 func (w *world) startPeer(name string, extra ...string) *Proc {
