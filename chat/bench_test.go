@@ -1,25 +1,19 @@
 package chat_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"errors"
 	"fmt"
-	"io"
-	"math"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kithnet/kith/chat"
+	"github.com/kithnet/kith/chat/chattest"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 )
 
 // benchText is the body of every benchmark message: a typical short line.
@@ -48,13 +42,13 @@ const concurrentSenders = 8
 func BenchmarkDMRoundTrip(b *testing.B) {
 	from, to := dmPair(b)
 	var pingNs, streamNs float64
-	b.Run("ping", func(b *testing.B) { pingNs = benchPing(b, from.h, to.h) })
-	b.Run("new-stream", func(b *testing.B) { streamNs = benchNewStream(b, from.h, to.h) })
+	b.Run("ping", func(b *testing.B) { pingNs = chattest.BenchPing(b, from.h, to.h) })
+	b.Run("new-stream", func(b *testing.B) { streamNs = chattest.BenchNewStream(b, from.h, to.h) })
 	b.Run("dm", func(b *testing.B) {
 		lat := sendEach(b, from, to)
-		reportRatio(b, pingNs, "x-ping")
-		reportRatio(b, streamNs, "x-new-stream")
-		reportLatency(b, lat)
+		chattest.ReportRatio(b, pingNs, "x-ping")
+		chattest.ReportRatio(b, streamNs, "x-new-stream")
+		chattest.ReportLatency(b, lat)
 	})
 	oneConn(b, from.h, to.h)
 }
@@ -73,14 +67,14 @@ func BenchmarkDMThroughput(b *testing.B) {
 		from, to := dmPair(b)
 		opened := from.opened.Load()
 		lat := sendEach(b, from, to)
-		reportThroughput(b, lat)
+		chattest.ReportThroughput(b, lat)
 		b.ReportMetric(float64(from.opened.Load()-opened), "streams")
 	})
 	b.Run("concurrent", func(b *testing.B) {
 		from, to := dmPair(b)
 		opened := from.opened.Load()
 		lat := sendConcurrently(b, from, to, concurrentSenders)
-		reportThroughput(b, lat)
+		chattest.ReportThroughput(b, lat)
 		b.ReportMetric(float64(from.opened.Load()-opened), "streams")
 	})
 }
@@ -141,98 +135,6 @@ func oneConn(b *testing.B, a, c host.Host) {
 	if n := len(a.Network().ConnsToPeer(c.ID())); n != 1 {
 		b.Fatalf("%d connections between the hosts, want 1", n)
 	}
-}
-
-// benchPing takes one result per iteration from one long-running ping and
-// returns ns/op. The first round trip, which opens the stream, is not timed.
-// p50-ns and p99-ns are the round trips as ping measured them.
-func benchPing(b *testing.B, from, to host.Host) float64 {
-	ctx, cancel := context.WithCancel(b.Context())
-	results := ping.Ping(ctx, from, to.ID())
-	defer func() {
-		cancel()
-		for range results { // the pinger closes results once it has stopped
-		}
-	}()
-	next := func() time.Duration {
-		r, ok := <-results
-		if !ok || r.Error != nil {
-			b.Fatalf("ping: %v (channel open: %v)", r.Error, ok)
-		}
-		return r.RTT
-	}
-	next()
-	var rtts []time.Duration
-	for b.Loop() {
-		rtts = append(rtts, next())
-	}
-	reportLatency(b, rtts)
-	return nsPerOp(b)
-}
-
-// echoProtocol is the benchmarks' own protocol for the new-stream ceiling:
-// the receiver reads ping.PingSize bytes, writes them back and closes.
-const echoProtocol = "/kith/bench-echo/1.0.0"
-
-// benchNewStream echoes ping.PingSize bytes once per iteration, each time on a
-// new stream (open, negotiate, one round trip, close, the lifecycle of a DM
-// stream), and returns ns/op. The sender knows the receiver speaks the
-// protocol, so it negotiates without waiting, as for DMs.
-func benchNewStream(b *testing.B, from, to host.Host) float64 {
-	to.SetStreamHandler(echoProtocol, echoOnce)
-	defer to.RemoveStreamHandler(echoProtocol)
-	if err := from.Peerstore().AddProtocols(to.ID(), echoProtocol); err != nil {
-		b.Fatal(err)
-	}
-	buf, rbuf := make([]byte, ping.PingSize), make([]byte, ping.PingSize)
-	rand.Read(buf)
-	var lat []time.Duration
-	for b.Loop() {
-		start := time.Now()
-		if err := echoOnNewStream(b.Context(), from, to.ID(), buf, rbuf); err != nil {
-			b.Fatal(err)
-		}
-		lat = append(lat, time.Since(start))
-	}
-	reportLatency(b, lat)
-	return nsPerOp(b)
-}
-
-// echoOnce serves one echo.
-func echoOnce(st network.Stream) {
-	st.SetDeadline(time.Now().Add(10 * time.Second))
-	buf := make([]byte, ping.PingSize)
-	if _, err := io.ReadFull(st, buf); err != nil {
-		st.Reset()
-		return
-	}
-	if _, err := st.Write(buf); err != nil {
-		st.Reset()
-		return
-	}
-	st.Close()
-}
-
-// echoOnNewStream opens an echo stream, sends buf, reads the echo into rbuf
-// and closes the stream.
-func echoOnNewStream(ctx context.Context, from host.Host, to peer.ID, buf, rbuf []byte) error {
-	st, err := from.NewStream(ctx, to, echoProtocol)
-	if err != nil {
-		return err
-	}
-	if _, err := st.Write(buf); err != nil {
-		st.Reset()
-		return err
-	}
-	if _, err := io.ReadFull(st, rbuf); err != nil {
-		st.Reset()
-		return err
-	}
-	if !bytes.Equal(buf, rbuf) {
-		st.Reset()
-		return errors.New("echo: wrong bytes")
-	}
-	return st.Close()
 }
 
 // sendEach sends one message per iteration, each after the previous one
@@ -310,39 +212,4 @@ func checkReceived(b *testing.B, to benchPeer, want int) {
 	if got := len(to.store.received()); got != want {
 		b.Fatalf("receiver stored %d messages, want %d", got, want)
 	}
-}
-
-// reportThroughput reports messages per second and the per-message latency.
-func reportThroughput(b *testing.B, lat []time.Duration) {
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-	reportLatency(b, lat)
-}
-
-// reportLatency reports the median and 99th percentile of lat.
-func reportLatency(b *testing.B, lat []time.Duration) {
-	if len(lat) == 0 {
-		return
-	}
-	slices.Sort(lat)
-	b.ReportMetric(float64(quantile(lat, 0.50)), "p50-ns")
-	b.ReportMetric(float64(quantile(lat, 0.99)), "p99-ns")
-}
-
-// quantile is the nearest-rank q-quantile of sorted.
-func quantile(sorted []time.Duration, q float64) time.Duration {
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
-}
-
-// reportRatio reports b's ns/op as a multiple of ceilingNs, unless the
-// ceiling was not measured (-bench filtered it out).
-func reportRatio(b *testing.B, ceilingNs float64, unit string) {
-	if ceilingNs > 0 {
-		b.ReportMetric(nsPerOp(b)/ceilingNs, unit)
-	}
-}
-
-// nsPerOp is the timed duration per iteration, once b.Loop is done.
-func nsPerOp(b *testing.B) float64 {
-	return float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 }

@@ -1,25 +1,16 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"errors"
 	"fmt"
-	"io"
-	"math"
-	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/kithnet/kith/chat"
+	"github.com/kithnet/kith/chat/chattest"
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/node/nodetest"
-	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 )
 
 // dmBenchText is the body of every benchmark message: a typical short line.
@@ -59,13 +50,13 @@ const dmConcurrentSenders = 8
 func BenchmarkDMRoundTrip(b *testing.B) {
 	from, to := dmNodePair(b)
 	var pingNs, streamNs float64
-	b.Run("ping", func(b *testing.B) { pingNs = benchDMPing(b, from.Host(), to.Host()) })
-	b.Run("new-stream", func(b *testing.B) { streamNs = benchDMNewStream(b, from.Host(), to.Host()) })
+	b.Run("ping", func(b *testing.B) { pingNs = chattest.BenchPing(b, from.Host(), to.Host()) })
+	b.Run("new-stream", func(b *testing.B) { streamNs = chattest.BenchNewStream(b, from.Host(), to.Host()) })
 	b.Run("dm", func(b *testing.B) {
 		lat := sendMessages(b, from, to)
-		reportDMRatio(b, pingNs, "x-ping")
-		reportDMRatio(b, streamNs, "x-new-stream")
-		reportDMLatency(b, lat)
+		chattest.ReportRatio(b, pingNs, "x-ping")
+		chattest.ReportRatio(b, streamNs, "x-new-stream")
+		chattest.ReportLatency(b, lat)
 	})
 	oneDMConn(b, from, to)
 }
@@ -80,11 +71,11 @@ func BenchmarkDMRoundTrip(b *testing.B) {
 func BenchmarkDMThroughput(b *testing.B) {
 	b.Run("sequential", func(b *testing.B) {
 		from, to := dmNodePair(b)
-		reportDMThroughput(b, sendMessages(b, from, to))
+		chattest.ReportThroughput(b, sendMessages(b, from, to))
 	})
 	b.Run("concurrent", func(b *testing.B) {
 		from, to := dmNodePair(b)
-		reportDMThroughput(b, sendMessagesConcurrently(b, from, to, dmConcurrentSenders))
+		chattest.ReportThroughput(b, sendMessagesConcurrently(b, from, to, dmConcurrentSenders))
 	})
 }
 
@@ -113,98 +104,6 @@ func oneDMConn(b *testing.B, from, to *node.Node) {
 	if n := len(from.Host().Network().ConnsToPeer(to.ID())); n != 1 {
 		b.Fatalf("%d connections between the nodes, want 1", n)
 	}
-}
-
-// benchDMPing takes one result per iteration from one long-running ping and
-// returns ns/op. The first round trip, which opens the stream, is not timed.
-// p50-ns and p99-ns are the round trips as ping measured them.
-func benchDMPing(b *testing.B, from, to host.Host) float64 {
-	ctx, cancel := context.WithCancel(b.Context())
-	results := ping.Ping(ctx, from, to.ID())
-	defer func() {
-		cancel()
-		for range results { // the pinger closes results once it has stopped
-		}
-	}()
-	next := func() time.Duration {
-		r, ok := <-results
-		if !ok || r.Error != nil {
-			b.Fatalf("ping: %v (channel open: %v)", r.Error, ok)
-		}
-		return r.RTT
-	}
-	next()
-	var rtts []time.Duration
-	for b.Loop() {
-		rtts = append(rtts, next())
-	}
-	reportDMLatency(b, rtts)
-	return nsPerOp(b)
-}
-
-// echoProtocol is the benchmarks' own protocol for the new-stream ceiling:
-// the receiver reads ping.PingSize bytes, writes them back and closes.
-const echoProtocol = "/kith/bench-echo/1.0.0"
-
-// benchDMNewStream echoes ping.PingSize bytes once per iteration, each time on a
-// new stream (open, negotiate, one round trip, close, the lifecycle of a DM
-// stream), and returns ns/op. The sender knows the receiver speaks the
-// protocol, so it negotiates without waiting, as for DMs.
-func benchDMNewStream(b *testing.B, from, to host.Host) float64 {
-	to.SetStreamHandler(echoProtocol, echoOnce)
-	defer to.RemoveStreamHandler(echoProtocol)
-	if err := from.Peerstore().AddProtocols(to.ID(), echoProtocol); err != nil {
-		b.Fatal(err)
-	}
-	buf, rbuf := make([]byte, ping.PingSize), make([]byte, ping.PingSize)
-	rand.Read(buf)
-	var lat []time.Duration
-	for b.Loop() {
-		start := time.Now()
-		if err := echoOnNewStream(b.Context(), from, to.ID(), buf, rbuf); err != nil {
-			b.Fatal(err)
-		}
-		lat = append(lat, time.Since(start))
-	}
-	reportDMLatency(b, lat)
-	return nsPerOp(b)
-}
-
-// echoOnce serves one echo.
-func echoOnce(st network.Stream) {
-	st.SetDeadline(time.Now().Add(10 * time.Second))
-	buf := make([]byte, ping.PingSize)
-	if _, err := io.ReadFull(st, buf); err != nil {
-		st.Reset()
-		return
-	}
-	if _, err := st.Write(buf); err != nil {
-		st.Reset()
-		return
-	}
-	st.Close()
-}
-
-// echoOnNewStream opens an echo stream, sends buf, reads the echo into rbuf
-// and closes the stream.
-func echoOnNewStream(ctx context.Context, from host.Host, to peer.ID, buf, rbuf []byte) error {
-	st, err := from.NewStream(ctx, to, echoProtocol)
-	if err != nil {
-		return err
-	}
-	if _, err := st.Write(buf); err != nil {
-		st.Reset()
-		return err
-	}
-	if _, err := io.ReadFull(st, rbuf); err != nil {
-		st.Reset()
-		return err
-	}
-	if !bytes.Equal(buf, rbuf) {
-		st.Reset()
-		return errors.New("echo: wrong bytes")
-	}
-	return st.Close()
 }
 
 // sendMessages sends one message per iteration to "ben", each after the
@@ -292,35 +191,5 @@ func checkReceivedCount(b *testing.B, to *node.Node, want int) {
 	b.Helper()
 	if got := receivedCount(b, to); got != want {
 		b.Fatalf("receiver stored %d messages, want %d", got, want)
-	}
-}
-
-// reportDMThroughput reports messages per second and their latency.
-func reportDMThroughput(b *testing.B, lat []time.Duration) {
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-	reportDMLatency(b, lat)
-}
-
-// reportDMLatency reports the median and 99th percentile of lat.
-func reportDMLatency(b *testing.B, lat []time.Duration) {
-	if len(lat) == 0 {
-		return
-	}
-	slices.Sort(lat)
-	b.ReportMetric(float64(nearestRank(lat, 0.50)), "p50-ns")
-	b.ReportMetric(float64(nearestRank(lat, 0.99)), "p99-ns")
-}
-
-// nearestRank is the nearest-rank q-quantile of sorted.
-func nearestRank(sorted []time.Duration, q float64) time.Duration {
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
-}
-
-// reportDMRatio reports b's ns/op as a multiple of ceilingNs, unless the
-// ceiling was not measured (-bench filtered it out).
-func reportDMRatio(b *testing.B, ceilingNs float64, unit string) {
-	if ceilingNs > 0 {
-		b.ReportMetric(nsPerOp(b)/ceilingNs, unit)
 	}
 }
