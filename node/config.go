@@ -92,8 +92,9 @@ type RelayConfig struct {
 	Allow []string `toml:"allow"`
 	// AllowFile names a file of further peer IDs, one per line (# comments).
 	AllowFile string `toml:"allow_file"`
-	// Closed refuses everyone not allowed. Otherwise others may reserve a
-	// slot (at most 8 per IP address) and be reached by allowed peers.
+	// Closed refuses everyone not allowed. Otherwise others get go-libp2p's
+	// default relay limits: a slot (at most 8 per IP address) and circuits
+	// of 2 min and 128 KiB, enough to coordinate hole punching.
 	Closed bool `toml:"closed"`
 	// CircuitDuration and CircuitData bound each relayed connection
 	// (default "2h" and "16GiB": enough for a large file transfer).
@@ -392,8 +393,8 @@ const DefaultConfigText = `# kith configuration. Every key is optional; shown he
 # Peers that may reserve a slot and be relayed, besides the relay's contacts.
 # allow = ["12D3KooW..."]
 # allow_file = "/etc/kith/allow"
-# Refuse everyone else (otherwise they may reserve, at most 8 per IP address,
-# and be reached by allowed peers).
+# Refuse everyone else (otherwise they get go-libp2p's default limits: a slot,
+# at most 8 per IP address, and circuits of 2 min and 128 KiB).
 # closed = false
 # Limits of each relayed connection, and of the relay as a whole.
 # circuit_duration = "2h"

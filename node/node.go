@@ -18,7 +18,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	routedhost "github.com/libp2p/go-libp2p/p2p/host/routed"
-	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -37,7 +36,7 @@ type Node struct {
 	dm       *chat.DMService
 
 	relayAllow    map[peer.ID]bool // relay mode: --allow and the allow file
-	relayOpts     []relayv2.Option // relay mode: the relay service's options
+	relayOpts     relayOptionSets  // relay mode: the relay service's options
 	relayDeclared bool             // relay mode: the operator declared it reachable
 
 	ctx    context.Context

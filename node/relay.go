@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -53,9 +51,16 @@ func relayOptions(cfg Config, p hostParts) ([]libp2p.Option, error) {
 	return opts, nil
 }
 
-// relayServiceOptions are the circuit relay v2 service's options: kith's
-// limits and access control, and go-libp2p's relay metrics.
-func relayServiceOptions(cfg Config, acl *relayACL, reg prometheus.Registerer) []relayv2.Option {
+// relayOptionSets are the options of the two relay instances (see
+// splitRelay): colleagues get the operator's limits, strangers go-libp2p's
+// defaults (2 min and 128 KiB per circuit, 8 reservations per IP address).
+type relayOptionSets struct {
+	colleagues, strangers []relayv2.Option
+}
+
+// relayServiceOptions builds both option sets: kith's limits and access
+// control, and go-libp2p's relay metrics.
+func relayServiceOptions(cfg Config, acl *relayACL, reg prometheus.Registerer) relayOptionSets {
 	rc := relayv2.DefaultResources()
 	rc.Limit = &relayv2.RelayLimit{
 		Duration: time.Duration(cfg.Relay.CircuitDuration),
@@ -67,14 +72,14 @@ func relayServiceOptions(cfg Config, acl *relayACL, reg prometheus.Registerer) [
 	rc.BufferSize = 64 << 10
 	rc.MaxReservations = cfg.Relay.MaxReservations
 	rc.MaxCircuits = cfg.Relay.MaxCircuits
-	// Colleagues behind one office NAT share an address: allow-listed peers
-	// are limited per peer, so the per-IP cap is the relayACL's, for others.
+	// Colleagues behind one office NAT share an address: they are limited
+	// per peer, never per IP.
 	rc.MaxReservationsPerIP = cfg.Relay.MaxReservations
 	rc.MaxReservationsPerASN = cfg.Relay.MaxReservations
-	return []relayv2.Option{
-		relayv2.WithResources(rc),
-		relayv2.WithACL(acl),
-		relayv2.WithMetricsTracer(relayv2.NewMetricsTracer(relayv2.WithRegisterer(reg))),
+	tracer := relayv2.WithMetricsTracer(relayv2.NewMetricsTracer(relayv2.WithRegisterer(reg)))
+	return relayOptionSets{
+		colleagues: []relayv2.Option{relayv2.WithResources(rc), relayv2.WithACL(acl), tracer},
+		strangers:  []relayv2.Option{relayv2.WithResources(relayv2.DefaultResources()), relayv2.WithACL(acl), tracer},
 	}
 }
 
@@ -111,30 +116,15 @@ func parseAddrs(field string, ss []string) ([]ma.Multiaddr, error) {
 // relayHopProtocol is served while the relay service runs.
 const relayHopProtocol = "/libp2p/circuit/relay/0.2.0/hop"
 
-// Reasons a relay refuses, as metric labels.
-const (
-	refuseNotAllowed = "not_allowed" // not on the allow list, relay closed (or stranger to stranger)
-	refusePerIP      = "per_ip"      // too many strangers' reservations from one address
-)
-
-// strangersPerIP bounds the reservations of peers not on the allow list that
-// come from one IP address (go-libp2p's own default).
-const strangersPerIP = 8
+// refuseNotAllowed labels refusals of peers not on the allow list.
+const refuseNotAllowed = "not_allowed"
 
 // relayACL decides who may reserve a slot on this relay and whom it carries.
-// Allow-listed peers (the relay's contacts and --allow) get reservations and
-// circuits under the operator's limits; others, unless the relay is closed,
-// may reserve (so colleagues can reach them) at most strangersPerIP per
-// address, and a circuit needs an allow-listed peer at one end: go-libp2p's
-// relay applies one limit to every circuit, so strangers never get the
-// operator's generous limit between themselves.
+// Allowed peers (the relay's contacts and --allow) may always; with --closed
+// nobody else may. How much a circuit may carry is splitRelay's choice.
 type relayACL struct {
 	allowed func(peer.ID) bool
 	closed  bool
-	ttl     time.Duration
-
-	mu        sync.Mutex
-	strangers map[string]map[peer.ID]time.Time // IP -> peer -> last reservation
 
 	refusedReservations *prometheus.CounterVec
 	refusedCircuits     *prometheus.CounterVec
@@ -144,8 +134,7 @@ var _ relayv2.ACLFilter = (*relayACL)(nil)
 
 func newRelayACL(allowed func(peer.ID) bool, closed bool, reg prometheus.Registerer) (*relayACL, error) {
 	a := &relayACL{
-		allowed: allowed, closed: closed, ttl: relayv2.DefaultResources().ReservationTTL,
-		strangers: make(map[string]map[peer.ID]time.Time),
+		allowed: allowed, closed: closed,
 		refusedReservations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kith_relay_reservations_refused_total",
 			Help: "Reservations this relay refused, by reason.",
@@ -164,58 +153,21 @@ func newRelayACL(allowed func(peer.ID) bool, closed bool, reg prometheus.Registe
 }
 
 // AllowReserve implements relayv2.ACLFilter.
-func (a *relayACL) AllowReserve(p peer.ID, addr ma.Multiaddr) bool {
-	if a.allowed(p) {
-		return true
-	}
-	if a.closed {
+func (a *relayACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool {
+	if a.closed && !a.allowed(p) {
 		a.refusedReservations.WithLabelValues(refuseNotAllowed).Inc()
 		return false
 	}
-	if !a.admitStranger(p, addr) {
-		a.refusedReservations.WithLabelValues(refusePerIP).Inc()
-		return false
-	}
-	return true
-}
-
-// admitStranger counts p's reservation against its address's quota.
-func (a *relayACL) admitStranger(p peer.ID, addr ma.Multiaddr) bool {
-	ip, err := manet.ToIP(addr)
-	if err != nil {
-		return true // not an IP address (e.g. in-memory transports)
-	}
-	key := ip.Mask(net.CIDRMask(32, 32)).String()
-	if ip.To4() == nil {
-		key = ip.Mask(net.CIDRMask(64, 128)).String() // one IPv6 /64 is one site
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	now := time.Now()
-	peers := a.strangers[key]
-	for q, t := range peers {
-		if now.Sub(t) > a.ttl {
-			delete(peers, q)
-		}
-	}
-	if _, again := peers[p]; !again && len(peers) >= strangersPerIP {
-		return false
-	}
-	if peers == nil {
-		peers = make(map[peer.ID]time.Time)
-		a.strangers[key] = peers
-	}
-	peers[p] = now
 	return true
 }
 
 // AllowConnect implements relayv2.ACLFilter.
 func (a *relayACL) AllowConnect(src peer.ID, _ ma.Multiaddr, dest peer.ID) bool {
-	if a.allowed(src) || a.allowed(dest) {
-		return true
+	if a.closed && !a.allowed(src) && !a.allowed(dest) {
+		a.refusedCircuits.WithLabelValues(refuseNotAllowed).Inc()
+		return false
 	}
-	a.refusedCircuits.WithLabelValues(refuseNotAllowed).Inc()
-	return false
+	return true
 }
 
 // newRelayACL builds the relay's access control in relay mode (nil
@@ -287,7 +239,7 @@ func (n *Node) startRelayWork() error {
 		if err != nil {
 			return fmt.Errorf("node: subscribe to reachability events: %w", err)
 		}
-		rs := &relayService{h: n.host, opts: n.relayOpts, declared: n.relayDeclared, log: n.log}
+		rs := &relayService{h: n.host, opts: n.relayOpts, allowed: n.relayAllowed, declared: n.relayDeclared, log: n.log}
 		// A declared relay serves before New returns, so it relays (and its
 		// status says so) from the start.
 		rs.update()
@@ -354,11 +306,12 @@ const notRelayingYet = "not relaying yet: this node is not known to be reachable
 // seconds (seen in node/natlab).
 type relayService struct {
 	h        host.Host
-	opts     []relayv2.Option
+	opts     relayOptionSets
+	allowed  func(peer.ID) bool
 	declared bool
 	log      *slog.Logger
 
-	relay *relayv2.Relay
+	relay *splitRelay
 	v1    network.Reachability
 	v2    event.EvtHostReachableAddrsChanged
 }
@@ -397,7 +350,7 @@ func (rs *relayService) run(ctx context.Context, sub event.Subscription) {
 func (rs *relayService) update() {
 	switch serve := relayShouldServe(rs.declared, rs.v1, rs.v2); {
 	case serve && rs.relay == nil:
-		r, err := relayv2.New(rs.h, rs.opts...)
+		r, err := newSplitRelay(rs.h, rs.allowed, rs.opts.colleagues, rs.opts.strangers)
 		if err != nil {
 			rs.log.Error("relay service not started", "err", err)
 			return

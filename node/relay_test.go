@@ -2,8 +2,10 @@ package node_test
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/node/nodetest"
@@ -99,27 +101,60 @@ func TestClosedRelayRefusesStrangers(t *testing.T) {
 	}
 }
 
-// An open relay lets strangers reserve so colleagues can reach them, but
-// never relays two strangers to each other.
-func TestOpenRelayCarriesOnlyColleagues(t *testing.T) {
+// An open relay carries colleagues under the operator's limits and
+// strangers under go-libp2p's default ones (128 KiB per circuit): enough to
+// coordinate hole punching, not to move files.
+func TestOpenRelayLimitsStrangers(t *testing.T) {
 	// Bare hosts, so that nothing but the relay introduces them.
 	ana, s1, s2 := bareHost(t), bareHost(t), bareHost(t)
 	r := startRelay(t, func(cfg *node.Config) { cfg.Relay.Allow = []string{ana.ID().String()} })
-	for _, s := range []host.Host{s1, s2} {
-		if _, err := circuitclient.Reserve(t.Context(), s, relayInfo(r)); err != nil {
-			t.Fatalf("stranger's reservation on an open relay: %v", err)
+	for _, h := range []host.Host{ana, s1} {
+		if _, err := circuitclient.Reserve(t.Context(), h, relayInfo(r)); err != nil {
+			t.Fatalf("reservation on an open relay: %v", err)
 		}
 	}
+	const oneMiB = 1 << 20
+	if got := sendThrough(t, s2, circuitTo(r, s1.ID()), s1, oneMiB); got >= oneMiB || got < 1<<16 {
+		t.Errorf("stranger to stranger carried %d bytes, want the default limit (128 KiB)", got)
+	}
+	if got := sendThrough(t, s2, circuitTo(r, ana.ID()), ana, oneMiB); got != oneMiB {
+		t.Errorf("stranger to colleague carried %d of %d bytes", got, oneMiB)
+	}
+}
+
+// sendThrough writes n bytes from src to dst over the relayed address and
+// returns how many dst received before the stream ended.
+func sendThrough(t *testing.T, src host.Host, via peer.AddrInfo, dst host.Host, n int) int {
+	t.Helper()
+	got := make(chan int, 1)
+	dst.SetStreamHandler(sinkProtocol, func(s network.Stream) {
+		c, _ := io.Copy(io.Discard, s)
+		s.Close()
+		got <- int(c)
+	})
 	ctx := network.WithAllowLimitedConn(t.Context(), "test")
-	if err := ana.Connect(ctx, circuitTo(r, s1.ID())); err != nil {
-		t.Fatalf("colleague to stranger through the relay: %v", err)
+	if err := src.Connect(ctx, via); err != nil {
+		t.Fatalf("connect through the relay: %v", err)
 	}
-	if err := s2.Connect(ctx, circuitTo(r, s1.ID())); err == nil {
-		t.Fatal("the relay carried a stranger to a stranger")
+	st, err := src.NewStream(ctx, dst.ID(), sinkProtocol)
+	if err != nil {
+		t.Fatalf("stream through the relay: %v", err)
 	}
-	if got := testutil.CollectAndCount(r.Metrics(), "kith_relay_circuits_refused_total"); got != 1 {
-		t.Fatalf("refused circuits series = %d, want 1", got)
+	buf := make([]byte, 32<<10)
+	for sent := 0; sent < n; sent += len(buf) {
+		if _, err := st.Write(buf); err != nil {
+			break // the relay cut the circuit
+		}
 	}
+	st.CloseWrite()
+	select {
+	case c := <-got:
+		st.Close()
+		return c
+	case <-time.After(time.Minute):
+		t.Fatal("the receiving end never finished")
+	}
+	return 0
 }
 
 // A message and a ping reach a peer through the relay; the ping says so.

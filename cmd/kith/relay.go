@@ -34,9 +34,9 @@ confirms it is reachable, and says so loudly until then.
 
 Who may use it: the relay's contacts and the peers named by --allow or
 --allow-file reserve slots and are relayed under [relay] circuit_duration
-and circuit_data (2 h and 16 GiB by default). Others may reserve a slot (at
-most 8 per IP address) so that allowed peers can reach them, but are never
-relayed to each other; with --closed they get nothing.
+and circuit_data (2 h and 16 GiB by default). Others get go-libp2p's default
+limits: a slot (at most 8 per IP address) and circuits of 2 min and 128 KiB,
+enough to coordinate hole punching; with --closed they get nothing.
 
 --metrics serves Prometheus metrics: libp2p's own (libp2p_relaysvc_*:
 reservations, circuits, bytes relayed) and kith_relay_reservations_refused_total
