@@ -16,13 +16,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
-// benchText is the body of every benchmark message: a typical short line.
-const benchText = "a message of some forty characters or so"
-
-// concurrentSenders is how many goroutines call Send at once in
-// BenchmarkDMThroughput/concurrent.
-const concurrentSenders = 8
-
 // BenchmarkDMRoundTrip measures one direct message, Send until the receiver's
 // ack, on an already open loopback connection between two bare hosts with
 // in-memory stores: the cost of the protocol alone, no disk. Two ceilings
@@ -56,7 +49,7 @@ func BenchmarkDMRoundTrip(b *testing.B) {
 // BenchmarkDMThroughput measures sustained direct messages per second from
 // one sender to one receiver (bare hosts, in-memory stores), each Send
 // waiting for its ack: sequential sends one after another; concurrent has
-// concurrentSenders goroutines calling Send at once, so their messages share
+// chattest.ConcurrentSenders goroutines calling Send at once, so their messages share
 // the service's per-peer delivery (the whole outbox on one stream, up to 32
 // frames before reading acks). p50-ns and p99-ns are the ack latency of one
 // Send as its caller sees it; streams is how many streams the sender opened
@@ -73,7 +66,7 @@ func BenchmarkDMThroughput(b *testing.B) {
 	b.Run("concurrent", func(b *testing.B) {
 		from, to := dmPair(b)
 		opened := from.opened.Load()
-		lat := sendConcurrently(b, from, to, concurrentSenders)
+		lat := sendConcurrently(b, from, to, chattest.ConcurrentSenders)
 		chattest.ReportThroughput(b, lat)
 		b.ReportMetric(float64(from.opened.Load()-opened), "streams")
 	})
@@ -194,11 +187,11 @@ func sendConcurrently(b *testing.B, from, to benchPeer, senders int) []time.Dura
 	return lat
 }
 
-// timedSend sends benchText and returns how long Send took. A message that
+// timedSend sends chattest.Text and returns how long Send took. A message that
 // is not delivered is an error.
 func timedSend(ctx context.Context, dm *chat.DMService, p peer.ID) (time.Duration, error) {
 	start := time.Now()
-	m, err := dm.Send(ctx, p, benchText)
+	m, err := dm.Send(ctx, p, chattest.Text)
 	d := time.Since(start)
 	if err == nil && m.State != chat.StateDelivered {
 		err = fmt.Errorf("send returned state %q, want %q", m.State, chat.StateDelivered)

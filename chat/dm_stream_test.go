@@ -415,23 +415,7 @@ func TestDMStreamIdleRacesSends(t *testing.T) {
 	know(a.h, b.h)
 	go drain(t, a.event)
 	go drain(t, b.event)
-	const senders, each = 4, 50
-	var wg sync.WaitGroup
-	for g := range senders {
-		wg.Go(func() {
-			for i := range each {
-				m, err := a.dm.Send(t.Context(), b.h.ID(), fmt.Sprint(g, "/", i))
-				if err != nil || m.State != chat.StateDelivered {
-					t.Errorf("sender %d message %d: state %q, err %v", g, i, m.State, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if got := len(b.store.received()); got != senders*each {
-		t.Fatalf("bob stored %d messages, want %d", got, senders*each)
-	}
+	sendAllConcurrently(t, a, b, 4, 50)
 }
 
 // Close closes the kept streams and leaves no goroutine of the service

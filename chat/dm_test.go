@@ -342,23 +342,7 @@ func TestDMConcurrentSendsDelivered(t *testing.T) {
 	know(a.h, b.h)
 	go drain(t, a.event) // more events than the buffer holds
 	go drain(t, b.event)
-	const senders, each = 8, 25
-	var wg sync.WaitGroup
-	for g := range senders {
-		wg.Go(func() {
-			for i := range each {
-				m, err := a.dm.Send(t.Context(), b.h.ID(), fmt.Sprint(g, "/", i))
-				if err != nil || m.State != chat.StateDelivered {
-					t.Errorf("sender %d message %d: state %q, err %v; want delivered", g, i, m.State, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if got := len(b.store.received()); got != senders*each {
-		t.Fatalf("bob stored %d messages, want %d", got, senders*each)
-	}
+	sendAllConcurrently(t, a, b, 8, 25)
 	if out, _ := a.store.Outbox(t.Context(), ""); len(out) != 0 {
 		t.Fatalf("outbox not empty: %d messages", len(out))
 	}
@@ -532,5 +516,28 @@ func TestDMDeferredMessageStaysQueued(t *testing.T) {
 	a.waitFor(t, func(x chat.Message) bool { return x.ID == m.ID && x.State == chat.StateDelivered })
 	if got := b.store.received(); len(got) != 1 {
 		t.Fatalf("receiver stored %d, want 1", len(got))
+	}
+}
+
+// sendAllConcurrently has senders goroutines send each messages from a to b at
+// once, and fails unless every Send reports delivered and b stored every
+// message once.
+func sendAllConcurrently(t *testing.T, a, b *peerDM, senders, each int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for g := range senders {
+		wg.Go(func() {
+			for i := range each {
+				m, err := a.dm.Send(t.Context(), b.h.ID(), fmt.Sprint(g, "/", i))
+				if err != nil || m.State != chat.StateDelivered {
+					t.Errorf("sender %d message %d: state %q, err %v; want delivered", g, i, m.State, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := len(b.store.received()); got != senders*each {
+		t.Fatalf("bob stored %d messages, want %d", got, senders*each)
 	}
 }

@@ -13,13 +13,6 @@ import (
 	"github.com/kithnet/kith/node/nodetest"
 )
 
-// dmBenchText is the body of every benchmark message: a typical short line.
-const dmBenchText = "a message of some forty characters or so"
-
-// dmConcurrentSenders is how many goroutines call SendMessage at once in
-// BenchmarkDMThroughput/concurrent.
-const dmConcurrentSenders = 8
-
 // BenchmarkDMRoundTrip measures one direct message between two real kith
 // nodes that are contacts, on an already open loopback TCP connection (as
 // in chat's in-memory benchmark, though nodes secure it with Noise and
@@ -64,7 +57,7 @@ func BenchmarkDMRoundTrip(b *testing.B) {
 // BenchmarkDMThroughput measures sustained direct messages per second
 // between two real nodes (SQLite, synced commits), each SendMessage waiting
 // for its ack: sequential sends one after another; concurrent has
-// dmConcurrentSenders goroutines calling SendMessage at once, so their
+// chattest.ConcurrentSenders goroutines calling SendMessage at once, so their
 // messages share deliveries (one stream, up to 32 frames before reading
 // acks) and their commits queue for each store's one write connection.
 // p50-ns and p99-ns are the ack latency of one SendMessage.
@@ -75,7 +68,7 @@ func BenchmarkDMThroughput(b *testing.B) {
 	})
 	b.Run("concurrent", func(b *testing.B) {
 		from, to := dmNodePair(b)
-		chattest.ReportThroughput(b, sendMessagesConcurrently(b, from, to, dmConcurrentSenders))
+		chattest.ReportThroughput(b, sendMessagesConcurrently(b, from, to, chattest.ConcurrentSenders))
 	})
 }
 
@@ -164,11 +157,11 @@ func sendMessagesConcurrently(b *testing.B, from, to *node.Node, senders int) []
 	return lat
 }
 
-// timedSendMessage sends dmBenchText to the contact "ben" and returns how
+// timedSendMessage sends chattest.Text to the contact "ben" and returns how
 // long SendMessage took. A message that is not delivered is an error.
 func timedSendMessage(ctx context.Context, from *node.Node) (time.Duration, error) {
 	start := time.Now()
-	m, err := from.SendMessage(ctx, "ben", dmBenchText)
+	m, err := from.SendMessage(ctx, "ben", chattest.Text)
 	d := time.Since(start)
 	if err == nil && m.State != string(chat.StateDelivered) {
 		err = fmt.Errorf("send returned state %q, want %q", m.State, chat.StateDelivered)

@@ -21,6 +21,13 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 )
 
+// Text is the body of every DM benchmark message: a typical short line.
+const Text = "a message of some forty characters or so"
+
+// ConcurrentSenders is how many goroutines send at once in the concurrent
+// throughput benchmarks.
+const ConcurrentSenders = 8
+
 // BenchPing takes one result per iteration from one long-running ping and
 // returns ns/op. The first round trip, which opens the stream, is not timed.
 // p50-ns and p99-ns are the round trips as ping measured them.
