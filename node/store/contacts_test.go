@@ -115,6 +115,8 @@ func TestContactErrors(t *testing.T) {
 		{"bad name", func() error { return s.AddContact(ctx, Contact{Name: "a b", PeerID: newPeer(t)}) },
 			ErrBadName, "space"},
 		{"no peer", func() error { return s.AddContact(ctx, Contact{Name: "cy"}) }, nil, "empty peer ID"},
+		{"not a peer ID", func() error { return s.AddContact(ctx, Contact{Name: "cy", PeerID: "garbage"}) },
+			nil, "is not a peer ID"},
 		{"empty address", func() error {
 			return s.AddContact(ctx, Contact{Name: "cy", PeerID: newPeer(t), Addrs: []ma.Multiaddr{nil}})
 		}, nil, "address 0 is empty"},

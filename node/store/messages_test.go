@@ -161,11 +161,16 @@ func TestMessagesFilter(t *testing.T) {
 
 func TestMessageNeedsPeer(t *testing.T) {
 	s, _ := newStore(t)
-	m := msg("", "to nobody")
-	if _, err := s.AddIncoming(t.Context(), m); err == nil {
-		t.Error("AddIncoming without a peer succeeded")
+	for _, p := range []peer.ID{"", "garbage"} { // garbage: stored, it could not be read back
+		m := msg(p, "to nobody")
+		if _, err := s.AddIncoming(t.Context(), m); err == nil {
+			t.Errorf("AddIncoming with peer %q succeeded", p)
+		}
+		if err := s.AddOutgoing(t.Context(), m); err == nil {
+			t.Errorf("AddOutgoing with peer %q succeeded", p)
+		}
 	}
-	if err := s.AddOutgoing(t.Context(), m); err == nil {
-		t.Error("AddOutgoing without a peer succeeded")
+	if ms, err := s.Messages(t.Context(), chat.Filter{}); err != nil || len(ms) != 0 {
+		t.Errorf("messages %+v, %v; want none", ms, err)
 	}
 }
