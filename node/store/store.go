@@ -214,11 +214,16 @@ func changed(res sql.Result, err error) (int64, error) {
 // checkPeer refuses an empty peer ID, and one that is not a multihash: its
 // text form would be stored but could not be decoded when read back.
 func checkPeer(p peer.ID) error {
+	return wrapErr(peerProblem(p), "store: %w")
+}
+
+// peerProblem is checkPeer's error without the "store: " prefix.
+func peerProblem(p peer.ID) error {
 	if err := p.Validate(); err != nil {
-		return fmt.Errorf("store: peer ID: %w", err)
+		return fmt.Errorf("peer ID: %w", err)
 	}
 	if _, err := peer.IDFromBytes([]byte(p)); err != nil {
-		return fmt.Errorf("store: %q is not a peer ID: %w", p.String(), err)
+		return fmt.Errorf("%q is not a peer ID: %w", p.String(), err)
 	}
 	return nil
 }
