@@ -1,11 +1,21 @@
 // Package store is kith's one embedded database, $KITH_HOME/kith.db: a
 // SQLite file opened through the pure-Go driver modernc.org/sqlite (no cgo).
-// It holds the contacts (petnames, trust, the block list) and the direct
-// messages, and implements chat.Store.
+// It holds the contacts (petnames, trust, the block list), the direct
+// messages and the file transfers, and implements chat.Store and
+// files.Store.
 //
 // Every write is committed and synced to disk before the method returns
 // (journal_mode=WAL, synchronous=FULL): chat acks a message only after
-// AddIncoming returned, so an acked message survives kill -9 and power loss.
+// AddIncoming returned, so an acked message survives kill -9 and power loss;
+// files counts a chunk as verified only after UpdateTransfer stored it in the
+// transfer's bitmap, so a transfer resumes where it really stopped.
+//
+// A transfer's manifest is kept in a table of its own and read only by
+// Transfer and TransferByRemote: the bitmap and byte count, updated a few
+// times a second during a transfer, are one UPDATE of a row that does not
+// hold the manifest, and listings (Transfers) read neither the manifest nor
+// the bitmap.
+//
 // A Store is safe for concurrent use. Writes go through one connection, so
 // they queue in the process instead of failing with SQLITE_BUSY; reads use a
 // pool of read-only connections and run alongside writes. Another process on
