@@ -7,21 +7,25 @@ import (
 	"unicode/utf8"
 )
 
-// Errors from DMReader.Read and DMWriter.Write wrap one of these and say what
-// is wrong. ErrorCodeFor maps them to the code to answer with.
+// Errors about received data (frames of /kith/dm/1.0.0 and
+// /kith/files/1.0.0, file manifests, entry paths) wrap one of these and say
+// what is wrong. ErrorCodeFor maps them to the code to answer with.
 var (
-	// ErrFrameTooLarge: a length prefix above MaxDMFrame, text above
-	// MaxDMText, or an error message above MaxDMErrorMessage.
+	// ErrFrameTooLarge: a length prefix above the reader's limit, or a
+	// field, count or size above the limit the specification gives it.
 	ErrFrameTooLarge = errors.New("protocols: frame too large")
 	// ErrMalformed: anything else the specification does not allow,
 	// including a frame cut off by the end of the stream.
 	ErrMalformed = errors.New("protocols: malformed frame")
-	// ErrUnsupportedVersion: a Message whose version is not DMVersion.
+	// ErrUnsupportedVersion: a version field (of a DM Message, a file
+	// Offer or Fetch, a manifest) this side does not speak.
 	ErrUnsupportedVersion = errors.New("protocols: unsupported version")
 )
 
-// ErrorCode says why a receiver refused a message. Its values are the wire
-// values of the Error frame's code.
+// ErrorCode says why a peer refused a message or a transfer, or ended a
+// transfer. Its values are the wire values of the Error frame's code, one
+// space of codes for every kith protocol; the package documentation says
+// which codes each protocol uses.
 type ErrorCode int32
 
 // Error codes; the package documentation says when each is used.
@@ -34,6 +38,10 @@ const (
 	CodeRateLimited
 	CodeInternal
 	CodeUnexpected
+	CodeUnknownTransfer // files: no such transfer (or a wrong secret)
+	CodeCancelled       // files: a user stopped the transfer
+	CodeSourceChanged   // files: the sender's files changed since they were hashed
+	CodeRootMismatch    // files: the receiver's root is not the manifest's
 )
 
 var codeNames = [...]string{
@@ -45,6 +53,10 @@ var codeNames = [...]string{
 	CodeRateLimited:        "rate_limited",
 	CodeInternal:           "internal",
 	CodeUnexpected:         "unexpected",
+	CodeUnknownTransfer:    "unknown_transfer",
+	CodeCancelled:          "cancelled",
+	CodeSourceChanged:      "source_changed",
+	CodeRootMismatch:       "root_mismatch",
 }
 
 // String is the code's name in lowercase, such as "not_allowed", or
@@ -56,8 +68,8 @@ func (c ErrorCode) String() string {
 	return fmt.Sprintf("code(%d)", int32(c))
 }
 
-// ErrorCodeFor returns the code a receiver answers with when reading or
-// checking a frame failed with err: CodeTooLarge for ErrFrameTooLarge,
+// ErrorCodeFor returns the code a peer answers with when reading or checking
+// a frame, a manifest or a path it received failed with err: CodeTooLarge for ErrFrameTooLarge,
 // CodeMalformed for ErrMalformed, CodeUnsupportedVersion for
 // ErrUnsupportedVersion, and CodeInternal for anything else.
 func ErrorCodeFor(err error) ErrorCode {
@@ -73,20 +85,20 @@ func ErrorCodeFor(err error) ErrorCode {
 	}
 }
 
-// RemoteError is an Error frame: the receiver refused the oldest unanswered
-// message and ends the stream.
+// RemoteError is an Error frame: in /kith/dm/1.0.0 the receiver refused the
+// oldest unanswered message; in /kith/files/1.0.0 either side refused or
+// ended the exchange. The stream ends after it.
 type RemoteError struct {
-	// Code is never 0. Codes above CodeUnexpected come from a newer peer.
+	// Code is never 0. Codes above CodeRootMismatch come from a newer peer.
 	Code ErrorCode
 	// Message is a short hint for humans: UTF-8, at most MaxDMErrorMessage
 	// bytes, no control characters. It may be empty.
 	Message string
 }
 
-// Error is "peer refused the message: CODE" followed by ": MESSAGE" when
-// there is one.
+// Error is "peer refused: CODE" followed by ": MESSAGE" when there is one.
 func (e *RemoteError) Error() string {
-	s := "peer refused the message: " + e.Code.String()
+	s := "peer refused: " + e.Code.String()
 	if e.Message != "" {
 		s += ": " + e.Message
 	}
