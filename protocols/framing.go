@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -95,19 +96,34 @@ func checkOnePart(b []byte, parts protowire.Number, names string) error {
 // type: protobuf keeps such a field as an unknown one, which would make it
 // read as absent.
 func checkWireTypes(m protoreflect.Message) error {
+	if why := wrongWireType(m); why != "" {
+		return fmt.Errorf("%w: %s", ErrMalformed, why)
+	}
+	return nil
+}
+
+// wrongWireType says which known field of m was sent with the wrong wire
+// type, or returns "" when none was.
+func wrongWireType(m protoreflect.Message) string {
 	fields := m.Descriptor().Fields()
 	for b := m.GetUnknown(); len(b) > 0; {
 		num, typ, n := protowire.ConsumeField(b)
 		if n < 0 {
-			return fmt.Errorf("%w: %v", ErrMalformed, protowire.ParseError(n))
+			return protowire.ParseError(n).Error()
 		}
 		b = b[n:]
 		if fd := fields.ByNumber(num); fd != nil {
-			return fmt.Errorf("%w: %s field %s has the wrong wire type %d",
-				ErrMalformed, m.Descriptor().Name(), fd.Name(), typ)
+			return fmt.Sprintf("%s field %s has the wrong wire type %d", m.Descriptor().Name(), fd.Name(), typ)
 		}
 	}
-	return nil
+	return ""
+}
+
+// protoError is the text of an error of package proto, whose "proto:" prefix
+// is followed by a space or, at random, a no-break space (so that nobody
+// compares its texts); this is always a space.
+func protoError(err error) string {
+	return strings.Replace(err.Error(), "\u00a0", " ", 1)
 }
 
 // oneByteReader reads one byte at a time from a reader that is not an

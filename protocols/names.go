@@ -91,6 +91,9 @@ func pathProblem(p string) string {
 	if n := strings.Count(p, "/") + 1; n > MaxDepth {
 		return fmt.Sprintf("has %d names, more than the %d allowed", n, MaxDepth)
 	}
+	if !strings.Contains(p, "/") {
+		return nameProblem(p)
+	}
 	for name := range strings.SplitSeq(p, "/") {
 		if why := nameProblem(name); why != "" {
 			return "name " + quote(name) + " " + why

@@ -16,11 +16,11 @@ import (
 // with kith's own files.
 var hostileNames = []struct{ path, msg string }{
 	// Leaving the folder.
-	{"../x", `name ".." refers to a directory itself or its parent`},
+	{"../x", `invalid path "../x": name ".." refers to a directory itself or its parent`},
 	{"a/../../x", `name ".."`},
 	{"a/..", `name ".."`},
-	{"..", `name ".."`},
-	{".", `name "." refers to`},
+	{"..", "refers to a directory itself or its parent"},
+	{".", `invalid path ".": refers to`},
 	{"a/./b", `name "."`},
 	{"/etc/passwd", `is absolute (starts with "/")`},
 	{"//host/x", "is absolute"},
@@ -69,7 +69,7 @@ var hostileNames = []struct{ path, msg string }{
 	{"CON", "is a device name on Windows"},
 	{"con", "device name"},
 	{"dir/Aux", "device name"},
-	{"nul.txt", `name "nul.txt" is a device name on Windows`},
+	{"nul.txt", `invalid path "nul.txt": is a device name on Windows`},
 	{"NUL.tar.gz", "device name"},
 	{"con .txt", "device name"},
 	{"PRN", "device name"},
