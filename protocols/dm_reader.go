@@ -1,14 +1,11 @@
 package protocols
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/kithnet/kith/protocols/internal/pb"
 )
@@ -29,11 +26,7 @@ type DMReader struct {
 
 // NewDMReader returns a reader of frames from r, typically a network.Stream.
 func NewDMReader(r io.Reader) *DMReader {
-	br, ok := r.(io.ByteReader)
-	if !ok {
-		br = &oneByteReader{r: r}
-	}
-	return &DMReader{r: r, br: br}
+	return &DMReader{r: r, br: byteReaderOf(r)}
 }
 
 // Read reads and checks one frame. It returns io.EOF itself when the stream
@@ -57,7 +50,7 @@ func (r *DMReader) Read() (DMFrame, error) {
 }
 
 func (r *DMReader) read() (DMFrame, error) {
-	n, err := r.readLength()
+	n, err := readLength(r.br, MaxDMFrame)
 	if err != nil {
 		return DMFrame{}, err
 	}
@@ -68,51 +61,13 @@ func (r *DMReader) read() (DMFrame, error) {
 	return decodeDMFrame(body)
 }
 
-// readLength reads the frame's length prefix: a minimal unsigned varint of at
-// most 10 bytes whose value is at most MaxDMFrame.
-func (r *DMReader) readLength() (int, error) {
-	var x uint64
-	for i := 0; ; i++ { // i < 10: the tenth byte ends the varint or is an error
-		b, err := r.br.ReadByte()
-		switch {
-		case err == io.EOF && i == 0:
-			return 0, io.EOF
-		case err != nil:
-			return 0, readError("length prefix", err)
-		case i == 9 && b > 1:
-			return 0, fmt.Errorf("%w: length prefix is longer than 10 bytes or overflows 64 bits", ErrMalformed)
-		}
-		x |= uint64(b&0x7f) << (7 * i)
-		if b >= 0x80 {
-			continue
-		}
-		if i > 0 && b == 0 {
-			return 0, fmt.Errorf("%w: length prefix is not a minimal varint", ErrMalformed)
-		}
-		if x > MaxDMFrame {
-			return 0, fmt.Errorf("%w: length prefix says %d bytes, more than the %d allowed",
-				ErrFrameTooLarge, x, MaxDMFrame)
-		}
-		return int(x), nil
-	}
-}
-
-// readError reports a failed read of what: the end of the stream inside a
-// frame is malformed; other errors come from the stream.
-func readError(what string, err error) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("%w: stream ended inside the %s: %w", ErrMalformed, what, io.ErrUnexpectedEOF)
-	}
-	return fmt.Errorf("protocols: reading the %s: %w", what, err)
-}
-
 // decodeDMFrame decodes and checks the protobuf Frame in body.
 func decodeDMFrame(body []byte) (DMFrame, error) {
 	var pf pb.Frame
 	if err := proto.Unmarshal(body, &pf); err != nil {
 		return DMFrame{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if err := checkFrameFields(body); err != nil {
+	if err := checkOnePart(body, 3, "message, ack, error"); err != nil {
 		return DMFrame{}, err
 	}
 	switch p := pf.Part.(type) {
@@ -126,55 +81,8 @@ func decodeDMFrame(body []byte) (DMFrame, error) {
 		e, err := decodeError(p.Error)
 		return DMFrame{Error: e}, err
 	}
-	// Unreachable: checkFrameFields found exactly one part.
+	// Unreachable: checkOnePart found exactly one part.
 	return DMFrame{}, fmt.Errorf("%w: frame has no part", ErrMalformed)
-}
-
-// checkFrameFields walks the top-level fields of a Frame that proto.Unmarshal
-// accepted: exactly one of fields 1 to 3 (the parts), length-delimited.
-// Protobuf would otherwise keep the last of several parts, merge repeated
-// ones, and keep a part of the wrong wire type as an unknown field.
-func checkFrameFields(b []byte) error {
-	parts := 0
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeField(b)
-		if n < 0 {
-			return fmt.Errorf("%w: %v", ErrMalformed, protowire.ParseError(n))
-		}
-		b = b[n:]
-		if num < 1 || num > 3 {
-			continue // unknown field: ignored
-		}
-		if typ != protowire.BytesType {
-			return fmt.Errorf("%w: frame field %d has wire type %d, want %d (length-delimited)",
-				ErrMalformed, num, typ, protowire.BytesType)
-		}
-		parts++
-	}
-	if parts != 1 {
-		return fmt.Errorf("%w: frame has %d parts; it must have exactly one of message, ack, error",
-			ErrMalformed, parts)
-	}
-	return nil
-}
-
-// checkWireTypes rejects a known field of m that was sent with the wrong wire
-// type: protobuf keeps such a field as an unknown one, which would make it
-// read as absent.
-func checkWireTypes(m protoreflect.Message) error {
-	fields := m.Descriptor().Fields()
-	for b := m.GetUnknown(); len(b) > 0; {
-		num, typ, n := protowire.ConsumeField(b)
-		if n < 0 {
-			return fmt.Errorf("%w: %v", ErrMalformed, protowire.ParseError(n))
-		}
-		b = b[n:]
-		if fd := fields.ByNumber(num); fd != nil {
-			return fmt.Errorf("%w: %s field %s has the wrong wire type %d",
-				ErrMalformed, m.Descriptor().Name(), fd.Name(), typ)
-		}
-	}
-	return nil
 }
 
 // decodeMessage checks a Message, its version first, so that a message of
@@ -231,18 +139,4 @@ func decodeID(what string, b []byte) ([16]byte, error) {
 			ErrMalformed, what, len(b), dmIDLen)
 	}
 	return [16]byte(b), nil
-}
-
-// oneByteReader reads one byte at a time from a reader that is not an
-// io.ByteReader, so that DMReader never consumes bytes past a frame.
-type oneByteReader struct {
-	r io.Reader
-	b [1]byte
-}
-
-func (o *oneByteReader) ReadByte() (byte, error) {
-	if _, err := io.ReadFull(o.r, o.b[:]); err != nil {
-		return 0, err
-	}
-	return o.b[0], nil
 }

@@ -211,10 +211,13 @@ func TestErrorCodes(t *testing.T) {
 			t.Errorf("code %d: String() = %q, protobuf name %q", c, c.String(), name)
 		}
 	}
+	// Codes 9 and up belong to file transfer, not to DM.
 	if got := pb.Error_Code(CodeUnexpected + 1).String(); got != "9" {
-		t.Errorf("dm.proto has a code 9 (%s) that ErrorCode lacks", got)
+		t.Errorf("dm.proto has a code 9 (%s), which DM does not use", got)
 	}
-	for c, want := range map[ErrorCode]string{0: "code(0)", 9: "code(9)", -1: "code(-1)", CodeNotAllowed: "not_allowed"} {
+	for c, want := range map[ErrorCode]string{0: "code(0)", 13: "code(13)", -1: "code(-1)",
+		CodeNotAllowed: "not_allowed", CodeUnknownTransfer: "unknown_transfer", CodeCancelled: "cancelled",
+		CodeSourceChanged: "source_changed", CodeRootMismatch: "root_mismatch"} {
 		if got := c.String(); got != want {
 			t.Errorf("ErrorCode(%d).String() = %q, want %q", int32(c), got, want)
 		}
@@ -223,10 +226,10 @@ func TestErrorCodes(t *testing.T) {
 
 func TestRemoteError(t *testing.T) {
 	var err error = &RemoteError{Code: CodeNotAllowed, Message: "not a contact"}
-	if got, want := err.Error(), "peer refused the message: not_allowed: not a contact"; got != want {
+	if got, want := err.Error(), "peer refused: not_allowed: not a contact"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
-	if got, want := (&RemoteError{Code: CodeBlocked}).Error(), "peer refused the message: blocked"; got != want {
+	if got, want := (&RemoteError{Code: CodeBlocked}).Error(), "peer refused: blocked"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 	var re *RemoteError

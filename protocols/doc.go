@@ -189,11 +189,13 @@
 //     TOO_LARGE. It may be empty and may contain any character: a user
 //     interface neutralises control characters before it shows received
 //     text.
-//   - Error.code is above 0. A code above 8 comes from a newer peer: it is
-//     accepted and shown as "code(N)". Error.message is a hint for humans,
-//     possibly empty: valid UTF-8 of at most MaxDMErrorMessage (256) bytes
-//     (longer is TOO_LARGE) without control characters. It never holds local
-//     details such as paths or internal error texts.
+//   - Error.code is above 0. A code DM does not use (above 8) is accepted:
+//     it comes from a newer peer, and is shown by its name when it has one
+//     (codes 9 to 12 belong to file transfer) or as "code(N)". Error.message
+//     is a hint for humans, possibly empty: valid UTF-8 of at most
+//     MaxDMErrorMessage (256) bytes (longer is TOO_LARGE) without control
+//     characters. It never holds local details such as paths or internal
+//     error texts.
 //
 // Unknown fields are accepted and ignored in every message (forward
 // compatibility): a later revision may add optional fields that older peers
@@ -221,6 +223,9 @@
 //	6     RATE_LIMITED         this peer sends too many messages         later
 //	7     INTERNAL             it failed (for example, its store)        later
 //	8     UNEXPECTED           the frame is not a Message                no
+//
+// Codes 9 to 12 belong to file transfer (section "File transfer"); a DM
+// receiver never sends them.
 //
 // A receiver may answer NOT_ALLOWED rather than BLOCKED so as not to reveal a
 // block. When a frame fails to read, the receiver answers the code

@@ -95,5 +95,5 @@ func ExampleErrorCodeFor() {
 	fmt.Println(remote)
 	// Output:
 	// protocols: frame too large: length prefix says 4294967296 bytes, more than the 66560 allowed
-	// peer refused the message: too_large: frames are at most 66560 bytes
+	// peer refused: too_large: frames are at most 66560 bytes
 }

@@ -1,0 +1,141 @@
+package protocols
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// The framing that /kith/dm/1.0.0 and /kith/files/1.0.0 share: a minimal
+// uvarint length prefix, then a protobuf Frame of that many bytes whose parts
+// are the fields of a oneof. The package documentation specifies it (section
+// "Direct messages", Framing).
+
+// byteReaderOf returns r itself when it is an io.ByteReader, otherwise a
+// reader of one byte at a time from r, so that a frame reader never consumes
+// bytes past the frame it reads.
+func byteReaderOf(r io.Reader) io.ByteReader {
+	if br, ok := r.(io.ByteReader); ok {
+		return br
+	}
+	return &oneByteReader{r: r}
+}
+
+// readLength reads a frame's length prefix: a minimal unsigned varint of at
+// most 10 bytes whose value is at most limit. It returns io.EOF itself when
+// the stream ends before the first byte.
+func readLength(br io.ByteReader, limit int) (int, error) {
+	var x uint64
+	for i := 0; ; i++ { // i < 10: the tenth byte ends the varint or is an error
+		b, err := br.ReadByte()
+		switch {
+		case err == io.EOF && i == 0:
+			return 0, io.EOF
+		case err != nil:
+			return 0, readError("length prefix", err)
+		case i == 9 && b > 1:
+			return 0, fmt.Errorf("%w: length prefix is longer than 10 bytes or overflows 64 bits", ErrMalformed)
+		}
+		x |= uint64(b&0x7f) << (7 * i)
+		if b >= 0x80 {
+			continue
+		}
+		if i > 0 && b == 0 {
+			return 0, fmt.Errorf("%w: length prefix is not a minimal varint", ErrMalformed)
+		}
+		if x > uint64(limit) {
+			return 0, fmt.Errorf("%w: length prefix says %d bytes, more than the %d allowed",
+				ErrFrameTooLarge, x, limit)
+		}
+		return int(x), nil
+	}
+}
+
+// readError reports a failed read of what: the end of the stream inside a
+// frame is malformed; other errors come from the stream.
+func readError(what string, err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: stream ended inside the %s: %w", ErrMalformed, what, io.ErrUnexpectedEOF)
+	}
+	return fmt.Errorf("protocols: reading the %s: %w", what, err)
+}
+
+// checkOnePart walks the top-level fields of a Frame that proto.Unmarshal
+// accepted: exactly one of fields 1 to parts (the oneof's parts, named by
+// names in errors), length-delimited. Protobuf would otherwise keep the last
+// of several parts, merge repeated ones, and keep a part of the wrong wire
+// type as an unknown field.
+func checkOnePart(b []byte, parts protowire.Number, names string) error {
+	n := 0
+	for len(b) > 0 {
+		num, typ, l := protowire.ConsumeField(b)
+		if l < 0 {
+			return fmt.Errorf("%w: %v", ErrMalformed, protowire.ParseError(l))
+		}
+		b = b[l:]
+		if num < 1 || num > parts {
+			continue // unknown field: ignored
+		}
+		if typ != protowire.BytesType {
+			return fmt.Errorf("%w: frame field %d has wire type %d, want %d (length-delimited)",
+				ErrMalformed, num, typ, protowire.BytesType)
+		}
+		n++
+	}
+	if n != 1 {
+		return fmt.Errorf("%w: frame has %d parts; it must have exactly one of %s", ErrMalformed, n, names)
+	}
+	return nil
+}
+
+// checkWireTypes rejects a known field of m that was sent with the wrong wire
+// type: protobuf keeps such a field as an unknown one, which would make it
+// read as absent.
+func checkWireTypes(m protoreflect.Message) error {
+	if why := wrongWireType(m); why != "" {
+		return fmt.Errorf("%w: %s", ErrMalformed, why)
+	}
+	return nil
+}
+
+// wrongWireType says which known field of m was sent with the wrong wire
+// type, or returns "" when none was.
+func wrongWireType(m protoreflect.Message) string {
+	fields := m.Descriptor().Fields()
+	for b := m.GetUnknown(); len(b) > 0; {
+		num, typ, n := protowire.ConsumeField(b)
+		if n < 0 {
+			return protowire.ParseError(n).Error()
+		}
+		b = b[n:]
+		if fd := fields.ByNumber(num); fd != nil {
+			return fmt.Sprintf("%s field %s has the wrong wire type %d", m.Descriptor().Name(), fd.Name(), typ)
+		}
+	}
+	return ""
+}
+
+// protoError is the text of an error of package proto, whose "proto:" prefix
+// is followed by a space or, at random, a no-break space (so that nobody
+// compares its texts); this is always a space.
+func protoError(err error) string {
+	return strings.Replace(err.Error(), "\u00a0", " ", 1)
+}
+
+// oneByteReader reads one byte at a time from a reader that is not an
+// io.ByteReader, so that a frame reader never consumes bytes past a frame.
+type oneByteReader struct {
+	r io.Reader
+	b [1]byte
+}
+
+func (o *oneByteReader) ReadByte() (byte, error) {
+	if _, err := io.ReadFull(o.r, o.b[:]); err != nil {
+		return 0, err
+	}
+	return o.b[0], nil
+}
