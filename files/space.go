@@ -18,13 +18,12 @@ const spaceMargin = 64 << 20
 func CheckSpace(dir string, need int64) error {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
-		return fmt.Errorf("files: free space in %s: %w", dir, &fs.PathError{Op: "statfs", Path: dir, Err: err})
+		return fmt.Errorf("files: free space: %w", &fs.PathError{Op: "statfs", Path: dir, Err: err})
 	}
-	bsize := int64(st.Bsize)
+	bsize := blockSize(&st)
 	free, size := int64(st.Bavail)*bsize, int64(st.Blocks)*bsize
 	margin := min(spaceMargin, size/100)
-	need = max(need, 0)
-	if need+margin > free {
+	if need = max(need, 0); need+margin > free {
 		return fmt.Errorf("%w: needs %s, %s free on %s", ErrNoSpace, humanBytes(need), humanBytes(free), dir)
 	}
 	return nil
