@@ -8,7 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/kithnet/kith/protocols"
 	"golang.org/x/text/unicode/norm"
@@ -103,8 +107,29 @@ type walker struct {
 
 func (w *walker) warn(format string, args ...any) {
 	if w.opt.Warn != nil {
-		w.opt.Warn(fmt.Sprintf(format, args...))
+		w.opt.Warn(escapeControls(fmt.Sprintf(format, args...)))
 	}
+}
+
+// escapeControls replaces each rune of s that a terminal would not print
+// (control and format characters, invalid UTF-8) by its Go escape, so that
+// a message quoting a hostile name cannot move the cursor or hide text.
+func escapeControls(s string) string {
+	var b strings.Builder
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[0])
+		case unicode.IsGraphic(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+		s = s[size:]
+	}
+	return b.String()
 }
 
 // addTop adds one argument of BuildSource.

@@ -364,3 +364,19 @@ func TestReadChunkBadArguments(t *testing.T) {
 		}
 	}
 }
+
+func TestEscapeControls(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain é 名前 ok", "plain é 名前 ok"},
+		{"a\nb\rc\td", `a\nb\rc\td`},
+		{"\x1b[2J\x7f\u0085", `\x1b[2J\x7f\u0085`},
+		{"rtl\u202eexe.txt zw\u200bj", `rtl\u202eexe.txt zw\u200bj`},
+		{"line\u2028sep", `line\u2028sep`},
+		{"bad\xffutf8", `bad\xffutf8`},
+	}
+	for _, tt := range tests {
+		if got := escapeControls(tt.in); got != tt.want {
+			t.Errorf("escapeControls(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
