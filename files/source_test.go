@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kithnet/kith/protocols"
+	"golang.org/x/text/unicode/norm"
 )
 
 func TestBuildSourceTree(t *testing.T) {
@@ -28,6 +29,8 @@ func TestBuildSourceTree(t *testing.T) {
 		"album/CON":             []byte("device"),
 		"album/x.kith-partial":  []byte("ours"),
 		"album/bad\x1b[2Jdir/f": []byte("in a refused dir"),
+		"album/b/caf\u00e9":     []byte("NFC"),
+		"album/b/cafe\u0301":    []byte("NFD: the same name in NFC"),
 	}
 	writeFiles(t, dir, contents)
 	album := filepath.Join(dir, "album")
@@ -43,11 +46,11 @@ func TestBuildSourceTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"top.bin", "album", "album/a.txt", "album/b", "album/b/c", "album/b/c/big.bin",
-		"album/b/one.txt", "album/empty", "album/exact.bin"}
+		"album/b/caf\u00e9", "album/b/one.txt", "album/empty", "album/exact.bin"}
 	if got := paths(src.Manifest); !slices.Equal(got, want) {
 		t.Errorf("entries %q, want %q", got, want)
 	}
-	for _, left := range []string{"link", "fifo", `new\nline.txt`, "CON", "x.kith-partial", `bad\x1b[2Jdir`} {
+	for _, left := range []string{"link", "fifo", `new\nline.txt`, "CON", "x.kith-partial", `bad\x1b[2Jdir`, "same name as"} {
 		if !slices.ContainsFunc(warns, func(w string) bool { return strings.Contains(w, left) }) {
 			t.Errorf("no warning about %q in %q", left, warns)
 		}
@@ -74,9 +77,9 @@ func checkSource(t *testing.T, src *Source, dir string) {
 	defer r.Close()
 	buf := make([]byte, protocols.ChunkSize)
 	for i, e := range src.Manifest.Entries {
-		local := filepath.Join(dir, filepath.FromSlash(e.Path))
-		if src.Locals[i] != local {
-			t.Errorf("local %q, want %q", src.Locals[i], local)
+		local := src.Locals[i]
+		if rel, err := filepath.Rel(dir, local); err != nil || norm.NFC.String(filepath.ToSlash(rel)) != e.Path {
+			t.Errorf("local %q for entry %q", local, e.Path)
 		}
 		info, err := os.Lstat(local)
 		if err != nil {
