@@ -27,7 +27,7 @@ func TestLocalManyFiles(t *testing.T) {
 	mustDo(t, err)
 
 	buf := make([]byte, protocols.ChunkSize)
-	move := func(s *Sink, cs []chunkRef) {
+	move := func(s *Sink, cs []sinkChunk) {
 		for _, ref := range cs {
 			data, err := r.ReadChunk(ref.entry, ref.index, buf)
 			mustDo(t, err)

@@ -3,10 +3,14 @@ package files
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kithnet/kith/protocols"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -22,6 +26,7 @@ var (
 	ErrNotOffered  = errors.New("files: the transfer is not waiting for an answer")
 	ErrLimitedPath = errors.New("files: only a limited relay path to the peer exists")
 	ErrClosed      = errors.New("files: service closed")
+	ErrNoDir       = errors.New("files: no folder to receive into")
 )
 
 // Config configures the files service. The zero value is valid.
@@ -38,15 +43,38 @@ type Config struct {
 	// (30 s); then the transfer pauses with ErrLimitedPath.
 	WaitDirect time.Duration
 	// Window is how many chunk bytes a receiver keeps requested and not yet
-	// received (16 MiB).
+	// verified (16 MiB).
 	Window int
 	// MaxPendingOffers bounds the offers waiting for an answer, per peer (16).
 	MaxPendingOffers int
 	// FrameTimeout bounds each read and write of a frame or chunk (30 s).
 	FrameTimeout time.Duration
+	// JournalEvery is how often a receiver syncs what it wrote and records
+	// the chunks as verified in the store (500 ms).
+	JournalEvery time.Duration
 	// RetryMin and RetryMax bound the back-off of offer delivery and of
-	// resuming transfers, per peer (1 s, 5 min).
+	// resuming transfers, per peer (1 s, 2 min).
 	RetryMin, RetryMax time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.WaitDirect, 30*time.Second)
+	def(&c.FrameTimeout, 30*time.Second)
+	def(&c.JournalEvery, 500*time.Millisecond)
+	def(&c.RetryMin, time.Second)
+	def(&c.RetryMax, 2*time.Minute)
+	if c.Window < protocols.ChunkSize {
+		c.Window = 16 << 20
+	}
+	if c.MaxPendingOffers <= 0 {
+		c.MaxPendingOffers = 16
+	}
+	return c
 }
 
 // EventKind names what an Event reports.
@@ -76,21 +104,6 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 // WithOnEvent sets a function called for every Event. It must not block.
 func WithOnEvent(f func(Event)) Option { return func(s *Service) { s.onEvent = f } }
 
-// SendOptions tune Send and Share.
-type SendOptions struct {
-	// Warn is told about paths left out (symlinks, special files).
-	Warn func(msg string)
-	// Keep (Share only) serves the ticket to any number of receivers, until
-	// Cancel, instead of ending after the first completed fetch.
-	Keep bool
-}
-
-// ReceiveOptions tune Accept and Fetch.
-type ReceiveOptions struct {
-	Dir       string // the folder to receive into (required)
-	Overwrite bool   // replace existing files instead of choosing "name (1).ext"
-}
-
 // Service runs /kith/files/1.0.0 on a host: it offers, serves, fetches,
 // verifies and resumes transfers kept in a Store.
 type Service struct {
@@ -99,56 +112,107 @@ type Service struct {
 	cfg     Config
 	log     *slog.Logger
 	onEvent func(Event)
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex // guards closed, wg.Add against Close, and the maps below
+	closed bool
+
+	sources map[TransferID]*Source            // outgoing transfers' sources, opened once
+	shares  map[protocols.Hash][]TransferID   // ticket transfers being served, by content ID
+	keep    map[TransferID]bool               // shares that serve on after a completed fetch
+	runs    map[TransferID]context.CancelFunc // incoming transfers being fetched
+	rates   map[TransferID]*rateMeter         // progress throttling and rates
+
+	retry *retrier
+	sent  atomic.Int64 // chunk bytes served, for tests and metrics
+
+	sinkHook func(*Sink) // tests: adjusts each sink a fetch opens
 }
 
 // New starts the files service on h: it registers the protocol handler and
 // resumes the stored transfers that are not final.
 func New(h host.Host, store Store, cfg Config, opts ...Option) (*Service, error) {
-	panic("files: not implemented yet")
+	s := &Service{
+		h: h, store: store, cfg: cfg.withDefaults(), log: slog.Default(),
+		sources: make(map[TransferID]*Source), shares: make(map[protocols.Hash][]TransferID),
+		keep: make(map[TransferID]bool), runs: make(map[TransferID]context.CancelFunc),
+		rates: make(map[TransferID]*rateMeter),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.log = s.log.With("component", "files")
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if err := s.loadShares(); err != nil {
+		s.cancel()
+		return nil, err
+	}
+	sub, err := h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("files: subscribe to peer events: %w", err)
+	}
+	s.retry = newRetrier(s)
+	h.SetStreamHandler(protocols.FilesProtocol, s.handle)
+	s.wg.Go(func() { s.watchPeers(sub) })
+	s.wg.Go(s.retry.run)
+	return s, nil
+}
+
+// loadShares indexes the stored ticket transfers still being served.
+func (s *Service) loadShares() error {
+	ts, err := s.store.Transfers(s.ctx, Filter{Direction: Out, States: []State{StateOffered, StateActive}})
+	if err != nil {
+		return fmt.Errorf("files: list transfers: %w", err)
+	}
+	for _, t := range ts {
+		if t.Ticket {
+			s.shares[t.ContentID] = append(s.shares[t.ContentID], t.ID)
+		}
+	}
+	return nil
 }
 
 // Close stops the service: it removes the handler, stops every transfer
 // (each stays resumable) and waits for them. It is safe to call twice.
-func (s *Service) Close() error { return nil }
-
-// Send offers paths (files and directories) to peer to. It hashes them,
-// stores the transfer (state offered) and returns; the offer is delivered in
-// the background, retried until the peer holds it. Follow the transfer with
-// events: it ends done, rejected or failed.
-func (s *Service) Send(ctx context.Context, to peer.ID, paths []string, opt SendOptions) (Transfer, error) {
-	return Transfer{}, errors.New("files: not implemented yet")
+func (s *Service) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.h.RemoveStreamHandler(protocols.FilesProtocol)
+	s.cancel()
+	s.wg.Wait()
+	return nil
 }
 
-// Share stores paths as a ticket transfer with a fresh secret and serves it
-// to whoever presents that secret. The caller builds the ticket from our
-// peer ID and addresses, t.ContentID and t.Secret.
-func (s *Service) Share(ctx context.Context, paths []string, opt SendOptions) (Transfer, error) {
-	return Transfer{}, errors.New("files: not implemented yet")
+// enter registers a goroutine with the WaitGroup unless the service is
+// closing.
+func (s *Service) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
 }
 
-// Fetch receives a ticket's content from peer from into opt.Dir, or resumes
-// the earlier fetch of the same content from the same peer that did not
-// finish (keeping that fetch's folder and names). It returns once the
-// transfer is stored and running; follow it with events.
-func (s *Service) Fetch(ctx context.Context, from peer.ID, contentID protocols.Hash, secret []byte, opt ReceiveOptions) (Transfer, error) {
-	return Transfer{}, errors.New("files: not implemented yet")
-}
-
-// Accept accepts an incoming offer into opt.Dir: it checks free space and
-// starts fetching.
-func (s *Service) Accept(ctx context.Context, id TransferID, opt ReceiveOptions) (Transfer, error) {
-	return Transfer{}, errors.New("files: not implemented yet")
-}
-
-// Reject declines an incoming offer; the sender is told.
-func (s *Service) Reject(ctx context.Context, id TransferID) (Transfer, error) {
-	return Transfer{}, errors.New("files: not implemented yet")
-}
-
-// Cancel stops a transfer for good (state failed, "cancelled"); a partial
-// download stays on disk as NAME.kith-partial.
-func (s *Service) Cancel(ctx context.Context, id TransferID) (Transfer, error) {
-	return Transfer{}, errors.New("files: not implemented yet")
+// goTask runs f in a goroutine the service waits for on Close.
+func (s *Service) goTask(f func()) bool {
+	if !s.enter() {
+		return false
+	}
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // Transfer returns one stored transfer.
@@ -161,10 +225,31 @@ func (s *Service) Transfers(ctx context.Context, f Filter) ([]Transfer, error) {
 	return s.store.Transfers(ctx, f)
 }
 
-// Kick retries at once what waits for p: offers to deliver, transfers to
-// resume. Call it when p connects.
-func (s *Service) Kick(p peer.ID) {}
+// update changes a stored transfer and reports the change as an event of
+// kind k. It returns the transfer as stored after the change.
+func (s *Service) update(id TransferID, u Update, k EventKind) (Transfer, error) {
+	ctx := context.WithoutCancel(s.ctx)
+	if err := s.store.UpdateTransfer(ctx, id, u); err != nil {
+		return Transfer{}, err
+	}
+	t, err := s.store.Transfer(ctx, id)
+	if err != nil {
+		return Transfer{}, err
+	}
+	s.emit(k, t, 0)
+	return t, nil
+}
 
-// RetryAll retries everything waiting, for every peer (for example after the
-// node rejoined the network).
-func (s *Service) RetryAll() {}
+// setState moves a transfer to state st with a reason (empty clears it).
+func (s *Service) setState(id TransferID, st State, reason string) (Transfer, error) {
+	return s.update(id, Update{State: &st, Error: &reason}, EventState)
+}
+
+// emit reports an event, in listing form.
+func (s *Service) emit(k EventKind, t Transfer, rate float64) {
+	if s.onEvent == nil {
+		return
+	}
+	t.Manifest, t.Verified, t.Secret = nil, nil, nil
+	s.onEvent(Event{Kind: k, Transfer: t, Rate: rate})
+}

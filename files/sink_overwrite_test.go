@@ -127,7 +127,7 @@ func TestSinkMergeCrash(t *testing.T) {
 	if s.items[2].state != itemMerging {
 		t.Errorf("folder state %d after the crash, want merging", s.items[2].state)
 	}
-	if err := s.WriteChunk(3, 0, c.chunk(chunkRef{3, 0})); err == nil {
+	if err := s.WriteChunk(3, 0, c.chunk(sinkChunk{3, 0})); err == nil {
 		t.Error("WriteChunk into a folder being merged: no error")
 	}
 	mustDo(t, s.Finalize())

@@ -57,29 +57,29 @@ func albumCase(t testing.TB) sinkCase {
 	)
 }
 
-type chunkRef struct {
+type sinkChunk struct {
 	entry int
 	index uint64
 }
 
 // chunks lists every chunk of c, shuffled with seed.
-func (c sinkCase) chunks(seed uint64) []chunkRef {
-	var cs []chunkRef
+func (c sinkCase) chunks(seed uint64) []sinkChunk {
+	var cs []sinkChunk
 	for i, e := range c.m.Entries {
 		for k := range e.Chunks {
-			cs = append(cs, chunkRef{i, uint64(k)})
+			cs = append(cs, sinkChunk{i, uint64(k)})
 		}
 	}
 	rand.New(rand.NewPCG(seed, 0)).Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
 	return cs
 }
 
-func (c sinkCase) chunk(r chunkRef) []byte {
+func (c sinkCase) chunk(r sinkChunk) []byte {
 	return chunksOf(c.data[c.m.Entries[r.entry].Path])[r.index]
 }
 
 // write writes chunks cs into s, calling after (if not nil) after each.
-func (c sinkCase) write(t testing.TB, s *Sink, cs []chunkRef, after func()) {
+func (c sinkCase) write(t testing.TB, s *Sink, cs []sinkChunk, after func()) {
 	t.Helper()
 	for _, r := range cs {
 		if err := s.WriteChunk(r.entry, r.index, c.chunk(r)); err != nil {
@@ -330,7 +330,7 @@ func TestSinkBadChunks(t *testing.T) {
 		}
 	}
 	mustDo(t, s.Close())
-	if err := s.WriteChunk(0, 0, c.chunk(chunkRef{0, 0})); err == nil {
+	if err := s.WriteChunk(0, 0, c.chunk(sinkChunk{0, 0})); err == nil {
 		t.Error("WriteChunk after Close: no error")
 	}
 }

@@ -96,6 +96,9 @@ type Transfer struct {
 // Errors a Store returns.
 var (
 	ErrNoTransfer = errors.New("files: no such transfer")
+	// ErrTransferExists: CreateTransfer of an ID already stored, or of an
+	// incoming offer whose (Peer, RemoteID) is already stored.
+	ErrTransferExists = errors.New("files: transfer already stored")
 )
 
 // Filter selects transfers from a Store.
@@ -118,15 +121,17 @@ type Update struct {
 	Relay     *peer.ID
 	Error     *string
 	Notified  *bool
+	Peer      *peer.ID // out, ticket transfers: the receiver that fetched it
 }
 
 // Store keeps transfers and their journals of verified chunks. Every write
 // is durable (committed and synced) when the method returns: files records a
 // chunk as verified only after the chunk's bytes were synced to disk.
 type Store interface {
-	// CreateTransfer stores a new transfer. An ID that is already stored is
-	// an error; for incoming offers, so is a (Peer, RemoteID) pair already
-	// stored (see TransferByRemote).
+	// CreateTransfer stores a new transfer; a zero CreatedAt means now. An
+	// ID that is already stored is an error wrapping ErrTransferExists; for
+	// incoming offers, so is a (Peer, RemoteID) pair already stored (see
+	// TransferByRemote).
 	CreateTransfer(ctx context.Context, t Transfer) error
 	// Transfer returns one transfer, or ErrNoTransfer.
 	Transfer(ctx context.Context, id TransferID) (Transfer, error)

@@ -16,10 +16,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// ErrTransferExists is wrapped by CreateTransfer's error for a transfer
-// whose ID is already stored, or, incoming, whose peer already offered a
-// stored transfer under the same RemoteID.
-var ErrTransferExists = errors.New("transfer already stored")
+// ErrTransferExists is files.ErrTransferExists, wrapped by CreateTransfer's
+// error for a transfer whose ID is already stored, or, incoming, whose peer
+// already offered a stored transfer under the same RemoteID.
+var ErrTransferExists = files.ErrTransferExists
 
 var _ files.Store = (*Store)(nil)
 
@@ -278,6 +278,12 @@ func updateSet(u files.Update) (setter, error) {
 			return s, err
 		}
 		s.add("state", string(*u.State))
+	}
+	if u.Peer != nil {
+		if err := checkPeer(*u.Peer); err != nil {
+			return s, err
+		}
+		s.add("peer_id", u.Peer.String())
 	}
 	if u.Relay != nil {
 		if err := checkRelay(*u.Relay); err != nil {
