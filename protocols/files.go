@@ -18,7 +18,7 @@ const (
 	// MaxRequestChunks is the most chunks one ChunkRequest asks for.
 	MaxRequestChunks = 64
 	// MaxFilesControlFrame is the most bytes after its length prefix of any
-	// frame but an Offer or a Serving (the longest, an Error, takes 273).
+	// frame but an Offer or a Serving (the longest, an Error, takes 268).
 	MaxFilesControlFrame = 1 << 10
 	// MaxFilesFrame is the most bytes of any frame after its length prefix:
 	// an Offer or a Serving with a manifest of MaxManifestBytes.

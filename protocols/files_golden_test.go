@@ -271,3 +271,16 @@ func goldenFilesInputs(tb testing.TB) [][]byte {
 	}
 	return out
 }
+
+// TestFilesDocExample checks the bytes of the example in the package
+// documentation (section "File transfer").
+func TestFilesDocExample(t *testing.T) {
+	req := encodeFiles(t, FilesFrame{Request: &ChunkRequest{Entry: 5, First: 0, Count: 2}})
+	chunk := encodeChunk(t, ChunkHeader{Entry: 5, Index: 0, Size: 13}, []byte("hello, world\n"))
+	if got, want := hex.EncodeToString(req), "062a0408051802"; got != want {
+		t.Errorf("request: %s, the documentation says %s", got, want)
+	}
+	if got, want := hex.EncodeToString(chunk), "0632040805180d"+"68656c6c6f2c20776f726c640a"; got != want {
+		t.Errorf("chunk: %s, the documentation says %s", got, want)
+	}
+}
