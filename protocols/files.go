@@ -23,8 +23,6 @@ const (
 	// MaxFilesFrame is the most bytes of any frame after its length prefix:
 	// an Offer or a Serving with a manifest of MaxManifestBytes.
 	MaxFilesFrame = MaxManifestBytes + 1<<10
-
-	transferIDLen = 16
 )
 
 // FilesFrame is one frame of /kith/files/1.0.0. Exactly one field is set.
