@@ -5,8 +5,8 @@
 //
 // This documentation is the specification. Code and golden vectors
 // (testdata/) follow it; a change to a byte layout described here is a change
-// to the wire format and bumps the version it names. Sections for rooms and
-// files will be added here with their protocols.
+// to the wire format and bumps the version it names. A section for rooms
+// will be added here with their protocol.
 //
 // # Tickets
 //
@@ -256,4 +256,381 @@
 // Every error DMReader.Read returns about a frame wraps ErrFrameTooLarge,
 // ErrMalformed or ErrUnsupportedVersion and says what is wrong, for example
 // "protocols: malformed frame: message id is 15 bytes; it must be exactly 16".
+//
+// # File transfer
+//
+// A file transfer moves files and directories, listed in a manifest, from a
+// sender to a receiver on streams of its own protocol, FilesProtocol
+// ("/kith/files/1.0.0"), inside the connection's secure channel. Manifest,
+// ParseManifest, CheckPath, FilesReader and FilesWriter implement this
+// section; package files runs the exchange over libp2p streams.
+//
+// A transfer is offered or shared:
+//
+//   - push mode: the sender offers the transfer to one peer (an Offer
+//     stream); that peer, the receiver, accepts it by fetching it (Fetch
+//     streams) or declines it (a Reject stream);
+//   - ticket mode: the sender shares a ticket (section "Tickets") holding its
+//     peer ID, the transfer's content ID (the 32 bytes of the hash, in the
+//     ticket's content ID field) and a secret; whoever holds the ticket
+//     fetches the transfer (Fetch streams), presenting the secret.
+//
+// A receiver fetches chunks of 1 MiB, verifies each against its BLAKE3 hash
+// in the manifest before it keeps it, and asks for any chunks in any order on
+// as many Fetch streams as it needs over time: it resumes an interrupted
+// transfer by asking only for the chunks it has not verified. The protocol
+// keeps no state of its own from one stream to the next.
+//
+// The sender of a stream is its remote peer, authenticated by the secure
+// channel; no field names it.
+//
+// Hashes. BLAKE3-256 is BLAKE3 (unkeyed, default mode) with 32 bytes of
+// output (HashChunk). A file of size bytes is split into ChunkCount(size) =
+// ceil(size / 1048576) chunks: chunk i holds bytes i*1048576 up to
+// min((i+1)*1048576, size) of the file, so every chunk but the last holds
+// exactly ChunkSize (1048576) bytes and the last holds 1 to ChunkSize; an
+// empty file has no chunks (Entry.ChunkLen gives a chunk's size). Then
+//
+//	chunk hash    = BLAKE3-256(the chunk's bytes)
+//	entry root    = BLAKE3-256(chunk hash 0 || chunk hash 1 || ...)
+//	manifest root = BLAKE3-256(entry root 0 || entry root 1 || ...)
+//	content ID    = BLAKE3-256(the manifest's bytes, exactly as sent)
+//
+// where || concatenates, an entry root is of zero bytes for an empty file or
+// a directory, and the manifest root takes the entries in manifest order
+// (Entry.Root, Manifest.Root, ContentID). The content ID names a transfer:
+// it binds every path, size, mode and chunk hash.
+//
+// Manifests. A manifest is a protobuf kith.files.v1.Manifest (the schema is
+// internal/pb/files.proto) of at most MaxManifestBytes (16777216) bytes:
+//
+//	message Manifest {
+//	  uint32 version          = 1;  // must be 1
+//	  uint32 chunk_size       = 2;  // must be 1048576
+//	  repeated Entry entries  = 3;  // 1 to 10000
+//	  bytes  root             = 4;  // exactly 32 bytes: the manifest root
+//	}
+//	message Entry {
+//	  string path   = 1;  // see Paths
+//	  bool   dir    = 2;  // a directory
+//	  uint64 size   = 3;  // bytes of the file: 0 to 2^40; 0 for a directory
+//	  uint32 mode   = 4;  // permission bits only: at most 0777
+//	  bytes  chunks = 5;  // the chunk hashes in order, concatenated:
+//	                      // exactly 32*ChunkCount(size) bytes
+//	  bytes  root   = 6;  // exactly 32 bytes: the entry root
+//	}
+//
+// ParseManifest applies these rules, in this order where it matters:
+//
+//   - A manifest longer than 16777216 bytes is TOO_LARGE, before anything of
+//     it is decoded.
+//   - version is checked before anything else: any value but 1, including 0
+//     (absent), is UNSUPPORTED_VERSION.
+//   - Wire types and unknown fields as in a DM frame: a known field of
+//     another wire type is MALFORMED; unknown fields are ignored.
+//   - chunk_size is 1048576 and root 32 bytes.
+//   - 1 to MaxEntries (10000) entries: none is MALFORMED, more is TOO_LARGE.
+//   - Each entry's path follows the rules of Paths below.
+//   - Each entry's directory (its path up to the last "/", if it has one) is
+//     a directory entry listed before it. So directories come before their
+//     contents, and no file is anyone's directory.
+//   - No two entries' paths are equal under FoldPath (NFC, then full Unicode
+//     case folding): no duplicates, no two names that differ only in case or
+//     normalization ("Ä" and "ä", "ß" and "SS"), which Windows and macOS
+//     would store as one file.
+//   - A directory has size 0, no chunk hashes, and a mode (0 to 0777) like
+//     a file. A file has a size of at most MaxFileSize (2^40; more is
+//     TOO_LARGE) and exactly ChunkCount(size) chunk hashes; the files of a
+//     manifest total at most MaxTotalSize (2^42; more is TOO_LARGE).
+//   - mode has no bit outside 0777: setuid, setgid, sticky and file type
+//     bits are MALFORMED. A receiver never gives a file more permissions
+//     than mode, and may give it fewer.
+//   - Every entry's root, and the manifest's root, equals the root computed
+//     from the chunk hashes; a manifest whose root does not match is
+//     MALFORMED.
+//
+// Every other violation is MALFORMED. MaxManifestBytes binds before
+// MaxFileSize and MaxTotalSize can: with 32 bytes per chunk hash a manifest
+// holds at most about 520,000 chunk hashes, so files of about 500 GiB in
+// all. A writer encodes deterministically (fields in number order, zero
+// values left out; Manifest.Marshal); a reader does not insist on it, since
+// a manifest is named by the hash of its bytes as sent, never by a
+// re-encoding.
+//
+// Paths. An entry's path is relative to the folder the receiver receives
+// into, names separated by "/". CheckPath and CheckName apply these rules,
+// and reject what breaks them, never repair it (no "a//b" read as "a/b"):
+//
+//   - A path is valid UTF-8 of 1 to MaxPathBytes (1024) bytes with 1 to
+//     MaxDepth (64) names; it does not start or end with "/" nor contain
+//     "//".
+//   - A name is 1 to MaxNameBytes (255) bytes, and not "." or "..".
+//   - A name contains no "\", ":" (drive letters, NTFS streams) or
+//     < > " | ? *, which Windows does not allow in names; no control
+//     character (Cc, including NUL), no format character (Cf: the bidi
+//     overrides U+202A to U+202E and U+2066 to U+2069, U+200B, U+FEFF, ...),
+//     and no other character unicode.IsPrint refuses (spaces other than
+//     U+0020 such as U+00A0, U+2028, U+2029, private-use, surrogate and
+//     unassigned code points) or that has the Unicode property
+//     Other_Default_Ignorable_Code_Point (such as the Hangul fillers U+115F
+//     and U+3164). U+0020 (space) is allowed anywhere but at the end.
+//   - A name does not end with "." or " ", which Windows drops.
+//   - A name is not a Windows device name: CON, PRN, AUX, NUL, COM0 to COM9,
+//     LPT0 to LPT9, COM and LPT followed by ¹, ² or ³, CONIN$ and CONOUT$, in
+//     any case of the letters a to z, whether followed by nothing, by spaces,
+//     or by "." and anything ("NUL.txt", "con .tar.gz").
+//   - A name does not end in ".kith-partial" (PartialSuffix) under FoldPath:
+//     a receiver writes a file it receives as NAME.kith-partial, and renames
+//     it once verified.
+//   - A name is in Unicode normalization form C (NFC).
+//
+// Which characters are assigned, NFC and case folding follow Unicode 15.0,
+// the version of Go 1.26's unicode package and of golang.org/x/text; a kith
+// built with another Unicode version may judge a name differently, so the
+// version is part of this specification (TestUnicodeVersion pins it).
+// What a receiver does with a name that exists already in its folder is not
+// part of the wire format.
+//
+// Framing. Frames are framed as direct messages are (section "Direct
+// messages", Framing): a minimal uvarint length, then a protobuf
+// kith.files.v1.Frame of that many bytes. A reader checks the length against
+// the largest frame it accepts at that point before it allocates or reads
+// anything for the body: MaxFilesFrame (16778240) where an Offer or a
+// Serving may come, MaxFilesControlFrame (1024) everywhere else (the longest
+// other frame, an Error, takes 268 bytes). A larger length is TOO_LARGE.
+//
+//	message Frame {
+//	  oneof part {
+//	    Offer    offer     = 1;
+//	    OfferAck offer_ack = 2;
+//	    Fetch    fetch     = 3;
+//	    Serving  serving   = 4;
+//	    Request  request   = 5;
+//	    Chunk    chunk     = 6;
+//	    Complete complete  = 7;
+//	    Done     done      = 8;
+//	    Reject   reject    = 9;
+//	    Error    error     = 10;  // as in DM, with all the codes below
+//	  }
+//	}
+//	message Offer    { uint32 version = 1; bytes transfer_id = 2; bytes manifest = 3; }
+//	message OfferAck { bytes transfer_id = 1; }
+//	message Fetch    { uint32 version = 1; bytes transfer_id = 2; bytes content_id = 3;
+//	                   bytes secret = 4; bool want_manifest = 5; }
+//	message Serving  { bytes manifest = 1; }
+//	message Request  { uint32 entry = 1; uint64 first = 2; uint32 count = 3; }
+//	message Chunk    { uint32 entry = 1; uint64 index = 2; uint32 size = 3; }
+//	message Complete { bytes root = 1; }
+//	message Done     { }
+//	message Reject   { bytes transfer_id = 1; }
+//	message Error    { Code code = 1; string message = 2; }
+//
+// A Chunk frame is followed on the stream by exactly size bytes, the
+// chunk's data, which belong to no frame; the next frame starts after them.
+// The end of the stream inside a frame or inside a chunk's data is
+// MALFORMED. Readers and writers apply the DM rules for a Frame's one part,
+// wire types, unknown fields and Error frames, and these:
+//
+//   - Offer.version and Fetch.version are checked before anything else in
+//     the Offer or Fetch: any value but FilesVersion (1) is
+//     UNSUPPORTED_VERSION.
+//   - transfer_id is exactly 16 bytes, chosen at random by the sender, and
+//     never all zero, except in a Fetch in ticket mode, where it is all zero.
+//   - Offer.manifest is 1 to 16777216 bytes, Serving.manifest 0 to 16777216
+//     (longer is TOO_LARGE). The framing only counts them: the receiver
+//     parses a manifest by the rules of Manifests (and answers a bad one
+//     with the code of the rule it breaks).
+//   - A Fetch has a content_id of exactly 32 bytes, and either a transfer_id
+//     that is not all zero and no secret (push mode), or an all-zero
+//     transfer_id and a secret of 16 to 64 bytes (ticket mode).
+//   - Request.count is 1 to MaxRequestChunks (64): 0 is MALFORMED, more is
+//     TOO_LARGE. Request.entry and Request.first are checked against the
+//     manifest, not by the framing.
+//   - Chunk.size is 1 to ChunkSize (1048576): 0 is MALFORMED, more is
+//     TOO_LARGE.
+//   - Complete.root is exactly 32 bytes.
+//
+// The exchange. The peer that opens a stream writes its first frame, which
+// says what the stream is for: an Offer, a Fetch or a Reject. The other peer
+// reads it with the MaxFilesFrame limit, or the MaxFilesControlFrame limit
+// when it takes no offers from that peer (a stranger cannot then make it
+// allocate a manifest's worth of memory; it answers a longer frame with
+// NOT_ALLOWED or BLOCKED rather than TOO_LARGE), and answers any other first
+// frame with UNEXPECTED. Each side closes the stream after the last frame it
+// writes, as described below; a frame that arrives where this section
+// allows none is answered with UNEXPECTED.
+//
+// Offer stream (push mode):
+//
+//  1. The sender writes Offer: the transfer's ID and its manifest.
+//  2. The receiver answers OfferAck, with the same transfer ID, once it has
+//     stored the offer durably (so that it survives a crash of the
+//     receiver), or Error: NOT_ALLOWED (it takes no offers from this peer),
+//     BLOCKED, RATE_LIMITED (too many offers wait for an answer), the code
+//     ErrorCodeFor gives for a frame or manifest that breaks a rule
+//     (MALFORMED, TOO_LARGE, UNSUPPORTED_VERSION), or INTERNAL. The stream
+//     ends there.
+//
+// A receiver holds an offer once per sender and transfer ID: it acks an offer
+// it holds already (whatever it decided about it) again without storing it
+// twice, so a sender that lost the answer offers again with the same ID on a
+// new stream, until it reads an answer. The same ID with other manifest
+// bytes is MALFORMED. An OfferAck says only that the offer is stored: the
+// receiver's user decides later, and the receiver then opens a Fetch or a
+// Reject stream.
+//
+// Fetch stream:
+//
+//  1. The receiver writes Fetch. In push mode: the offer's transfer ID, the
+//     ContentID of the offered manifest, no secret. In ticket mode: an
+//     all-zero transfer ID, and the content ID and the secret of the ticket.
+//     It sets want_manifest when it does not hold the manifest yet (ticket
+//     mode, first fetch).
+//  2. The sender answers Serving, holding the manifest if and only if the
+//     Fetch wanted it, or Error and the stream ends: UNKNOWN_TRANSFER when
+//     it has no such transfer for this peer: in push mode no transfer with
+//     this ID offered to the stream's remote peer with this content ID, in
+//     ticket mode no shared transfer with this content ID and secret (the
+//     sender compares secrets in constant time, and gives the same answer
+//     for a wrong secret as for an unknown content ID, so that the answer
+//     reveals nothing); CANCELLED when its user stopped the transfer;
+//     SOURCE_CHANGED when its files no longer match the manifest; or
+//     RATE_LIMITED, INTERNAL, or the code of a broken rule.
+//  3. The receiver checks that the ContentID of a manifest in Serving is the
+//     content ID it asked for, and parses it; otherwise it writes Error
+//     (MALFORMED, or the code ParseManifest's error maps to) and ends the
+//     stream.
+//  4. The receiver writes Request frames, each for Count consecutive chunks
+//     of one file. It may write several before the chunks of the first
+//     arrive; it bounds the chunk bytes it has requested and not yet
+//     received (kith: 16 MiB). It asks for any chunks in any order, never
+//     for those of an empty file or a directory, which it creates itself.
+//  5. The sender answers the Requests in the order it reads them. It checks
+//     each against the manifest (Manifest.CheckRequest): an entry that does
+//     not exist or is a directory, or chunks past the file's last (first +
+//     count > ChunkCount(size), with first + count computed without
+//     overflow), is answered with MALFORMED and the stream ends. Otherwise
+//     it writes, for each chunk from first to first + count - 1 in order, a
+//     Chunk frame (entry, index, size) followed by the chunk's bytes. It may
+//     hash the bytes it read and answer SOURCE_CHANGED instead of sending a
+//     chunk that does not match the manifest.
+//  6. The receiver resets the stream (it cannot read on in step) when a
+//     Chunk is not the next one of its oldest unanswered Request (entry and
+//     index), or its size is not that chunk's size (Manifest.CheckChunk:
+//     ChunkSize, or size - index*ChunkSize for the file's last chunk). It
+//     reads the chunk's bytes and keeps them only if their hash is the
+//     manifest's hash of that chunk; it requests a chunk whose hash differs
+//     again (on this stream or a later one), and after the same chunk failed
+//     3 times it writes Error SOURCE_CHANGED and the transfer fails.
+//  7. When every chunk is verified and every file is in place (renamed from
+//     NAME.kith-partial), with no Request unanswered, the receiver writes
+//     Complete: the manifest root it computed from the chunk hashes it
+//     verified. The sender answers Done if that is its manifest's root, and
+//     Error ROOT_MISMATCH otherwise; the stream ends. Only after it has
+//     written Done does the sender report the transfer as delivered.
+//
+// Either side may end a Fetch stream with an Error at any time, after which
+// it reads and writes nothing more on it; CANCELLED says that a user stopped
+// the transfer, and the other side stops it too, without retrying. A
+// receiver that completed a transfer but did not read Done may open a new
+// Fetch stream, without want_manifest, and write Complete right after
+// Serving; a sender answers a Fetch for a transfer it completed as before,
+// for as long as it keeps the transfer.
+//
+// Reject stream (push mode):
+//
+//  1. The receiver writes Reject: it declines the offer with this transfer
+//     ID, or gives up a transfer it had accepted.
+//  2. The sender answers Done once it has recorded that (a transfer already
+//     delivered stays delivered), or Error: UNKNOWN_TRANSFER when it offered
+//     no transfer with this ID to this peer, or INTERNAL. The stream ends.
+//
+// A receiver sends Reject again on a new stream until it reads Done or
+// UNKNOWN_TRANSFER.
+//
+// Timeouts are not part of the wire format, but implementations bound every
+// read and write, of a frame or of a chunk's data, with a deadline (kith: 30
+// s each), and reset a stream whose peer stalls longer.
+//
+// Versions. The protocol ID names the framing, the frames and the exchange: a
+// change to any of them is a new protocol ID (/kith/files/2.0.0).
+// Offer.version and Fetch.version name the meaning of an Offer or Fetch, and
+// Manifest.version (with chunk_size) that of a manifest: its hashes, chunks
+// and rules. Only version 1 of each exists. A peer that gets
+// UNSUPPORTED_VERSION fails the transfer: it never offers or fetches it again
+// under another version by itself (no silent downgrade).
+//
+// Error codes (ErrorCode), which side sends each in this protocol, and what
+// the side that gets one does:
+//
+//	code  name                 sent by   because                                then
+//	1     MALFORMED            both      a frame, manifest or request breaks    fail
+//	                                     a rule above
+//	2     TOO_LARGE            both      a length, count or size is over its    fail
+//	                                     limit
+//	3     UNSUPPORTED_VERSION  both      a version is not 1                     fail
+//	4     NOT_ALLOWED          receiver  it takes no offers from this peer      retry when allowed
+//	5     BLOCKED              receiver  it has blocked this peer               retry when unblocked
+//	6     RATE_LIMITED         both      this peer offers or fetches too much   retry later
+//	7     INTERNAL             both      it failed (its store, its disk)        retry later
+//	8     UNEXPECTED           both      the frame is not one it expects here   fail
+//	9     UNKNOWN_TRANSFER     sender    no such transfer for this peer, or a   fail
+//	                                     wrong secret
+//	10    CANCELLED            both      a user stopped the transfer            fail
+//	11    SOURCE_CHANGED       both      the files no longer match the          fail
+//	                                     manifest
+//	12    ROOT_MISMATCH        sender    Complete's root is not the manifest's  fail
+//
+// "Retry" means the same exchange again, on a new stream, with the same
+// transfer ID and manifest, after a back-off (kith: 1 s, doubling up to 5
+// min); "fail" means the transfer stops for good (state failed), the code
+// being its reason. A receiver may answer NOT_ALLOWED rather than BLOCKED
+// so as not to reveal a block. When a frame or a manifest fails to read, a
+// peer answers the code ErrorCodeFor gives for the error (after a TOO_LARGE
+// length, without reading the body), unless the stream itself failed or a
+// deadline passed, in which case it resets the stream.
+//
+// Limits, in one place:
+//
+//	ChunkSize             1048576   bytes of every chunk but a file's last
+//	MaxEntries            10000     entries of a manifest
+//	MaxPathBytes          1024      bytes of a path
+//	MaxNameBytes          255       bytes of a name
+//	MaxDepth              64        names in a path
+//	MaxFileSize           2^40      bytes of a file
+//	MaxTotalSize          2^42      bytes of a manifest's files together
+//	MaxManifestBytes      16777216  bytes of a manifest
+//	MaxRequestChunks      64        chunks of a Request
+//	MaxFilesControlFrame  1024      bytes of a frame but Offer and Serving
+//	MaxFilesFrame         16778240  bytes of any frame
+//	(secret)              16 to 64  bytes of a Fetch's secret
+//
+// Example: the Request for chunks 0 and 1 of entry 5, 7 bytes in all,
+//
+//	06                     length 6
+//	2a 04                  field 5 (request), 4 bytes
+//	08 05                  field 1 (entry): 5
+//	18 02                  field 3 (count): 2; first is 0, left out
+//
+// and the answer's first Chunk, if entry 5 were a file "hello, world\n":
+//
+//	06                     length 6
+//	32 04                  field 6 (chunk), 4 bytes
+//	08 05                  field 1 (entry): 5
+//	18 0d                  field 3 (size): 13; index is 0, left out
+//	68 65 6c .. 0a         the chunk's 13 bytes, after the frame
+//
+// Golden vectors are in testdata/files: each NAME.hex is one frame, length
+// prefix included (and a chunk's data after it), in hex, and NAME.json its
+// decoded fields; manifest.hex is a manifest and manifest.json its entries,
+// each file's content (text, or pattern_len bytes of which byte i is i %
+// 251), every chunk hash and root, and its content ID.
+//
+// Every error FilesReader.Read returns about a frame wraps ErrFrameTooLarge,
+// ErrMalformed or ErrUnsupportedVersion and says what is wrong, for example
+// "protocols: malformed frame: fetch content ID is 31 bytes; it must be
+// exactly 32". So do the errors of ParseManifest, Validate and CheckPath,
+// which name the entry (numbered from 0, as in Request.entry) and quote
+// received names with Go escapes, for example
+// `protocols: invalid manifest: entry 2: path "a/../x" name ".." refers to a directory itself or its parent`.
 package protocols

@@ -18,13 +18,11 @@ const (
 	// MaxRequestChunks is the most chunks one ChunkRequest asks for.
 	MaxRequestChunks = 64
 	// MaxFilesControlFrame is the most bytes after its length prefix of any
-	// frame but an Offer or a Serving (the longest, an Error, takes 273).
+	// frame but an Offer or a Serving (the longest, an Error, takes 268).
 	MaxFilesControlFrame = 1 << 10
 	// MaxFilesFrame is the most bytes of any frame after its length prefix:
 	// an Offer or a Serving with a manifest of MaxManifestBytes.
 	MaxFilesFrame = MaxManifestBytes + 1<<10
-
-	transferIDLen = 16
 )
 
 // FilesFrame is one frame of /kith/files/1.0.0. Exactly one field is set.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"unsafe"
 
 	"lukechampine.com/blake3"
 )
@@ -83,19 +84,14 @@ func (m *Manifest) Root() Hash {
 	return hashOfHashes(roots)
 }
 
-// hashOfHashes returns the BLAKE3-256 hash of hs concatenated.
+// hashOfHashes returns the BLAKE3-256 hash of hs concatenated. A []Hash is
+// already its concatenation in memory (an array of byte arrays has no
+// padding), so it is hashed in place rather than copied.
 func hashOfHashes(hs []Hash) Hash {
-	h := blake3.New(hashLen, nil)
-	var buf [128 * hashLen]byte
-	for len(hs) > 0 {
-		n := 0
-		for ; n < len(buf)/hashLen && n < len(hs); n++ {
-			copy(buf[n*hashLen:], hs[n][:])
-		}
-		h.Write(buf[:n*hashLen])
-		hs = hs[n:]
+	if len(hs) == 0 {
+		return blake3.Sum256(nil)
 	}
-	return Hash(h.Sum(nil))
+	return blake3.Sum256(unsafe.Slice(&hs[0][0], len(hs)*hashLen))
 }
 
 // TotalSize returns the bytes of all the manifest's files together.

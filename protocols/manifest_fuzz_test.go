@@ -15,6 +15,7 @@ func FuzzParseManifest(f *testing.F) {
 	for _, m := range validManifests() {
 		f.Add(marshal(f, m))
 	}
+	f.Add(readGoldenHex(f, goldenFilesDir+"/manifest.hex"))
 	for _, h := range hostileManifestBytes(f) {
 		if len(h.input) <= maxSeed {
 			f.Add(h.input)

@@ -125,12 +125,23 @@ func nameProblem(name string) string {
 		return "ends with a space (Windows drops it)"
 	case isWindowsDevice(name):
 		return "is a device name on Windows"
-	case strings.HasSuffix(FoldPath(name), PartialSuffix):
+	case isPartialName(name):
 		return `ends with "` + PartialSuffix + `", kith's suffix for files being received`
 	case !norm.NFC.IsNormalString(name):
 		return "is not in Unicode normalization form C (NFC)"
 	}
 	return ""
+}
+
+// isPartialName reports whether name ends in PartialSuffix under FoldPath,
+// as on a file system that ignores case ("X.KITH-PARTIAL", or with a KELVIN
+// SIGN for the k). No character folds to '.', and nothing composes across
+// one, so only the part from the last '.' on needs folding; and it needs it
+// only when it is short enough to fold to PartialSuffix (13 characters of at
+// most 4 bytes).
+func isPartialName(name string) bool {
+	i := strings.LastIndexByte(name, '.')
+	return i >= 0 && len(name)-i <= 4*len(PartialSuffix) && FoldPath(name[i:]) == PartialSuffix
 }
 
 // runeProblem finds the first character a name must not contain.
