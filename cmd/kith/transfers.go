@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -14,6 +15,7 @@ import (
 )
 
 func newTransfersCmd(g *globals) *cobra.Command {
+	var follow bool
 	cmd := &cobra.Command{
 		Use:   "transfers",
 		Short: "List file transfers; show, accept, reject or cancel one",
@@ -30,13 +32,19 @@ accepted into [files] download_dir at once.
 States: offered, active, paused (stopped by something a retry may cure: the
 peer went away, the disk is full), done, failed, rejected.
 
+--follow keeps printing offers and changes of state as they happen.
+
 JSON: an array of {"id", "peer", "peer_name", "direction": "in"/"out",
 "files", "bytes", "done_bytes", "state", "path": "direct"/"relayed"/"",
-"relay", "error", "names", "dir", "ticket", "created_at"}. Names and errors
-come from peers: they are escaped in the table, raw in JSON.`,
+"relay", "error", "names", "dir", "ticket", "created_at"}; with --follow,
+one such object per line plus "kind" (state, offer or progress). Names and
+errors come from peers: they are escaped in the table, raw in JSON.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.withClient(cmd.Context(), func(ctx context.Context, c *api.Client) error {
+				if follow {
+					return g.followTransfers(ctx, c)
+				}
 				ts, err := c.Transfers(ctx)
 				if err != nil {
 					return err
@@ -51,8 +59,55 @@ come from peers: they are escaped in the table, raw in JSON.`,
 	}
 	cmd.AddCommand(newTransfersShowCmd(g), newTransfersAcceptCmd(g),
 		newTransfersAnswerCmd(g, "reject"), newTransfersAnswerCmd(g, "cancel"))
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing offers and state changes until interrupted")
 	g.addJSON(cmd)
 	return cmd
+}
+
+// followTransfers prints the stored transfers, then every offer and change
+// as it happens (progress too with --json), until interrupted.
+func (g *globals) followTransfers(ctx context.Context, c *api.Client) error {
+	w, err := watchTransfers(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	ts, err := c.Transfers(ctx)
+	if err != nil {
+		return err
+	}
+	for i := len(ts) - 1; i >= 0; i-- { // oldest first, as events come
+		g.printTransferEvent(node.TransferState, ts[i])
+	}
+	for {
+		select {
+		case ev := <-w.events:
+			if g.json || ev.Kind != node.TransferProgress {
+				g.printTransferEvent(ev.Kind, *ev.Transfer)
+			}
+		case err := <-w.errc:
+			if ctx.Err() != nil {
+				return nil // interrupted: the normal end of --follow
+			}
+			if err == nil {
+				err = errors.New("transfers: the event stream ended (the daemon stopped, or this client fell too far behind)")
+			}
+			return err
+		}
+	}
+}
+
+func (g *globals) printTransferEvent(kind string, t node.TransferInfo) {
+	if g.json {
+		printJSON(g.stdout, transferLine{TransferInfo: t, Kind: kind})
+		return
+	}
+	what := t.State
+	if kind == node.TransferOffer {
+		what = "offer (kith transfers show " + shortTransferID(t.ID) + ")"
+	}
+	fmt.Fprintf(g.stdout, "%s  %-3s %-16s %s  %s  %s\n", shortTransferID(t.ID), t.Direction,
+		display(peerLabel(t)), formatBytes(t.Bytes), display(namesText(t.Names)), display(what))
 }
 
 func printTransfers(w io.Writer, ts []node.TransferInfo) {
