@@ -148,8 +148,7 @@ func (f *transferFollower) noteState(prev, t node.TransferInfo) {
 	case "paused":
 		f.prog.say("paused: %s (retrying)", orDash(t.Error))
 	case "done":
-		f.prog.update(t)
-		f.prog.clear()
+		f.prog.finish(t)
 	case "rejected":
 		f.prog.say("%s rejected the offer", who)
 	case "failed":
@@ -212,6 +211,8 @@ func transferLabel(t node.TransferInfo) string {
 	switch {
 	case len(t.Names) == 1:
 		what = t.Names[0]
+	case len(t.Names) == 0 && t.Files == 1:
+		what = "1 file"
 	case len(t.Names) == 0:
 		what = fmt.Sprintf("%d files", t.Files)
 	}

@@ -25,6 +25,7 @@ type progress struct {
 	now   func() time.Time
 	label string // what is moving, e.g. "report.pdf to ben" (escaped)
 
+	start time.Time // when the progress began, for the average rate
 	rate  float64   // last known bytes per second
 	last  time.Time // when the last line was printed (no terminal)
 	drawn bool      // a bar is on the current line (terminal)
@@ -36,7 +37,7 @@ const plainEvery = 5 * time.Second
 func newProgress(w io.Writer, label string) *progress {
 	return &progress{
 		w: w, tty: isTerminal(w), width: termWidth(), every: plainEvery,
-		now: time.Now, label: display(label),
+		now: time.Now, start: time.Now(), label: display(label),
 	}
 }
 
@@ -73,6 +74,19 @@ func (p *progress) update(t node.TransferInfo) {
 		p.last = now
 		fmt.Fprintln(p.w, p.plainLine(t))
 	}
+}
+
+// finish prints the summary of a completed transfer: size, time, average
+// rate and path, replacing the bar.
+func (p *progress) finish(t node.TransferInfo) {
+	p.clear()
+	took := p.now().Sub(p.start)
+	avg := "-"
+	if took > 0 && !p.start.IsZero() {
+		avg = formatRate(float64(t.Bytes) / took.Seconds())
+	}
+	fmt.Fprintln(p.w, display(fmt.Sprintf("%s: done, %s in %s (%s), %s", p.label, formatBytes(t.Bytes),
+		took.Round(time.Millisecond), avg, pathText(t))))
 }
 
 // say prints a message on a line of its own (clearing the bar first).

@@ -136,3 +136,16 @@ func TestProgressEscapesPeerText(t *testing.T) {
 		}
 	}
 }
+
+func TestProgressFinish(t *testing.T) {
+	var out bytes.Buffer
+	now := time.Unix(1000, 0)
+	p := &progress{w: &out, tty: true, drawn: true, now: func() time.Time { return now }, start: now.Add(-2 * time.Second),
+		label: "big.bin to ben"}
+	tr := sample()
+	tr.State, tr.DoneBytes = "done", tr.Bytes
+	p.finish(tr)
+	if got := out.String(); got != "\r\x1b[Kbig.bin to ben: done, 64.0 MiB in 2s (32.0 MiB/s), direct\n" {
+		t.Fatalf("finish: %q", got)
+	}
+}

@@ -22,33 +22,50 @@ import (
 
 // proc is a kith command running in the background.
 type proc struct {
-	cmd   *exec.Cmd
-	lines chan string // stdout, line by line
-	mu    sync.Mutex
-	errb  bytes.Buffer
-	done  chan struct{}
-	code  int
+	cmd      *exec.Cmd
+	lines    chan string // stdout, line by line
+	mu       sync.Mutex
+	errb     bytes.Buffer
+	errLines chan string // stderr, line by line, as far as anyone reads
+	done     chan struct{}
+	code     int
 }
 
 // startKith starts kith in the background; it is killed when the test ends.
 func startKith(t *testing.T, home string, args ...string) *proc {
 	t.Helper()
 	p := &proc{
-		cmd:   exec.Command(kithBin, append([]string{"--home", home}, args...)...),
-		lines: make(chan string, 1024),
-		done:  make(chan struct{}),
+		cmd:      exec.Command(kithBin, append([]string{"--home", home}, args...)...),
+		lines:    make(chan string, 1024),
+		errLines: make(chan string, 64),
+		done:     make(chan struct{}),
 	}
 	stdout, _ := p.cmd.StdoutPipe()
-	p.cmd.Stderr = &lockedWriter{mu: &p.mu, w: &p.errb}
+	stderr, _ := p.cmd.StderrPipe()
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	stderrDone := make(chan struct{})
+	go func() {
+		defer close(stderrDone)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.errb.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			select {
+			case p.errLines <- sc.Text():
+			default: // nobody reads that far
+			}
+		}
+	}()
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
 			p.lines <- sc.Text()
 		}
+		<-stderrDone
 		err := p.cmd.Wait()
 		if ee, ok := err.(*exec.ExitError); ok {
 			p.code = ee.ExitCode()
@@ -58,17 +75,6 @@ func startKith(t *testing.T, home string, args ...string) *proc {
 	}()
 	t.Cleanup(func() { p.cmd.Process.Kill(); <-p.done })
 	return p
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }
 
 func (p *proc) stderr() string {
@@ -91,6 +97,24 @@ func (p *proc) line(t *testing.T) string {
 		t.Fatalf("%v printed nothing within %s\nstderr: %s", p.cmd.Args[3:], waitBound, p.stderr())
 	}
 	return ""
+}
+
+// waitStderr waits for a line on stderr that contains s.
+func (p *proc) waitStderr(t *testing.T, s string) {
+	t.Helper()
+	bound := time.After(waitBound)
+	for {
+		select {
+		case l := <-p.errLines:
+			if strings.Contains(l, s) {
+				return
+			}
+		case <-p.done:
+			t.Fatalf("%v exited (%d) before saying %q\nstderr: %s", p.cmd.Args[3:], p.code, s, p.stderr())
+		case <-bound:
+			t.Fatalf("%v did not say %q within %s\nstderr: %s", p.cmd.Args[3:], s, waitBound, p.stderr())
+		}
+	}
 }
 
 // event waits for a --json transfer line that f accepts.
@@ -156,6 +180,7 @@ func sameBytes(t *testing.T, want, got string) {
 func offerTo(t *testing.T, c *colleagues, file string) (*proc, node.TransferInfo) {
 	t.Helper()
 	follow := startKith(t, c.ben, "transfers", "--follow", "--json")
+	follow.waitStderr(t, "following transfers")
 	send := startKith(t, c.ana, "send", file, "--to", "ben", "--json")
 	first := send.event(t, func(transferLine) bool { return true })
 	if first.Direction != "out" || first.State != "offered" || first.Kind != "state" || first.PeerName != "ben" {

@@ -79,6 +79,7 @@ func (g *globals) followTransfers(ctx context.Context, c *api.Client) error {
 	for i := len(ts) - 1; i >= 0; i-- { // oldest first, as events come
 		g.printTransferEvent(node.TransferState, ts[i])
 	}
+	fmt.Fprintln(g.stderr, "following transfers; Ctrl-C ends")
 	for {
 		select {
 		case ev := <-w.events:
@@ -177,7 +178,9 @@ func printTransfer(w io.Writer, t node.TransferInfo) {
 	fmt.Fprintf(w, "direction  %s\n", t.Direction)
 	fmt.Fprintf(w, "state      %s\n", t.State)
 	fmt.Fprintf(w, "size       %d files, %s (%s verified)\n", t.Files, formatBytes(t.Bytes), formatBytes(t.DoneBytes))
-	fmt.Fprintf(w, "path       %s\n", pathText(t))
+	if t.Path != "" {
+		fmt.Fprintf(w, "path       %s\n", pathText(t))
+	}
 	if t.Error != "" {
 		fmt.Fprintf(w, "error      %s\n", display(t.Error))
 	}
