@@ -30,41 +30,55 @@ func demoFile(ctx context.Context, w io.Writer, root string, alice, bob *demoPee
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	watch, err := watchTransfers(ctx, alice.c)
+	sent, got, elapsed, err := sendAndWait(ctx, src, alice, bob)
 	if err != nil {
 		return err
 	}
-	defer watch.close()
+	if sent.State != "done" || got.State != "done" {
+		return fmt.Errorf("demo: alice -> bob: file transfer %s/%s: %s%s", sent.State, got.State, sent.Error, got.Error)
+	}
+	return reportDemoFile(w, src, got, elapsed)
+}
+
+// sendAndWait has alice send src to bob and waits until both sides are
+// final; it returns both sides' records and the time it took.
+func sendAndWait(ctx context.Context, src string, alice, bob *demoPeer) (sent, got node.TransferInfo, took time.Duration, err error) {
+	aw, err := watchTransfers(ctx, alice.c)
+	if err != nil {
+		return sent, got, 0, err
+	}
+	defer aw.close()
+	bw, err := watchTransfers(ctx, bob.c)
+	if err != nil {
+		return sent, got, 0, err
+	}
+	defer bw.close()
 	start := time.Now()
-	t, err := alice.c.SendFiles(ctx, bob.name, []string{src})
-	if err != nil {
-		return fmt.Errorf("demo: alice sends bob a file: %w", err)
+	if sent, err = alice.c.SendFiles(ctx, bob.name, []string{src}); err != nil {
+		return sent, got, 0, fmt.Errorf("demo: alice sends bob a file: %w", err)
 	}
-	if t, err = waitFinal(ctx, watch, t); err != nil {
-		return err
+	// Bob's side: the first incoming transfer from alice.
+	got.State = "offered"
+	if got, err = waitFinal(ctx, bw, got, func(t node.TransferInfo) bool {
+		return t.Direction == "in" && t.Peer == alice.n.ID().String()
+	}); err != nil {
+		return sent, got, 0, err
 	}
-	elapsed := time.Since(start)
-	if t.State != "done" {
-		return fmt.Errorf("demo: alice -> bob: file transfer %s: %s", t.State, t.Error)
-	}
-	return reportDemoFile(ctx, w, src, bob, elapsed)
+	took = time.Since(start)
+	sent, err = waitFinal(ctx, aw, sent, nil)
+	return sent, got, took, err
 }
 
 // reportDemoFile compares the source with bob's copy and prints the result.
-func reportDemoFile(ctx context.Context, w io.Writer, src string, bob *demoPeer, elapsed time.Duration) error {
-	in, err := bob.c.Transfers(ctx)
-	if err != nil {
-		return err
+func reportDemoFile(w io.Writer, src string, got node.TransferInfo, elapsed time.Duration) error {
+	if len(got.Names) != 1 {
+		return fmt.Errorf("demo: bob received %v, want one file", got.Names)
 	}
-	if len(in) == 0 || in[0].Direction != "in" || in[0].State != "done" || len(in[0].Names) != 1 {
-		return fmt.Errorf("demo: bob's side of the transfer: %+v", in)
-	}
-	got := filepath.Join(in[0].Dir, in[0].Names[0])
 	a, err := sha256File(src)
 	if err != nil {
 		return err
 	}
-	b, err := sha256File(got)
+	b, err := sha256File(filepath.Join(got.Dir, got.Names[0]))
 	if err != nil {
 		return err
 	}
@@ -72,17 +86,18 @@ func reportDemoFile(ctx context.Context, w io.Writer, src string, bob *demoPeer,
 		return fmt.Errorf("demo: bob's copy differs: sha256 %s, source %s", b, a)
 	}
 	fmt.Fprintf(w, "  alice -> bob: %s file received and verified in %s (%.1f MB/s, path %s, auto-accepted from trusted alice)\n",
-		formatBytes(demoFileSize), elapsed.Round(time.Millisecond), float64(demoFileSize)/1e6/elapsed.Seconds(), in[0].Path)
+		formatBytes(demoFileSize), elapsed.Round(time.Millisecond), float64(demoFileSize)/1e6/elapsed.Seconds(), got.Path)
 	fmt.Fprintf(w, "  sha256 of source and received file are equal: %s\n", a)
 	return nil
 }
 
-// waitFinal follows t on watch until it is done, failed or rejected.
-func waitFinal(ctx context.Context, watch *transferWatch, t node.TransferInfo) (node.TransferInfo, error) {
+// waitFinal follows t on watch until it is done, failed or rejected. With
+// match set, t is the first transfer match accepts (its ID unknown yet).
+func waitFinal(ctx context.Context, watch *transferWatch, t node.TransferInfo, match func(node.TransferInfo) bool) (node.TransferInfo, error) {
 	for !final(t.State) {
 		select {
 		case ev := <-watch.events:
-			if ev.Transfer.ID == t.ID {
+			if ev.Transfer.ID == t.ID || t.ID == "" && match != nil && match(*ev.Transfer) {
 				t = *ev.Transfer
 			}
 		case err := <-watch.errc:
