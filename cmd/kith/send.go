@@ -33,9 +33,12 @@ kith receive TICKET. The ticket carries a secret: share it only with the
 receiver. When no daemon runs, this command is the node: keep it running
 until the receiver is done.
 
+A transfer that pauses (the peer went away, only a relay too limited for
+files connects you, the receiver's disk is full) is retried; the command
+says why and keeps waiting.
+
 Exit status: 0 received and verified (ticket mode: fetched, or --keep ended
-by Ctrl-C); 5 PEER rejected the offer or refuses files from you; 3 PEER
-could not be reached (only a too limited relay path exists); 2 bad
+by Ctrl-C); 5 PEER rejected the offer or refuses files from you; 2 bad
 arguments; 1 the transfer failed or was interrupted.
 
 JSON (--json): one object per line on stdout: the transfer, as in
