@@ -142,6 +142,9 @@ func (f *transferFollower) noteState(prev, t node.TransferInfo) {
 	case "offered":
 		f.noteWaiting(false)
 	case "active":
+		if prev.State == "offered" {
+			f.prog.start = f.prog.now() // the rate counts from the accept, not the offer
+		}
 		if prev.State != "active" || t.Path != prev.Path {
 			f.prog.say("%s: %s", activeText(t, who), pathText(t))
 		}
