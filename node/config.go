@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
 )
 
 // DefaultPort is the TCP and UDP port a node listens on unless told otherwise.
@@ -36,6 +38,7 @@ type Config struct {
 	DHT         DHTConfig         `toml:"dht"`
 	Relay       RelayConfig       `toml:"relay"`
 	Messages    MessagesConfig    `toml:"messages"`
+	Files       FilesConfig       `toml:"files"`
 }
 
 // MessagesConfig says who may send this node direct messages.
@@ -192,9 +195,53 @@ func LoadConfig(home string) (Config, error) {
 	}
 	cfg.Home = home
 	if err := cfg.Validate(); err != nil {
+		var ke keyError
+		if errors.As(err, &ke) {
+			if line := keyLine(b, ke.key); line > 0 {
+				return cfg, fmt.Errorf("%s:%d: %w", path, line, err)
+			}
+		}
 		return cfg, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// keyError is a Validate error about one key ("files.auto_accept"), so
+// LoadConfig can say on which line the key was set.
+type keyError struct {
+	key string
+	err error
+}
+
+func (e keyError) Error() string { return e.key + ": " + e.err.Error() }
+func (e keyError) Unwrap() error { return e.err }
+
+// keyLine returns the line where key (dotted, e.g. "files.auto_accept") is
+// set in the TOML document b, or 0.
+func keyLine(b []byte, key string) int {
+	var p unstable.Parser
+	p.Reset(b)
+	var table []string
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			table = keyParts(e.Key())
+		case unstable.KeyValue:
+			if strings.Join(append(slices.Clone(table), keyParts(e.Key())...), ".") == key {
+				return p.Shape(e.Raw).Start.Line
+			}
+		}
+	}
+	return 0
+}
+
+func keyParts(it unstable.Iterator) []string {
+	var parts []string
+	for it.Next() {
+		parts = append(parts, string(it.Node().Data))
+	}
+	return parts
 }
 
 func decodeConfig(path string, b []byte, cfg *Config) error {
@@ -250,12 +297,18 @@ func (c Config) Validate() error {
 	switch c.Messages.Accept {
 	case "", AcceptContacts, AcceptAnyone:
 	default:
-		return fmt.Errorf("messages.accept: %q is not one of contacts, anyone", c.Messages.Accept)
+		return keyError{"messages.accept", fmt.Errorf("%q is not one of contacts, anyone", c.Messages.Accept)}
+	}
+	if err := c.Files.AutoAccept.validate(); err != nil {
+		return keyError{"files.auto_accept", err}
+	}
+	if err := c.Files.DownloadDir.validate(); err != nil {
+		return keyError{"files.download_dir", err}
 	}
 	switch c.DHT.Mode {
 	case "", "auto", "client", "server":
 	default:
-		return fmt.Errorf("dht.mode: %q is not one of auto, client, server", c.DHT.Mode)
+		return keyError{"dht.mode", fmt.Errorf("%q is not one of auto, client, server", c.DHT.Mode)}
 	}
 	return nil
 }
@@ -279,6 +332,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Messages.Accept == "" {
 		c.Messages.Accept = AcceptContacts
+	}
+	if c.Files.AutoAccept == "" {
+		c.Files.AutoAccept = AutoAcceptOff
 	}
 	if c.Relay.Enabled {
 		c.DHT.Mode = "server"
@@ -385,6 +441,17 @@ const DefaultConfigText = `# kith configuration. Every key is optional; shown he
 # Who may send you direct messages: "contacts" (saved, unblocked contacts)
 # or "anyone" (any peer you have not blocked).
 # accept = "contacts"
+
+[files]
+# Where accepted files go when no folder is given (kith transfers accept
+# --dir). Default: ~/Downloads if it exists, else the downloads folder in
+# this home. An absolute path, or one starting with ~/.
+# download_dir = "~/Downloads"
+# Offers accepted without asking: "off" (every offer waits for kith
+# transfers accept or reject) or "trusted" (offers from contacts marked
+# trusted, see kith contacts trust, are received into download_dir at once).
+# Offers are only ever taken from peers [messages] accept admits.
+# auto_accept = "off"
 
 [relay]
 # For kith relay. Addresses to advertise instead of the observed ones;

@@ -25,7 +25,8 @@ func TestLoadConfigMissingFileIsDefaults(t *testing.T) {
 	}
 	d := cfg.withDefaults()
 	if d.Home != home || d.Connections.Low != 64 || d.Connections.High != 192 ||
-		time.Duration(d.Connections.GracePeriod) != 20*time.Second || d.DHT.Mode != "auto" {
+		time.Duration(d.Connections.GracePeriod) != 20*time.Second || d.DHT.Mode != "auto" ||
+		d.Files.AutoAccept != AutoAcceptOff || d.Files.DownloadDir != "" {
 		t.Fatalf("defaults: %+v", d)
 	}
 	if got := d.Network.Listen; len(got) != 4 || !strings.Contains(got[0], "/tcp/4011") {
@@ -69,13 +70,18 @@ grace_period = "1m"
 
 [dht]
 mode = "server"
+
+[files]
+download_dir = "/srv/incoming"
+auto_accept = "trusted"
 `)
 	cfg, err := LoadConfig(home)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Network.MDNSEnabled() || cfg.Connections.Low != 10 || cfg.Connections.High != 20 ||
-		time.Duration(cfg.Connections.GracePeriod) != time.Minute || cfg.DHT.Mode != "server" {
+		time.Duration(cfg.Connections.GracePeriod) != time.Minute || cfg.DHT.Mode != "server" ||
+		cfg.Files.DownloadDir != "/srv/incoming" || cfg.Files.AutoAccept != AutoAcceptTrusted {
 		t.Fatalf("got %+v", cfg)
 	}
 }
@@ -98,8 +104,14 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"wrong type", "[connections]\nlow = \"ten\"\n", []string{"config.toml:2", "connections.low"}},
 		{"low above high", "[connections]\nlow = 50\nhigh = 10\n", []string{"low <= high"}},
 		{"bad duration", "[connections]\ngrace_period = \"soon\"\n", []string{"config.toml:2"}},
-		{"bad mode", "[dht]\nmode = \"sometimes\"\n", []string{"dht.mode", "sometimes"}},
+		{"bad mode", "[dht]\nmode = \"sometimes\"\n", []string{"config.toml:2", "dht.mode", "sometimes"}},
+		{"bad accept", "[messages]\n# who\naccept = \"friends\"\n", []string{"config.toml:3", "messages.accept", "friends"}},
 		{"not toml", "[network\n", []string{"config.toml:1"}},
+		{"bad auto_accept", "[files]\n\nauto_accept = \"always\"\n",
+			[]string{"config.toml:3", "files.auto_accept", `"always" is not one of off, trusted`}},
+		{"relative download_dir", "[files]\ndownload_dir = \"Downloads\"\n",
+			[]string{"config.toml:2", "files.download_dir", "absolute"}},
+		{"unknown files key", "[files]\nauto_accpet = \"off\"\n", []string{`unknown key "files.auto_accpet"`, "config.toml:2"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,5 +125,55 @@ func TestLoadConfigErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestConfigValidateFiles(t *testing.T) {
+	// Configs built in code are checked too, not only files.
+	for _, c := range []Config{
+		{Files: FilesConfig{AutoAccept: "sometimes"}},
+		{Files: FilesConfig{DownloadDir: "relative/dir"}},
+	} {
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "files.") {
+			t.Errorf("Validate(%+v) = %v, want an error naming the files key", c.Files, err)
+		}
+	}
+}
+
+func TestDirPathExpand(t *testing.T) {
+	t.Setenv("HOME", "/home/ana")
+	tests := []struct{ in, want string }{
+		{"~", "/home/ana"},
+		{"~/Downloads", "/home/ana/Downloads"},
+		{"/srv/in/", "/srv/in"},
+	}
+	for _, tt := range tests {
+		if got, err := DirPath(tt.in).Expand(); err != nil || got != tt.want {
+			t.Errorf("Expand(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestDownloadDir(t *testing.T) {
+	user, kithHome := t.TempDir(), t.TempDir()
+	t.Setenv("HOME", user)
+	cfg := Config{Home: kithHome}
+	// No ~/Downloads: the home's downloads folder, created.
+	if got, err := cfg.DownloadDir(); err != nil || got != filepath.Join(kithHome, "downloads") {
+		t.Fatalf("without ~/Downloads: %q, %v", got, err)
+	}
+	// Resolved at use: a ~/Downloads made later is picked up.
+	if err := os.Mkdir(filepath.Join(user, "Downloads"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := cfg.DownloadDir(); err != nil || got != filepath.Join(user, "Downloads") {
+		t.Fatalf("with ~/Downloads: %q, %v", got, err)
+	}
+	cfg.Files.DownloadDir = "~/in/kith"
+	if got, err := cfg.DownloadDir(); err != nil || got != filepath.Join(user, "in", "kith") {
+		t.Fatalf("configured: %q, %v", got, err)
+	}
+	if fi, err := os.Stat(filepath.Join(user, "in", "kith")); err != nil || !fi.IsDir() {
+		t.Fatalf("configured folder not created: %v", err)
 	}
 }

@@ -135,22 +135,46 @@ func (n *Node) rememberAddrs(p peer.ID, addrs []ma.Multiaddr) {
 	}
 }
 
-// authorizeDM is the direct-message policy: blocked peers never, others by
-// [messages] accept (contacts only, by default).
-func (n *Node) authorizeDM(p peer.ID) error {
+// admission is what the [messages] accept policy says about a peer.
+type admission int
+
+const (
+	admitted  admission = iota
+	isBlocked           // blocked: refused whatever the policy
+	stranger            // not a contact, and the policy admits contacts only
+)
+
+// admit applies the policy shared by direct messages and file offers:
+// blocked peers never, others by [messages] accept (contacts only, by
+// default).
+func (n *Node) admit(p peer.ID) (admission, error) {
 	c, err := n.store.ContactByPeer(n.ctx, p)
 	switch {
 	case err == nil && c.Blocked:
-		return chat.ErrBlocked
+		return isBlocked, nil
 	case err == nil && c.Name != "":
-		return nil
+		return admitted, nil
 	case err != nil && !errors.Is(err, store.ErrNoContact):
-		return fmt.Errorf("node: look up contact: %w", err)
+		return 0, fmt.Errorf("node: look up contact: %w", err)
 	case n.cfg.Messages.Accept == AcceptAnyone:
-		return nil
+		return admitted, nil
 	default:
+		return stranger, nil
+	}
+}
+
+// authorizeDM is the direct-message policy (see admit).
+func (n *Node) authorizeDM(p peer.ID) error {
+	a, err := n.admit(p)
+	switch {
+	case err != nil:
+		return err
+	case a == isBlocked:
+		return chat.ErrBlocked
+	case a == stranger:
 		return fmt.Errorf("%w: this node accepts messages from its contacts only", chat.ErrNotAllowed)
 	}
+	return nil
 }
 
 // nameOf returns p's contact name, or "".

@@ -11,20 +11,30 @@ const (
 	EventPeerDisconnected    = "peer.disconnected"
 	EventReachabilityChanged = "reachability.changed"
 	EventAddrsChanged        = "addrs.changed"
-	EventMessage             = "message" // a direct message stored, or its state changed
+	EventMessage             = "message"  // a direct message stored, or its state changed
+	EventTransfer            = "transfer" // a file transfer was offered, changed state or progressed (see Kind)
+)
+
+// Kinds of EventTransfer.
+const (
+	TransferOffer    = "offer"    // an incoming offer waits for accept or reject
+	TransferState    = "state"    // the transfer changed state or path
+	TransferProgress = "progress" // more bytes were verified (a few per second at most)
 )
 
 // Event is one line of the event stream. Fields a type does not use are
 // omitted from its JSON.
 type Event struct {
-	Type         string       `json:"type"`
-	Time         time.Time    `json:"time"`
-	PeerID       string       `json:"peer_id,omitempty"`
-	Path         string       `json:"path,omitempty"`
-	Addr         string       `json:"addr,omitempty"`
-	Reachability string       `json:"reachability,omitempty"`
-	Addrs        []string     `json:"addrs,omitempty"`
-	Message      *MessageInfo `json:"message,omitempty"`
+	Type         string        `json:"type"`
+	Time         time.Time     `json:"time"`
+	PeerID       string        `json:"peer_id,omitempty"`
+	Path         string        `json:"path,omitempty"`
+	Addr         string        `json:"addr,omitempty"`
+	Reachability string        `json:"reachability,omitempty"`
+	Addrs        []string      `json:"addrs,omitempty"`
+	Message      *MessageInfo  `json:"message,omitempty"`
+	Kind         string        `json:"kind,omitempty"` // transfer: offer, state or progress
+	Transfer     *TransferInfo `json:"transfer,omitempty"`
 }
 
 // eventBufSize bounds what a subscriber may fall behind by. A subscriber

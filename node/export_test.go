@@ -1,6 +1,12 @@
 package node
 
-import "time"
+import (
+	"context"
+	"time"
+
+	"github.com/kithnet/kith/files"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
 
 // MakeTicket exposes makeTicket to the external tests.
 var MakeTicket = makeTicket
@@ -18,3 +24,18 @@ func WithForcedPublic() Option {
 
 // RelayShouldServe exposes relayShouldServe to the external tests.
 var RelayShouldServe = relayShouldServe
+
+// AuthorizeFiles exposes the file-offer policy to the external tests.
+func (n *Node) AuthorizeFiles(p peer.ID) error { return n.authorizeFiles(p) }
+
+// AutoAccept exposes the auto-accept decision to the external tests.
+func (n *Node) AutoAccept(p peer.ID) (string, bool) { return n.autoAccept(p) }
+
+// StoreTransfer stores t as if the files service had, for tests of the
+// node's side of transfers that need no engine.
+func (n *Node) StoreTransfer(ctx context.Context, t files.Transfer) error {
+	return n.store.CreateTransfer(ctx, t)
+}
+
+// FewTicketAddrs exposes fewTicketAddrs to the external tests.
+var FewTicketAddrs = fewTicketAddrs

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kithnet/kith/chat"
+	"github.com/kithnet/kith/files"
 	"github.com/kithnet/kith/node/store"
 	"github.com/libp2p/go-libp2p-kad-dht/dual"
 	"github.com/libp2p/go-libp2p/core/event"
@@ -34,6 +35,7 @@ type Node struct {
 	mdns     *mdnsDiscovery
 	store    *store.Store
 	dm       *chat.DMService
+	files    *files.Service // set under mu in start (the host watcher kicks it)
 
 	relayAllow    map[peer.ID]bool // relay mode: --allow and the allow file
 	relayOpts     relayOptionSets  // relay mode: the relay service's options
@@ -102,6 +104,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		n.store.Close()
 		return nil, err
 	}
+	// TODO(files): add files.Limits to limits once package files exposes it.
 	h, err := buildHost(cfg, hostParts{
 		relayACL:    acl,
 		relayPeers:  n.allowedPeers,
@@ -134,16 +137,16 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	n.host = routedhost.Wrap(h, n.dht)
 	n.relayOpts = relayServiceOptions(cfg, acl, n.registry)
 	n.relayDeclared = o.forcePublic || relayDeclaredPublic(cfg)
-	if err := n.start(bootstrap, o.bootstrapEvery); err != nil {
+	if err := n.start(bootstrap, o.bootstrapEvery, o.log); err != nil {
 		n.Close()
 		return nil, err
 	}
 	return n, nil
 }
 
-// start runs the node's background work: event watching, bootstrapping and
-// mDNS.
-func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration) error {
+// start runs the node's background work and services: event watching,
+// bootstrapping, direct messages, file transfers and mDNS.
+func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration, log *slog.Logger) error {
 	sub, err := n.host.EventBus().Subscribe([]any{
 		new(event.EvtPeerConnectednessChanged),
 		new(event.EvtLocalReachabilityChanged),
@@ -170,9 +173,12 @@ func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration) er
 	if err != nil {
 		return err
 	}
+	if err := n.startFiles(log); err != nil {
+		return err
+	}
 	if len(bootstrap) > 0 {
 		n.wg.Go(func() {
-			keepBootstrapped(n.ctx, n.host, n.dht, bootstrap, bootstrapEvery, n.log, n.dm.RetryAll)
+			keepBootstrapped(n.ctx, n.host, n.dht, bootstrap, bootstrapEvery, n.log, n.retryAll)
 		})
 	}
 	if n.cfg.Network.MDNSEnabled() && !loopbackOnly(n.host.Network().ListenAddresses()) {
@@ -220,14 +226,18 @@ func (n *Node) Metrics() *prometheus.Registry { return n.registry }
 // Config is the node's effective configuration, defaults applied.
 func (n *Node) Config() Config { return n.cfg }
 
-// Close stops the node: background work and mDNS, the chat service, the
-// store, the DHT, then the host. It is safe to call more than once.
+// Close stops the node: background work and mDNS, the files and chat
+// services, the store, the DHT, then the host. It is safe to call more than
+// once.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.cancel()
 		var errs []error
 		if n.mdns != nil {
 			errs = append(errs, n.mdns.Close())
+		}
+		if n.files != nil {
+			errs = append(errs, n.files.Close())
 		}
 		if n.dm != nil {
 			errs = append(errs, n.dm.Close())

@@ -63,33 +63,65 @@ func (n *Node) Identity() Identity {
 // makeTicket encodes a ticket for p with as many of addrs, best first, as
 // fit the ticket's limits.
 func makeTicket(p peer.ID, addrs []ma.Multiaddr) string {
-	best := ticketAddrs(addrs)
-	for k := len(best); ; k-- {
-		s := protocols.Ticket{Peer: p, Addrs: best[:k]}.String()
+	return encodeTicket(protocols.Ticket{Peer: p}, ticketAddrs(addrs))
+}
+
+// encodeTicket encodes t with as many of addrs (best first) as fit the
+// ticket's limits.
+func encodeTicket(t protocols.Ticket, addrs []ma.Multiaddr) string {
+	for k := len(addrs); ; k-- {
+		t.Addrs = addrs[:k]
+		s := t.String()
 		if _, err := protocols.ParseTicket(s); err == nil || k == 0 {
 			return s
 		}
 	}
 }
 
+// fewTicketAddrs picks the addresses of a file ticket, which also carries a
+// content ID and a secret and should stay short enough to paste: a few of
+// each rank (public, private, relayed, loopback).
+func fewTicketAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
+	const perKind = 3
+	var out []ma.Multiaddr
+	seen := map[int]int{}
+	for _, a := range rankAddrs(addrs) {
+		if k := addrRank(a); seen[k] < perKind {
+			seen[k]++
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // ticketAddrs picks at most protocols.MaxTicketAddrs addresses, the most
 // widely reachable first: public, then private, then relayed, then loopback.
 func ticketAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
-	rank := func(a ma.Multiaddr) int {
-		switch {
-		case isCircuit(a):
-			return 2
-		case manet.IsPublicAddr(a):
-			return 0
-		case manet.IsIPLoopback(a):
-			return 3
-		default:
-			return 1
-		}
-	}
-	out := slices.Clone(addrs)
-	slices.SortStableFunc(out, func(a, b ma.Multiaddr) int { return cmp.Compare(rank(a), rank(b)) })
+	out := rankAddrs(addrs)
 	return out[:min(len(out), protocols.MaxTicketAddrs)]
+}
+
+// rankAddrs sorts a copy of addrs by addrRank, keeping the order within a
+// rank.
+func rankAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
+	out := slices.Clone(addrs)
+	slices.SortStableFunc(out, func(a, b ma.Multiaddr) int { return cmp.Compare(addrRank(a), addrRank(b)) })
+	return out
+}
+
+// addrRank orders addresses by how widely they reach: public, private,
+// relayed, loopback.
+func addrRank(a ma.Multiaddr) int {
+	switch {
+	case isCircuit(a):
+		return 2
+	case manet.IsPublicAddr(a):
+		return 0
+	case manet.IsIPLoopback(a):
+		return 3
+	default:
+		return 1
+	}
 }
 
 // Status reports reachability, addresses, relay reservations, connected
@@ -207,6 +239,7 @@ func (n *Node) handleHostEvent(e any) {
 	case event.EvtPeerConnectednessChanged:
 		ev := Event{Type: EventPeerDisconnected, PeerID: e.Peer.String()}
 		if e.Connectedness == network.Connected || e.Connectedness == network.Limited {
+			n.kickFiles(e.Peer)
 			ev.Type = EventPeerConnected
 			if c := bestConn(n.host.Network().ConnsToPeer(e.Peer)); c != nil {
 				ev.Path, _ = connPath(c)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -22,8 +23,10 @@ func newDemoCmd(g *globals) *cobra.Command {
 		Long: `Start, in this process and on 127.0.0.1 only, a relay/bootstrap node and two
 peers (alice and bob) in temporary homes. The peers know only the relay's
 address; each finds the other through the private DHT by peer ID alone, then
-they ping each other. Everything is removed afterwards. Exit 0 means every
-step worked.`,
+they ping each other, become contacts and exchange direct messages; then alice
+sends bob a 64 MiB file, which bob (who trusts alice) accepts at once, and the
+demo checks that the file arrived whole. Everything is removed afterwards.
+Exit 0 means every step worked.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger(slog.LevelWarn)
@@ -54,6 +57,10 @@ var loopback = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 func startDemoPeer(name, home string, log *slog.Logger, relay bool, bootstrap []string) (*demoPeer, error) {
 	off := false
 	cfg := node.Config{Home: home}
+	// Demo peers accept files from the contacts they trust without asking,
+	// into a folder of their temporary home.
+	cfg.Files.AutoAccept = node.AutoAcceptTrusted
+	cfg.Files.DownloadDir = node.DirPath(filepath.Join(home, "downloads"))
 	cfg.Network.Listen = loopback
 	cfg.Network.Bootstrap = bootstrap
 	cfg.Network.MDNS = &off // find each other through the DHT, not the LAN
@@ -106,6 +113,9 @@ func runDemo(ctx context.Context, w io.Writer, log *slog.Logger) error {
 		return err
 	}
 	if err := demoMessages(ctx, w, alice, bob); err != nil {
+		return err
+	}
+	if err := demoFile(ctx, w, root, alice, bob); err != nil {
 		return err
 	}
 	fmt.Fprintln(w, "demo passed")

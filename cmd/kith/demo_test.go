@@ -8,7 +8,8 @@ import (
 	"github.com/kithnet/kith/node/nodetest"
 )
 
-// kith demo passes: relay, two peers, DHT lookup by ID and pings both ways.
+// kith demo passes: relay, two peers, DHT lookup by ID, pings and messages
+// both ways, and a 64 MiB file (this part needs the transfer engine).
 func TestDemo(t *testing.T) {
 	var out bytes.Buffer
 	if err := runDemo(t.Context(), &out, nodetest.Logger(t)); err != nil {
@@ -18,6 +19,8 @@ func TestDemo(t *testing.T) {
 		"alice -> bob: found through the DHT", "path direct",
 		`alice -> bob: message "hello bob, this is alice" delivered`,
 		`bob -> alice: message "hello alice, this is bob" delivered`,
+		"alice -> bob: 64.0 MiB file received and verified in", "MB/s, path direct",
+		"sha256 of source and received file are equal",
 		"demo passed",
 	} {
 		if !strings.Contains(out.String(), want) {

@@ -32,7 +32,16 @@ directly, and run their own relay node, with no central server they do not contr
 
 Every command takes --home DIR (default $KITH_HOME, else $XDG_CONFIG_HOME/kith,
 else ~/.config/kith). Commands talk to the daemon running for that home, or run
-a node of their own for their duration when none runs.`,
+a node of their own for their duration when none runs.
+
+Files: kith send PATH... --to PEER offers files to a contact (they answer with
+kith transfers accept or reject); kith send PATH... prints a ticket and
+serves the files to whoever runs kith receive TICKET.
+
+Exit status: 0 the thing asked for happened; 1 failure; 2 bad flags,
+arguments or config; 3 the peer could not be found or reached; 4 another
+kith node already runs for this home; 5 the peer refused (you are not its
+contact, it blocked you, or it rejected your files).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -48,6 +57,7 @@ a node of their own for their duration when none runs.`,
 		newInitCmd(g), newIDCmd(g), newDaemonCmd(g), newRelayCmd(g),
 		newStatusCmd(g), newPingCmd(g), newDemoCmd(g),
 		newContactsCmd(g), newMsgCmd(g), newInboxCmd(g),
+		newSendCmd(g), newReceiveCmd(g), newTransfersCmd(g),
 	)
 	return root
 }
@@ -85,6 +95,15 @@ type usageError struct{ error }
 
 func (u usageError) Unwrap() error { return u.error }
 
+// exitError gives an error its exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
 // Exit codes. 0 means the thing asked for happened.
 const (
 	exitOK          = 0
@@ -92,15 +111,18 @@ const (
 	exitUsage       = 2 // bad flags, arguments or config
 	exitUnreachable = 3 // the peer could not be found or reached
 	exitHomeInUse   = 4 // another node already runs for this home
-	exitRefused     = 5 // the peer refused (not its contact, blocked)
+	exitRefused     = 5 // the peer refused (not its contact, blocked, rejected the offer)
 )
 
 func exitCode(err error) int {
 	var ue usageError
+	var ee exitError
 	var ae *api.Error
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
 	case errors.As(err, &ue):
 		return exitUsage
 	case errors.Is(err, node.ErrHomeInUse):

@@ -14,6 +14,19 @@
 //	POST /v1/block                    BlockRequest in; BlockResponse out
 //	POST /v1/messages                 SendRequest in; node.MessageInfo out (state delivered or queued)
 //	GET  /v1/messages?from=&after=    []node.MessageInfo, oldest first
+//	GET  /v1/transfers                []node.TransferInfo, newest first
+//	GET  /v1/transfers/{id}           node.TransferInfo with its entries
+//	POST /v1/transfers/send           SendFilesRequest in; node.TransferInfo out (state offered)
+//	POST /v1/transfers/share          ShareRequest in; ShareResponse out (the ticket)
+//	POST /v1/transfers/receive        ReceiveRequest in; node.TransferInfo out (fetch running)
+//	POST /v1/transfers/{id}/accept    AcceptRequest in; node.TransferInfo out
+//	POST /v1/transfers/{id}/reject    node.TransferInfo out
+//	POST /v1/transfers/{id}/cancel    node.TransferInfo out
+//
+// A transfer {id} is its 32 hex digits or any unique prefix of at least 4;
+// an ambiguous prefix is a bad_request naming the candidates. Paths and
+// folders must be absolute: the daemon's working directory is not the
+// client's. Transfers report progress as "transfer" events on /v1/events.
 //
 // Errors are a JSON object {"error": "...", "code": "..."} with an HTTP
 // status that matches the code. The Client is the only way the CLI and the

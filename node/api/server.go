@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kithnet/kith/chat"
+	"github.com/kithnet/kith/files"
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/node/store"
 	"github.com/kithnet/kith/protocols"
@@ -40,6 +41,7 @@ func NewServer(n *node.Node, log *slog.Logger) *Server {
 	mux.HandleFunc("POST /v1/ping", s.handlePing)
 	mux.HandleFunc("GET /v1/events", s.handleEvents)
 	s.routeContacts(mux)
+	s.routeTransfers(mux)
 	// Every request's context ends at Shutdown, so event streams and long
 	// pings do not hold the daemon up.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -159,21 +161,33 @@ const (
 func errorCode(err error) (string, int) {
 	var re *protocols.RemoteError
 	switch {
-	case errors.Is(err, errBadRequest), errors.Is(err, store.ErrBadName), isBadMessage(err):
+	case errors.Is(err, errBadRequest), errors.Is(err, store.ErrBadName), isBadMessage(err), isBadTransferArg(err):
 		return CodeBadRequest, http.StatusBadRequest
 	case errors.Is(err, node.ErrUnknownPeer), errors.Is(err, node.ErrNotPeer), errors.Is(err, protocols.ErrTicket):
 		return CodeUnknownPeer, http.StatusBadRequest
-	case errors.Is(err, node.ErrUnreachable):
+	case errors.Is(err, node.ErrUnreachable), errors.Is(err, files.ErrLimitedPath):
 		return CodeUnreachable, http.StatusBadGateway
-	case errors.Is(err, store.ErrNoContact):
+	case errors.Is(err, store.ErrNoContact), errors.Is(err, files.ErrNoTransfer):
 		return CodeNotFound, http.StatusNotFound
-	case errors.Is(err, store.ErrNameTaken), errors.Is(err, store.ErrPeerTaken):
+	case errors.Is(err, store.ErrNameTaken), errors.Is(err, store.ErrPeerTaken), errors.Is(err, files.ErrNotOffered):
 		return CodeConflict, http.StatusConflict
-	case errors.As(err, &re):
+	case errors.As(err, &re), errors.Is(err, files.ErrNotAllowed), errors.Is(err, files.ErrBlocked):
 		return CodeRefused, http.StatusForbidden
+	// TODO(files): files.ErrNoSpace (not in package files yet) → a refusal of
+	// its own, e.g. CodeNoSpace "no_space" with 507 Insufficient Storage.
 	default:
 		return CodeInternal, http.StatusInternalServerError
 	}
+}
+
+// isBadTransferArg reports errors in a transfer request's arguments.
+func isBadTransferArg(err error) bool {
+	for _, e := range []error{node.ErrBadPath, node.ErrBadTransferID, node.ErrAmbiguousID, node.ErrNotFileTicket, files.ErrSelf} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func isBadMessage(err error) bool {

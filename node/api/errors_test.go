@@ -1,0 +1,60 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/kithnet/kith/files"
+	"github.com/kithnet/kith/node"
+	"github.com/kithnet/kith/node/nodetest"
+)
+
+// Malformed bodies and unknown fields are bad requests.
+func TestTransferBadJSON(t *testing.T) {
+	s := NewServer(nodetest.Start(t), nodetest.Logger(t))
+	for _, tt := range []struct{ path, body string }{
+		{"/v1/transfers/send", `{"to": "x", "paths": "not a list"}`},
+		{"/v1/transfers/share", `{"paths": [], "kepp": true}`},
+		{"/v1/transfers/receive", `{"ticket": `},
+		{"/v1/transfers/abcd/accept", `[]`},
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, tt.path, strings.NewReader(tt.body))
+		s.srv.Handler.ServeHTTP(rec, req)
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"code":"bad_request"`) {
+			t.Errorf("POST %s %s: %d %s", tt.path, tt.body, rec.Code, rec.Body)
+		}
+	}
+}
+
+// Every error of the transfer methods maps to the code the CLI's exit
+// status follows.
+func TestTransferErrorCodes(t *testing.T) {
+	wrap := func(err error) error { return fmt.Errorf("context: %w", err) }
+	tests := []struct {
+		err    error
+		code   string
+		status int
+	}{
+		{wrap(node.ErrAmbiguousID), CodeBadRequest, http.StatusBadRequest},
+		{wrap(node.ErrBadTransferID), CodeBadRequest, http.StatusBadRequest},
+		{wrap(node.ErrBadPath), CodeBadRequest, http.StatusBadRequest},
+		{wrap(node.ErrNotFileTicket), CodeBadRequest, http.StatusBadRequest},
+		{wrap(files.ErrSelf), CodeBadRequest, http.StatusBadRequest},
+		{wrap(files.ErrNoTransfer), CodeNotFound, http.StatusNotFound},
+		{wrap(files.ErrNotOffered), CodeConflict, http.StatusConflict},
+		{wrap(files.ErrNotAllowed), CodeRefused, http.StatusForbidden},
+		{wrap(files.ErrBlocked), CodeRefused, http.StatusForbidden},
+		{wrap(files.ErrLimitedPath), CodeUnreachable, http.StatusBadGateway},
+		{wrap(node.ErrUnreachable), CodeUnreachable, http.StatusBadGateway},
+		{wrap(files.ErrClosed), CodeInternal, http.StatusInternalServerError},
+	}
+	for _, tt := range tests {
+		if code, status := errorCode(tt.err); code != tt.code || status != tt.status {
+			t.Errorf("errorCode(%v) = %s %d, want %s %d", tt.err, code, status, tt.code, tt.status)
+		}
+	}
+}
