@@ -104,7 +104,6 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		n.store.Close()
 		return nil, err
 	}
-	// TODO(files): add files.Limits to limits once package files exposes it.
 	h, err := buildHost(cfg, hostParts{
 		relayACL:    acl,
 		relayPeers:  n.allowedPeers,
@@ -112,7 +111,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		key:         key,
 		gater:       n.gater,
 		registry:    n.registry,
-		limits:      append([]func(*rcmgr.ScalingLimitConfig){chat.DMLimits}, o.limits...),
+		limits:      append([]func(*rcmgr.ScalingLimitConfig){chat.DMLimits, files.Limits}, o.limits...),
 		log:         n.log,
 	})
 	if err != nil {

@@ -246,9 +246,19 @@ func (w *warnings) list() []string {
 	return w.msgs
 }
 
-// manifestEntries lists every file and folder of t's manifest.
-//
-// TODO(files): needs a manifest decoder from package files or protocols
-// (e.g. files.Entries(t) []files.Entry{Path, Size, Dir}); until it lands it
-// lists nothing and clients fall back to the top-level names.
-func manifestEntries(t files.Transfer) []EntryInfo { return nil }
+// manifestEntries lists every file and folder of t's manifest, or nothing
+// when t carries no manifest (listings leave it out).
+func manifestEntries(t files.Transfer) []EntryInfo {
+	if len(t.Manifest) == 0 {
+		return nil
+	}
+	m, err := protocols.ParseManifest(t.Manifest)
+	if err != nil {
+		return nil
+	}
+	out := make([]EntryInfo, len(m.Entries))
+	for i, e := range m.Entries {
+		out[i] = EntryInfo{Path: e.Path, Size: e.Size, Dir: e.Dir}
+	}
+	return out
+}

@@ -152,7 +152,8 @@ const (
 	CodeUnreachable = "unreachable"
 	CodeNotFound    = "not_found"
 	CodeConflict    = "conflict"
-	CodeRefused     = "refused" // the peer refused (not a contact, blocked)
+	CodeRefused     = "refused"  // the peer refused (not a contact, blocked)
+	CodeNoSpace     = "no_space" // not enough free space to receive
 	CodeInternal    = "internal"
 )
 
@@ -173,8 +174,8 @@ func errorCode(err error) (string, int) {
 		return CodeConflict, http.StatusConflict
 	case errors.As(err, &re), errors.Is(err, files.ErrNotAllowed), errors.Is(err, files.ErrBlocked):
 		return CodeRefused, http.StatusForbidden
-	// TODO(files): files.ErrNoSpace (not in package files yet) → a refusal of
-	// its own, e.g. CodeNoSpace "no_space" with 507 Insufficient Storage.
+	case errors.Is(err, files.ErrNoSpace), errors.Is(err, files.ErrDiskFull):
+		return CodeNoSpace, http.StatusInsufficientStorage
 	default:
 		return CodeInternal, http.StatusInternalServerError
 	}
@@ -182,7 +183,7 @@ func errorCode(err error) (string, int) {
 
 // isBadTransferArg reports errors in a transfer request's arguments.
 func isBadTransferArg(err error) bool {
-	for _, e := range []error{node.ErrBadPath, node.ErrBadTransferID, node.ErrAmbiguousID, node.ErrNotFileTicket, files.ErrSelf} {
+	for _, e := range []error{node.ErrBadPath, node.ErrBadTransferID, node.ErrAmbiguousID, node.ErrNotFileTicket, files.ErrSelf, files.ErrNoDir} {
 		if errors.Is(err, e) {
 			return true
 		}
