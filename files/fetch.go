@@ -191,16 +191,17 @@ func (s *Service) runFetch(ctx context.Context, t Transfer) error {
 	if err := sink.Finalize(); err != nil {
 		return permanent{fmt.Errorf("files: put the files in place: %w", err)}
 	}
+	// The sender is told before the transfer is recorded done, so that
+	// whoever waits for done (kith receive) can stop the node at once. If
+	// it cannot be told now, the retrier tells it later.
+	notified := s.tell(ctx, t, m, st) == nil
 	done, all, empty := StateDone, m.TotalSize(), ""
-	t, err = s.update(t.ID, Update{State: &done, DoneBytes: &all, Verified: verified, Error: &empty}, EventState)
-	if err != nil {
+	u := Update{State: &done, DoneBytes: &all, Verified: verified, Error: &empty, Notified: &notified}
+	if _, err = s.update(t.ID, u, EventState); err != nil {
 		return err
 	}
 	s.forgetMeter(t.ID)
-	s.log.Info("transfer received and verified", "id", t.ID, "peer", t.Peer, "bytes", all)
-	if err := s.complete(ctx, t, m, st); err != nil {
-		s.log.Debug("tell the sender", "id", t.ID, "err", err)
-	}
+	s.log.Info("transfer received and verified", "id", t.ID, "peer", t.Peer, "bytes", all, "sender_told", notified)
 	return nil
 }
 
@@ -250,19 +251,24 @@ func (s *Service) sendComplete(ctx context.Context, t Transfer) error {
 	return s.complete(ctx, t, m, nil)
 }
 
-// complete reports the verified root on st (or a new fetch stream when st
-// is nil) and records that the sender knows. A sender that no longer knows
-// the transfer has nothing to be told.
+// complete tells the sender, on st (or a new fetch stream when st is nil),
+// and records that it knows.
 func (s *Service) complete(ctx context.Context, t Transfer, m *protocols.Manifest, st *stream) error {
-	err := s.completeOn(ctx, t, m, st)
-	if re, ok := remoteRefusal(err); ok && re.Code == protocols.CodeUnknownTransfer {
-		err = nil
-	}
-	if err != nil {
+	if err := s.tell(ctx, t, m, st); err != nil {
 		return err
 	}
 	yes := true
-	_, err = s.update(t.ID, Update{Notified: &yes}, EventState)
+	_, err := s.update(t.ID, Update{Notified: &yes}, EventState)
+	return err
+}
+
+// tell reports the verified root to the sender. A sender that no longer
+// knows the transfer has nothing to be told.
+func (s *Service) tell(ctx context.Context, t Transfer, m *protocols.Manifest, st *stream) error {
+	err := s.completeOn(ctx, t, m, st)
+	if re, ok := remoteRefusal(err); ok && re.Code == protocols.CodeUnknownTransfer {
+		return nil
+	}
 	return err
 }
 

@@ -132,7 +132,8 @@ func (n *Node) transferInfo(ctx context.Context, t files.Transfer) TransferInfo 
 		State: string(t.State), Path: t.Path, Error: t.Error,
 		Dir: t.Dir, Ticket: t.Ticket, CreatedAt: t.CreatedAt.UTC(),
 	}
-	if t.Peer != "" {
+	// A ticket not fetched yet names no receiver (files records us).
+	if t.Peer != "" && t.Peer != n.ID() {
 		info.Peer, info.PeerName = t.Peer.String(), n.nameOf(ctx, t.Peer)
 	}
 	if t.Relay != "" {
@@ -140,9 +141,7 @@ func (n *Node) transferInfo(ctx context.Context, t files.Transfer) TransferInfo 
 	}
 	if t.Direction == files.Out {
 		info.Notified = t.Notified
-		for _, s := range t.Sources {
-			info.Names = append(info.Names, filepath.Base(s))
-		}
+		info.Names = topLevel(t.Sources)
 	} else {
 		info.Names = t.Names
 	}
@@ -174,3 +173,20 @@ var (
 	// a peer but no files.
 	ErrNotFileTicket = errors.New("not a file ticket")
 )
+
+// topLevel names the items a user sent: of the local path of every entry
+// (files lists them all, in manifest order), those whose folder is not
+// itself an entry.
+func topLevel(sources []string) []string {
+	entries := make(map[string]bool, len(sources))
+	for _, s := range sources {
+		entries[s] = true
+	}
+	var names []string
+	for _, s := range sources {
+		if !entries[filepath.Dir(s)] {
+			names = append(names, filepath.Base(s))
+		}
+	}
+	return names
+}

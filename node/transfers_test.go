@@ -50,7 +50,7 @@ func TestTransferIDPrefixes(t *testing.T) {
 		"cd340000000000000000000000000003",
 	}
 	for _, s := range ids {
-		storeTransfer(t, n, files.Transfer{ID: transferID(t, s), Peer: other, Direction: files.Out, State: files.StateOffered})
+		storeTransfer(t, n, files.Transfer{ID: transferID(t, s), Peer: other, Direction: files.Out, State: files.StateOffered, ContentID: protocols.Hash{1}})
 	}
 	ctx := t.Context()
 	tests := []struct {
@@ -94,11 +94,11 @@ func TestTransferInfoFields(t *testing.T) {
 	out := files.Transfer{
 		ID: files.NewTransferID(), Peer: ben.ID(), Direction: files.Out, State: files.StateActive,
 		Sources: []string{"/home/ana/report.pdf", "/home/ana/photos"}, Files: 3, Bytes: 300, DoneBytes: 100,
-		Path: "relayed", Relay: ben.ID(), Notified: true, CreatedAt: time.Now(),
+		Path: "relayed", Relay: ben.ID(), Notified: true, CreatedAt: time.Now(), ContentID: protocols.Hash{2},
 	}
 	in := files.Transfer{
 		ID: files.NewTransferID(), RemoteID: files.NewTransferID(), Peer: ben.ID(), Direction: files.In,
-		State: files.StateOffered, Files: 1, Bytes: 5, CreatedAt: time.Now(),
+		State: files.StateOffered, Files: 1, Bytes: 5, CreatedAt: time.Now(), ContentID: protocols.Hash{3},
 	}
 	storeTransfer(t, n, out)
 	storeTransfer(t, n, in)
