@@ -11,6 +11,8 @@ import (
 // TestCLIResumeAfterKill9: either daemon is killed with SIGKILL while a
 // transfer is moving; nothing appears under its final name, and once the
 // daemon is started again the transfer completes by itself, byte for byte.
+// (When the sender dies on a QUIC connection, nothing tells the receiver:
+// its read waits out the 30 s frame deadline before the fetch resumes.)
 func TestCLIResumeAfterKill9(t *testing.T) {
 	for _, victim := range []string{"receiver", "sender"} {
 		t.Run(victim, func(t *testing.T) {
@@ -82,4 +84,3 @@ func assertOnlyPartials(t *testing.T, dir string, final ...string) {
 		}
 	}
 }
-
