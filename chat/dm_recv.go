@@ -5,10 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/kithnet/kith/protocols"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -135,7 +132,7 @@ func (s *DMService) authorize(p peer.ID) (protocols.ErrorCode, error) {
 // fail sends a coded error and closes the stream.
 func (s *DMService) fail(st network.Stream, w *protocols.DMWriter, code protocols.ErrorCode, msg string) {
 	st.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if err := w.Write(protocols.DMFrame{Error: &protocols.RemoteError{Code: code, Message: errorText(msg)}}); err != nil {
+	if err := w.Write(protocols.DMFrame{Error: &protocols.RemoteError{Code: code, Message: protocols.ErrorHint(msg)}}); err != nil {
 		st.Reset()
 		return
 	}
@@ -151,20 +148,4 @@ func timedOut(err error) bool {
 // closeOn resets st when the service closes; the returned func undoes it.
 func closeOn(s *DMService, st network.Stream) func() bool {
 	return context.AfterFunc(s.ctx, func() { st.Reset() })
-}
-
-// errorText makes msg fit an error frame: graphic characters only, at most
-// protocols.MaxDMErrorMessage bytes.
-func errorText(msg string) string {
-	var b strings.Builder
-	for _, r := range msg {
-		if !unicode.IsGraphic(r) {
-			r = ' '
-		}
-		if b.Len()+utf8.RuneLen(r) > protocols.MaxDMErrorMessage {
-			break
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

@@ -18,8 +18,29 @@
 // (ErrDiskFull) for the transfer to resume, and Finalize can be repeated
 // after a crash. CheckSpace refuses an offer that would not fit.
 //
-// Sources and Sinks do no networking and keep no records: the Service
-// decides what to send and receive, verifies chunks against the manifest and
-// journals them in its Store. The package builds on Linux, macOS and
+// Sources and Sinks do no networking and keep no records. The Service runs
+// /kith/files/1.0.0 (wire format in package protocols) on the host:
+//
+//   - Send stores an outgoing transfer and delivers its offer, retried until
+//     the peer holds it; the receiver's Accept or Reject answers it. Share
+//     serves a transfer to whoever presents its ticket's secret; Fetch takes
+//     a ticket's content.
+//   - The receiver drives: it asks for chunks, keeping Config.Window bytes
+//     in flight, verifies each against the manifest before writing it, asks
+//     again for one that does not match (three times at most) and cuts off
+//     a sender that sends what it did not ask for. Every Config.JournalEvery
+//     it syncs what it wrote and only then records those chunks as verified
+//     in the Store, so a crash loses at most that much work and never
+//     counts unsynced bytes.
+//   - When everything is verified and in place it reports the manifest's
+//     root to the sender, which records the transfer done only then.
+//   - A retrier, per peer, resumes what is unfinished: at start, when the
+//     peer connects, and with back-off after a failure. A transfer that
+//     cannot go on pauses (peer gone, disk full, only a limited relay path)
+//     and resumes; one that must not (refused, cancelled, a hostile sender)
+//     fails.
+//
+// The Service does not decide who may offer files: the caller's Authorize
+// function does, for every offer. The package builds on Linux, macOS and
 // FreeBSD.
 package files

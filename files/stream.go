@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/kithnet/kith/protocols"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -55,7 +52,7 @@ func (s *Service) openStream(ctx context.Context, p peer.ID) (*stream, error) {
 // fail sends a coded error and closes the stream.
 func (st *stream) fail(code protocols.ErrorCode, msg string) {
 	st.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if err := st.w.Write(protocols.FilesFrame{Error: &protocols.RemoteError{Code: code, Message: errorText(msg)}}); err != nil {
+	if err := st.w.Write(protocols.FilesFrame{Error: &protocols.RemoteError{Code: code, Message: protocols.ErrorHint(msg)}}); err != nil {
 		st.Reset()
 		return
 	}
@@ -126,20 +123,4 @@ func (s *Service) authorize(p peer.ID) (protocols.ErrorCode, error) {
 func timedOut(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// errorText makes msg fit an error frame: graphic characters only, at most
-// protocols.MaxDMErrorMessage bytes.
-func errorText(msg string) string {
-	var b strings.Builder
-	for _, r := range msg {
-		if !unicode.IsGraphic(r) {
-			r = ' '
-		}
-		if b.Len()+utf8.RuneLen(r) > protocols.MaxDMErrorMessage {
-			break
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

@@ -3,6 +3,7 @@ package protocols
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -130,4 +131,21 @@ func checkErrorMessage(s string) error {
 		}
 	}
 	return nil
+}
+
+// ErrorHint makes msg fit an Error frame's message: every character that is
+// not graphic becomes a space, and it is cut (at a character boundary) to
+// MaxDMErrorMessage bytes.
+func ErrorHint(msg string) string {
+	var b strings.Builder
+	for _, r := range msg {
+		if !unicode.IsGraphic(r) {
+			r = ' '
+		}
+		if b.Len()+utf8.RuneLen(r) > MaxDMErrorMessage {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
