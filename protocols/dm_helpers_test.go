@@ -145,3 +145,20 @@ func checkDMReadError(t *testing.T, err error) {
 		t.Fatalf("error %q wraps %d of the sentinel errors, want 1", err, n)
 	}
 }
+
+// checkHostileReadError checks the error a reader returned for a hostile
+// frame: it wraps want (and ErrMalformed when the frame was cut off), has
+// the sentinel ErrorCodeFor maps, and mentions msg.
+func checkHostileReadError(t *testing.T, err, want error, msg string) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("error %q does not wrap %q", err, want)
+	}
+	if errors.Is(want, io.ErrUnexpectedEOF) && !errors.Is(err, ErrMalformed) {
+		t.Fatalf("error %q does not wrap ErrMalformed", err)
+	}
+	checkDMReadError(t, err)
+	if !strings.Contains(err.Error(), msg) {
+		t.Fatalf("error %q does not mention %q", err, msg)
+	}
+}
