@@ -3,15 +3,25 @@
 package natlab
 
 import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kithnet/kith/node"
 )
 
 // Scenario 2 (issue #4, RELIABILITY F8): both peers behind symmetric NATs
 // (MASQUERADE --random-fully), TCP and QUIC. Hole punching cannot work, so
 // the peers stay on the relay: kith status says "relayed" via the relay, and
-// direct messages are delivered over it both ways.
+// direct messages are delivered over it both ways; so is a file (issue #5),
+// through the relay's limits for colleagues, and the transfer says it went
+// relayed via that relay.
 
 // noDirectWindow is how long the test watches for a direct path that must
 // not appear: DCUtR gives up after three attempts a few seconds apart.
@@ -22,6 +32,7 @@ func TestSymmetricNATsStayRelayed(t *testing.T) {
 	w := newWorld(t, both,
 		HostSpec{Name: "relay"}, HostSpec{Name: "a", NAT: Symmetric}, HostSpec{Name: "b", NAT: Symmetric})
 	w.startRelay("relay", w.colleagues("a", "b")...)
+	inbox := autoAccept(t, w.lab.Host("b"))
 	w.startPeer("a")
 	w.startPeer("b")
 	w.introduce("a", "b")
@@ -66,4 +77,51 @@ func TestSymmetricNATsStayRelayed(t *testing.T) {
 		}
 	}
 	t.Logf("natlab: symmetric relayed both ways, no direct path in %v (%s)", noDirectWindow, last)
+	sendRelayed(t, w, inbox)
+}
+
+// autoAccept makes h's node take offers from trusted contacts into a fresh
+// folder, which it returns.
+func autoAccept(t *testing.T, h *Host) string {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(h.Home, "config.toml")
+	cfg, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(cfg), "[files]\n") {
+		t.Fatalf("%s: no [files] section in the config kith init wrote (%v)", h.Name, err)
+	}
+	text := strings.Replace(string(cfg), "[files]\n", fmt.Sprintf("[files]\nauto_accept = \"trusted\"\ndownload_dir = %q\n", dir), 1)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// sendRelayed sends a 24 MiB file from a to b, who trusts a, and checks it
+// arrives whole, over the relay.
+func sendRelayed(t *testing.T, w *world, inbox string) {
+	t.Helper()
+	a, b := w.lab.Host("a"), w.lab.Host("b")
+	w.lab.MustRun(b, "contacts", "trust", "a")
+	src := filepath.Join(t.TempDir(), "plan.bin")
+	data := make([]byte, 24<<20)
+	rand.Read(data)
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	out := strings.Split(strings.TrimSpace(w.lab.MustRun(a, "send", src, "--to", "b", "--json")), "\n")
+	var last node.TransferInfo
+	if err := json.Unmarshal([]byte(out[len(out)-1]), &last); err != nil {
+		t.Fatalf("last line of kith send --json: %q: %v", out[len(out)-1], err)
+	}
+	if last.State != "done" || last.Path != "relayed" || last.Relay != w.relayID {
+		t.Fatalf("a's transfer ended %+v; want done, relayed via %s", last, w.relayID)
+	}
+	got, err := os.ReadFile(filepath.Join(inbox, "plan.bin"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("b's copy: %d bytes (%v), want the %d sent", len(got), err, len(data))
+	}
+	took := time.Since(start)
+	t.Logf("natlab: 24 MiB relayed a → b in %v (%.1f MB/s), verified", took.Round(time.Millisecond), float64(len(data))/took.Seconds()/1e6)
 }
