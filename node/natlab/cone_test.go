@@ -14,8 +14,8 @@ import (
 // Scenario 1 (issue #4): two peers, each behind its own cone NAT, know each
 // other by peer ID alone. They meet through the relay (found in the DHT,
 // connected over the relay, as the relay's metrics show) and DCUtR upgrades
-// the connection to a direct one. Ten rounds per transport, each in a fresh
-// lab.
+// the connection to a direct one, over which a file then goes. Ten rounds
+// per transport, each in a fresh lab.
 
 const (
 	coneRounds   = 10
@@ -62,6 +62,7 @@ func coneRound(t *testing.T, tr transport) coneResult {
 	relay := w.lab.Host("relay")
 	metrics := relay.Addr + ":9100"
 	w.startRelay("relay", append(w.colleagues("a", "b"), "--metrics", metrics)...)
+	inbox := autoAccept(t, w.lab.Host("a"))
 	w.startPeer("a")
 	w.startPeer("b")
 	w.introduce("a", "b")
@@ -102,6 +103,11 @@ func coneRound(t *testing.T, tr transport) coneResult {
 	t.Logf("direct after %v: %s (ping: %s)", took.Round(time.Millisecond), last, strings.TrimSpace(ping.Stdout))
 	if want := "/" + map[string]string{"tcp": "tcp", "quic": "quic-v1"}[tr.name]; !strings.Contains(last, want) {
 		return fail("direct path %s is not over %s", last, tr.name)
+	}
+	// A file then goes over the direct path (issue #5).
+	sent, err := sendFile(t, w, "b", "a", inbox, 4<<20)
+	if err != nil || sent.Path != "direct" {
+		return fail("file b → a: %+v (%v), want done over the direct path", sent, err)
 	}
 	return coneResult{direct: true, took: took}
 }

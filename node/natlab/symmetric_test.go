@@ -101,27 +101,41 @@ func autoAccept(t *testing.T, h *Host) string {
 // arrives whole, over the relay.
 func sendRelayed(t *testing.T, w *world, inbox string) {
 	t.Helper()
-	a, b := w.lab.Host("a"), w.lab.Host("b")
-	w.lab.MustRun(b, "contacts", "trust", "a")
-	src := filepath.Join(t.TempDir(), "plan.bin")
-	data := make([]byte, 24<<20)
-	rand.Read(data)
-	if err := os.WriteFile(src, data, 0o600); err != nil {
+	start := time.Now()
+	last, err := sendFile(t, w, "a", "b", inbox, 24<<20)
+	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	out := strings.Split(strings.TrimSpace(w.lab.MustRun(a, "send", src, "--to", "b", "--json")), "\n")
-	var last node.TransferInfo
-	if err := json.Unmarshal([]byte(out[len(out)-1]), &last); err != nil {
-		t.Fatalf("last line of kith send --json: %q: %v", out[len(out)-1], err)
+	if last.Path != "relayed" || last.Relay != w.relayID {
+		t.Fatalf("a's transfer ended %+v; want relayed via %s", last, w.relayID)
 	}
-	if last.State != "done" || last.Path != "relayed" || last.Relay != w.relayID {
-		t.Fatalf("a's transfer ended %+v; want done, relayed via %s", last, w.relayID)
+	took := time.Since(start)
+	t.Logf("natlab: 24 MiB relayed a → b in %v (%.1f MB/s), verified", took.Round(time.Millisecond), float64(24<<20)/took.Seconds()/1e6)
+}
+
+// sendFile sends size random bytes from one host to another, which trusts
+// it and auto-accepts into inbox; it checks the copy and returns how the
+// sender's `kith send --json` saw the transfer end.
+func sendFile(t *testing.T, w *world, from, to, inbox string, size int) (node.TransferInfo, error) {
+	var last node.TransferInfo
+	w.lab.MustRun(w.lab.Host(to), "contacts", "trust", from)
+	src := filepath.Join(t.TempDir(), "plan.bin")
+	data := make([]byte, size)
+	rand.Read(data)
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		return last, err
+	}
+	r := w.lab.Run(w.lab.Host(from), "send", src, "--to", to, "--json")
+	out := strings.Split(strings.TrimSpace(r.Stdout), "\n")
+	if r.Code != 0 {
+		return last, fmt.Errorf("kith send: exit %d: %s", r.Code, r.Stderr)
+	}
+	if err := json.Unmarshal([]byte(out[len(out)-1]), &last); err != nil || last.State != "done" {
+		return last, fmt.Errorf("last line of kith send --json: %q (%v)", out[len(out)-1], err)
 	}
 	got, err := os.ReadFile(filepath.Join(inbox, "plan.bin"))
 	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("b's copy: %d bytes (%v), want the %d sent", len(got), err, len(data))
+		return last, fmt.Errorf("%s's copy: %d bytes (%v), want the %d sent", to, len(got), err, len(data))
 	}
-	took := time.Since(start)
-	t.Logf("natlab: 24 MiB relayed a → b in %v (%.1f MB/s), verified", took.Round(time.Millisecond), float64(len(data))/took.Seconds()/1e6)
+	return last, nil
 }
