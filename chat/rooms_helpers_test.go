@@ -2,7 +2,9 @@ package chat_test
 
 import (
 	"context"
+	"maps"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +23,7 @@ type roomNode struct {
 	store   *memRoomStore
 	events  chan chat.RoomEvent
 	rejects chan rejected // what pubsub rejected or ignored, with why
+	trace   *nodeTracer
 }
 
 type rejected struct {
@@ -32,9 +35,10 @@ func newRoomNode(t testing.TB, cfg chat.RoomConfig, opts ...pubsub.Option) *room
 	t.Helper()
 	n := &roomNode{h: newHost(t, nil), store: newMemRoomStore(),
 		events: make(chan chat.RoomEvent, 1<<14), rejects: make(chan rejected, 1<<14)}
+	n.trace = newNodeTracer(n.rejects)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	ps, err := chat.NewPubSub(ctx, n.h, append(opts, pubsub.WithRawTracer(rejectTracer(n.rejects)))...)
+	ps, err := chat.NewPubSub(ctx, n.h, append(opts, pubsub.WithRawTracer(n.trace))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,33 +71,79 @@ func (n *roomNode) join(t testing.TB, room string, secret []byte) chat.Room {
 	return r
 }
 
-// waitPeers waits, on topic events, until every one of peers has joined
-// n's topic of room.
+// waitPeers waits, on pubsub events, until every one of peers is among
+// the peers of n's topic of room (Topic.ListPeers).
 func (n *roomNode) waitPeers(t testing.TB, room string, peers ...peer.ID) {
 	t.Helper()
 	topic, err := n.svc.Topic(room)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitTopicPeers(t, topic, peers...)
+	n.trace.waitTopicPeers(t, waitBound, topic, peers...)
 }
 
-func waitTopicPeers(t testing.TB, topic *pubsub.Topic, peers ...peer.ID) {
+// waitMesh waits, on pubsub events, until every one of peers is in n's mesh
+// of room: n forwards what it receives in the room to each of them. Topic
+// peers are not enough for a message to cross a relay: a relay forwards to
+// its mesh only, and a peer it grafts later is not offered (IHAVE) what
+// came before, since gossip goes to peers outside the mesh.
+func (n *roomNode) waitMesh(t testing.TB, room string, peers ...peer.ID) {
+	t.Helper()
+	topic, err := n.svc.Topic(room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), waitBound)
+	defer cancel()
+	for {
+		changed, mesh := n.trace.state(topic.String())
+		if !slices.ContainsFunc(peers, func(p peer.ID) bool { return !mesh[p] }) {
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("peers %v did not all join %s's mesh of %s (mesh %v)", peers, n.h.ID(), topic, mesh)
+		}
+	}
+}
+
+// waitTopicPeers waits at most d, on pubsub events, until every one of
+// peers is among topic's peers. A topic's peer events alone do not do: a
+// peer is listed once it subscribed (the event) and once our pubsub has a
+// stream to it, which may come later (after identify) with no topic event.
+func (tr *nodeTracer) waitTopicPeers(t testing.TB, d time.Duration, topic *pubsub.Topic, peers ...peer.ID) {
 	t.Helper()
 	ev, err := topic.EventHandler()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ev.Cancel()
-	ctx, cancel := context.WithTimeout(t.Context(), waitBound)
+	ctx, cancel := context.WithTimeout(t.Context(), d)
 	defer cancel()
+	joined := make(chan struct{}, 1)
+	go func() {
+		for {
+			if _, err := ev.NextPeerEvent(ctx); err != nil {
+				return
+			}
+			select {
+			case joined <- struct{}{}:
+			default:
+			}
+		}
+	}()
 	for {
+		changed, _ := tr.state(topic.String())
 		have := topic.ListPeers()
 		if !slices.ContainsFunc(peers, func(p peer.ID) bool { return !slices.Contains(have, p) }) {
 			return
 		}
-		if _, err := ev.NextPeerEvent(ctx); err != nil {
-			t.Fatalf("peers %v did not all join %s: %v", peers, topic, err)
+		select {
+		case <-joined:
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("peers %v did not all join %s within %v (have %v)", peers, topic, d, topic.ListPeers())
 		}
 	}
 }
@@ -129,30 +179,71 @@ func (n *roomNode) waitReject(t testing.TB, f func(rejected) bool) rejected {
 	}
 }
 
-// rejectTracer reports every message pubsub rejects or ignores.
-type rejectTracer chan rejected
+// nodeTracer reports every message pubsub rejects or ignores, keeps the
+// node's mesh of each topic, and signals every change of its peers or
+// meshes (a new stream to a peer, a peer gone, a graft, a prune).
+type nodeTracer struct {
+	rejects chan<- rejected
+	mu      sync.Mutex
+	mesh    map[string]map[peer.ID]bool
+	changed chan struct{} // closed, and replaced, on every change
+}
 
-func (c rejectTracer) RejectMessage(m *pubsub.Message, reason string) {
+func newNodeTracer(rejects chan<- rejected) *nodeTracer {
+	return &nodeTracer{rejects: rejects, mesh: map[string]map[peer.ID]bool{}, changed: make(chan struct{})}
+}
+
+// state returns a channel closed on the next change, and a copy of the
+// mesh of topic.
+func (tr *nodeTracer) state(topic string) (<-chan struct{}, map[peer.ID]bool) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.changed, maps.Clone(tr.mesh[topic])
+}
+
+// change applies f under the lock and wakes the waiters.
+func (tr *nodeTracer) change(f func()) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	f()
+	close(tr.changed)
+	tr.changed = make(chan struct{})
+}
+
+func (tr *nodeTracer) RejectMessage(m *pubsub.Message, reason string) {
 	select {
-	case c <- rejected{from: m.ReceivedFrom, author: m.GetFrom(), reason: reason}:
+	case tr.rejects <- rejected{from: m.ReceivedFrom, author: m.GetFrom(), reason: reason}:
 	default:
 	}
 }
-func (rejectTracer) AddPeer(peer.ID, protocol.ID)             {}
-func (rejectTracer) RemovePeer(peer.ID)                       {}
-func (rejectTracer) Join(string)                              {}
-func (rejectTracer) Leave(string)                             {}
-func (rejectTracer) Graft(peer.ID, string)                    {}
-func (rejectTracer) Prune(peer.ID, string)                    {}
-func (rejectTracer) ValidateMessage(*pubsub.Message)          {}
-func (rejectTracer) DeliverMessage(*pubsub.Message)           {}
-func (rejectTracer) DuplicateMessage(*pubsub.Message)         {}
-func (rejectTracer) ThrottlePeer(peer.ID)                     {}
-func (rejectTracer) RecvRPC(*pubsub.RPC)                      {}
-func (rejectTracer) SendRPC(*pubsub.RPC, peer.ID)             {}
-func (rejectTracer) DropRPC(*pubsub.RPC, peer.ID)             {}
-func (rejectTracer) UndeliverableMessage(*pubsub.Message)     {}
-func (rejectTracer) OnNewInboundStream(peer.ID, protocol.ID)  {}
-func (rejectTracer) OnClosedInboundStream(peer.ID)            {}
-func (rejectTracer) OnNewOutboundStream(peer.ID, protocol.ID) {}
-func (rejectTracer) OnClosedOutboundStream(peer.ID)           {}
+func (tr *nodeTracer) Graft(p peer.ID, topic string) {
+	tr.change(func() {
+		if tr.mesh[topic] == nil {
+			tr.mesh[topic] = map[peer.ID]bool{}
+		}
+		tr.mesh[topic][p] = true
+	})
+}
+func (tr *nodeTracer) Prune(p peer.ID, topic string)            { tr.change(func() { delete(tr.mesh[topic], p) }) }
+func (tr *nodeTracer) Leave(topic string)                       { tr.change(func() { delete(tr.mesh, topic) }) }
+func (tr *nodeTracer) OnNewOutboundStream(peer.ID, protocol.ID) { tr.change(func() {}) }
+func (tr *nodeTracer) OnClosedOutboundStream(p peer.ID)         { tr.RemovePeer(p) }
+func (tr *nodeTracer) RemovePeer(p peer.ID) { // the router drops it from its meshes
+	tr.change(func() {
+		for _, m := range tr.mesh {
+			delete(m, p)
+		}
+	})
+}
+func (*nodeTracer) AddPeer(peer.ID, protocol.ID)            {}
+func (*nodeTracer) Join(string)                             {}
+func (*nodeTracer) ValidateMessage(*pubsub.Message)         {}
+func (*nodeTracer) DeliverMessage(*pubsub.Message)          {}
+func (*nodeTracer) DuplicateMessage(*pubsub.Message)        {}
+func (*nodeTracer) ThrottlePeer(peer.ID)                    {}
+func (*nodeTracer) RecvRPC(*pubsub.RPC)                     {}
+func (*nodeTracer) SendRPC(*pubsub.RPC, peer.ID)            {}
+func (*nodeTracer) DropRPC(*pubsub.RPC, peer.ID)            {}
+func (*nodeTracer) UndeliverableMessage(*pubsub.Message)    {}
+func (*nodeTracer) OnNewInboundStream(peer.ID, protocol.ID) {}
+func (*nodeTracer) OnClosedInboundStream(peer.ID)           {}

@@ -32,7 +32,7 @@ func TestHostileRoomOutsider(t *testing.T) {
 	}
 	a.waitPeers(t, "team", b.h.ID(), out.h.ID())
 	b.waitPeers(t, "team", a.h.ID(), out.h.ID())
-	waitTopicPeers(t, topic, a.h.ID(), b.h.ID())
+	out.trace.waitTopicPeers(t, waitBound, topic, a.h.ID(), b.h.ID())
 
 	if _, err := a.svc.Send(t.Context(), "team", "the plans"); err != nil {
 		t.Fatal(err)
