@@ -23,7 +23,13 @@ const SeenMessagesTTL = 2 * time.Minute
 //   - StrictSign: every message is signed and carries from and seqno; the
 //     signer is the author.
 //   - Flood publishing: our own messages go to every peer in the topic, not
-//     only the mesh, so a small room gets them in one hop.
+//     only the mesh, so a small room gets them in one hop. A message relayed
+//     by another member goes to that member's mesh only, and gossip (IHAVE)
+//     offers it only to peers outside the mesh: a member the relay grafts
+//     after relaying it (one that joined at about the same time, before the
+//     relay's next heartbeat) never gets it. A later message from the same
+//     author shows it as a gap. Scoring plays no part: an honest new peer
+//     scores 0, above every RoomScoreThresholds threshold.
 //   - Message IDs are SHA-256(from || seqno || data) (RoomMessageID): an ID
 //     names exactly one signed message, so a later history exchange can ask
 //     for messages by ID and check what it gets; pubsub's default,
