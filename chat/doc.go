@@ -1,5 +1,6 @@
-// Package chat carries direct messages between colleagues (and, later, group
-// rooms). It takes a host.Host and a Store; it never imports node or files.
+// Package chat carries direct messages between colleagues and group rooms.
+// It takes a host.Host (and for rooms a *pubsub.PubSub, made by NewPubSub)
+// and its store interfaces; it never imports node or files.
 //
 // A direct message travels on its own stream protocol, /kith/dm/1.0.0 (wire
 // format in package protocols). The sender is the stream's remote peer, never
@@ -12,4 +13,12 @@
 // chat does not decide who may message whom: the caller passes an Authorize
 // function (contacts, block list) checked for every incoming stream and
 // message.
+//
+// A room is a GossipSub topic (wire format in package protocols, section
+// "Rooms"). RoomService joins rooms, validates every message before pubsub
+// delivers or forwards it, stores each (room, author, seq) once with the
+// signed pubsub message, and publishes ours after storing it. The author of
+// a room message is its pubsub signer. Gaps in an author's seqs are
+// reported (RoomEvent, Gaps); repairing them (the history protocol), finding
+// peers of a room (rendezvous) and node wiring are not here yet.
 package chat

@@ -5,8 +5,7 @@
 //
 // This documentation is the specification. Code and golden vectors
 // (testdata/) follow it; a change to a byte layout described here is a change
-// to the wire format and bumps the version it names. A section for rooms
-// will be added here with their protocol.
+// to the wire format and bumps the version it names.
 //
 // # Tickets
 //
@@ -633,4 +632,106 @@
 // which name the entry (numbered from 0, as in Request.entry) and quote
 // received names with Go escapes, for example
 // `protocols: invalid manifest: entry 2: path "a/../x" name ".." refers to a directory itself or its parent`.
+//
+// # Rooms
+//
+// A room is a GossipSub topic that its members subscribe to; a message is
+// one pubsub message on it, forwarded by any member to any other, so no
+// secure channel protects it end to end. RoomMessage, EncodeRoomPayload,
+// DecodeRoomPayload, DeriveRoomKey, RoomKey.Seal, RoomKey.Open and
+// RoomTopic implement this section; package chat runs the rooms.
+//
+// Authors. Every pubsub message is signed by its author (GossipSub's
+// StrictSign policy: from, seqno and signature present and valid, or the
+// message is dropped). The author of a room message is the signer,
+// msg.GetFrom(); no field of the payload names it, and a receiver never
+// attributes a message to the peer that forwarded it to it.
+//
+// Names. A room name is 1 to MaxRoomNameLen (64) bytes of lowercase ASCII
+// letters a-z, digits 0-9, '-', '_' and '.', and starts with a letter or a
+// digit (ValidRoomName). Names are compared byte for byte.
+//
+// Open and private rooms. An open room's topic is
+//
+//	topic = "/kith/room/1/open/" name
+//
+// and its payload is the encoded RoomMessage. A private room has a secret
+// of MinRoomSecret (8) to MaxRoomSecret (1024) bytes that its members share;
+// its key and topic are
+//
+//	key   = Argon2id(password = secret, salt = "kith-room-v1" || name,
+//	                 time = 3, memory = 65536 KiB, threads = 4, length = 32)
+//	topic = "/kith/room/1/" lowercase-hex(SHA-256("kith-room-topic" || key))
+//
+// so the topic tells someone without the secret neither the name nor the
+// secret, and two rooms with one secret but different names have different
+// keys and topics. The Argon2id parameters are RFC 9106's second
+// recommended set; deriving takes about 0.4 s and 64 MiB on a 2-core
+// machine, once per join. A private room's payload is sealed:
+//
+//	payload = nonce || XChaCha20-Poly1305-Seal(key, nonce, plaintext = the
+//	          encoded RoomMessage, additional data = topic)
+//	nonce   = 24 random bytes
+//
+// The additional data binds a payload to its topic: republished on another
+// topic it does not open. A payload that does not open with the room's key
+// (shorter than 40 bytes, another key, another topic, altered bytes) is
+// MALFORMED.
+//
+// The message (the schema is internal/pb/room.proto):
+//
+//	message RoomMessage {
+//	  uint32 version = 1;  // must be 1
+//	  string room    = 2;  // the room's name
+//	  uint64 seq     = 3;  // the author's sequence number, >= 1
+//	  int64  sent_at = 4;  // Unix milliseconds, > 0
+//	  string text    = 5;  // UTF-8, at most 16384 bytes
+//	}
+//
+// A reader applies these rules, in this order where it matters:
+//
+//   - A payload longer than MaxRoomPayload (20480) bytes, sealed or not, is
+//     TOO_LARGE, before anything of it is opened or decoded.
+//   - Wire types and unknown fields as in a DM frame: a known field of
+//     another wire type is MALFORMED; unknown fields are ignored.
+//   - version is checked before the other fields: any value but 1,
+//     including 0 (absent), is UNSUPPORTED_VERSION.
+//   - room is the name of the room whose topic the message came on, in open
+//     and private rooms alike (in a private room it is sealed, so only
+//     members see it); any other value is MALFORMED.
+//   - seq is at least 1. An author numbers its messages in each room 1, 2,
+//     3, ... with no gaps and never reuses a number, even after a restart;
+//     a receiver keeps each (room, author, seq) once, so a message it holds
+//     is a replay and is dropped. A seq more than one above the highest it
+//     holds from that author marks the numbers between as missing (a gap).
+//   - sent_at is above 0, and not more than MaxRoomClockSkew (5 minutes)
+//     ahead of the receiver's clock (RoomMessage.CheckTime); otherwise
+//     MALFORMED. It is for display and ordering hints only.
+//   - text is valid UTF-8 of at most MaxRoomText (16384) bytes (longer is
+//     TOO_LARGE), possibly empty; a user interface neutralises control
+//     characters before it shows it.
+//
+// A writer encodes deterministically (fields in number order, zero values
+// left out) and never writes what a reader refuses. The topic's "1" names
+// the topic scheme, the sealing and the payload format: a change to any of
+// them is a new topic prefix; RoomMessage.version names the meaning of the
+// message, and only version 1 exists.
+//
+// Example: the open room "lobby", seq 1, sent at 2026-01-01T00:00:00Z, text
+// "hi", 22 bytes on topic /kith/room/1/open/lobby:
+//
+//	08 01                  field 1 (version): 1
+//	12 05 6c 6f 62 62 79   field 2 (room): "lobby"
+//	18 01                  field 3 (seq): 1
+//	20 80 d0 ea b6 b7 33   field 4 (sent_at): 1767225600000
+//	2a 02 68 69            field 5 (text): "hi"
+//
+// Golden vectors are in testdata/rooms: each NAME.hex is one payload in hex
+// and NAME.json its decoded fields and topic; sealed.json also holds the
+// secret and the key, and sealed.hex was sealed with a nonce of 24 bytes
+// 0x42.
+//
+// Every error DecodeRoomPayload returns wraps ErrFrameTooLarge, ErrMalformed
+// or ErrUnsupportedVersion and says what is wrong, for example
+// "protocols: malformed frame: room message seq is 0; it must be at least 1".
 package protocols

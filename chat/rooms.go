@@ -1,0 +1,235 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/kithnet/kith/protocols"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"golang.org/x/time/rate"
+)
+
+// Errors of the room service.
+var (
+	ErrNotJoined     = errors.New("chat: not a member of this room")
+	ErrRoomText      = fmt.Errorf("chat: room message longer than %d bytes or not UTF-8", protocols.MaxRoomText)
+	ErrRoomKeyChange = errors.New("chat: already a member of this room with another secret")
+)
+
+// RoomConfig configures the room service. The zero value is valid.
+type RoomConfig struct {
+	// Rate and Burst bound the messages accepted from one author in one
+	// room: a token bucket of Burst tokens refilled at Rate per second (20
+	// and 40). Our own Send waits on the same bucket, so that members never
+	// drop what we send for being too fast.
+	Rate  float64
+	Burst int
+}
+
+func (c RoomConfig) withDefaults() RoomConfig {
+	if c.Rate <= 0 {
+		c.Rate = 20
+	}
+	if c.Burst <= 0 {
+		c.Burst = 40
+	}
+	return c
+}
+
+// RoomEvent is what the service reports: a message stored (ours or
+// received), or a gap seen. Exactly one of Message and Gap is set.
+type RoomEvent struct {
+	Room    string
+	Message *RoomMessage
+	Gap     *Gap
+}
+
+// RoomOption injects what code chooses: a logger, an event listener, a clock.
+type RoomOption func(*RoomService)
+
+// WithRoomLogger sets the service's logger.
+func WithRoomLogger(l *slog.Logger) RoomOption { return func(s *RoomService) { s.log = l } }
+
+// WithRoomEvents registers f, called (from the service's goroutines, one per
+// room, so in order within a room) for every RoomEvent.
+func WithRoomEvents(f func(RoomEvent)) RoomOption { return func(s *RoomService) { s.onEvent = f } }
+
+// WithRoomClock sets the clock the validator checks sent_at against.
+func WithRoomClock(now func() time.Time) RoomOption { return func(s *RoomService) { s.now = now } }
+
+// RoomService runs group rooms over GossipSub: it joins topics, validates
+// what arrives, stores it and publishes what we send.
+//
+// The validator rejects (and so lowers the score of the peer that sent it
+// to us) only what no honest forwarder passes on: a payload that is too
+// large, does not open with the room's key or does not decode. A message
+// that is too far in the future or over its author's rate limit is rejected
+// when the author itself sent it to us, and ignored (dropped without
+// penalty) when another peer forwarded it, since that peer's clock or bucket
+// may have judged it differently. A replay of a message we hold is ignored.
+type RoomService struct {
+	h       host.Host
+	ps      *pubsub.PubSub
+	store   RoomStore
+	cfg     RoomConfig
+	log     *slog.Logger
+	onEvent func(RoomEvent)
+	now     func() time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	rooms  map[string]*joined
+	closed bool
+}
+
+// joined is a room we are subscribed to.
+type joined struct {
+	Room
+	topic  *pubsub.Topic
+	sub    *pubsub.Subscription
+	cancel context.CancelFunc
+	done   chan struct{}
+	send   sync.Mutex    // one Send at a time: seqs are taken in order
+	self   *rate.Limiter // our own sending rate
+	limits *limiters     // per-author rates of what we receive
+}
+
+// NewRooms starts the service and joins the rooms store holds.
+func NewRooms(h host.Host, ps *pubsub.PubSub, store RoomStore, cfg RoomConfig, opts ...RoomOption) (*RoomService, error) {
+	s := &RoomService{h: h, ps: ps, store: store, cfg: cfg.withDefaults(),
+		log: slog.Default(), now: time.Now, rooms: make(map[string]*joined)}
+	for _, o := range opts {
+		o(s)
+	}
+	s.log = s.log.With("component", "chat.rooms")
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	rooms, err := store.Rooms(s.ctx)
+	if err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("chat: load rooms: %w", err)
+	}
+	for _, r := range rooms {
+		if err := s.subscribe(r); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Close leaves every topic (the rooms stay stored) and waits for the
+// service's goroutines. It is safe to call more than once.
+func (s *RoomService) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	rooms := s.rooms
+	s.rooms = nil
+	s.mu.Unlock()
+	s.cancel()
+	for _, j := range rooms {
+		s.unsubscribe(j)
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// Join joins room name: an open room when secret is nil, a private one
+// otherwise (deriving its key takes about 0.4 s). Joining a room we are in
+// with the same secret returns it; with another secret, ErrRoomKeyChange.
+func (s *RoomService) Join(ctx context.Context, name string, secret []byte) (Room, error) {
+	r := Room{Name: name, JoinedAt: s.now().UTC()}
+	if secret != nil {
+		k, err := protocols.DeriveRoomKey(name, secret)
+		if err != nil {
+			return Room{}, fmt.Errorf("chat: join %q: %w", name, err)
+		}
+		r.Key = k
+	}
+	topic, err := protocols.RoomTopic(name, r.Key)
+	if err != nil {
+		return Room{}, fmt.Errorf("chat: join %q: %w", name, err)
+	}
+	r.Topic = topic
+	s.mu.Lock()
+	j, ok := s.rooms[name]
+	s.mu.Unlock()
+	if ok {
+		if j.Topic != topic {
+			return Room{}, ErrRoomKeyChange
+		}
+		return j.Room, nil
+	}
+	if err := s.store.SaveRoom(ctx, r); err != nil {
+		return Room{}, fmt.Errorf("chat: store room %q: %w", name, err)
+	}
+	return r, s.subscribe(r)
+}
+
+// Leave unsubscribes from room name and forgets it (its messages stay).
+func (s *RoomService) Leave(ctx context.Context, name string) error {
+	s.mu.Lock()
+	j, ok := s.rooms[name]
+	delete(s.rooms, name)
+	s.mu.Unlock()
+	if !ok {
+		return ErrNotJoined
+	}
+	s.unsubscribe(j)
+	if err := s.store.DeleteRoom(ctx, name); err != nil {
+		return fmt.Errorf("chat: forget room %q: %w", name, err)
+	}
+	s.log.Info("left room", "room", name)
+	return nil
+}
+
+// Rooms returns the rooms we are in.
+func (s *RoomService) Rooms(ctx context.Context) ([]Room, error) { return s.store.Rooms(ctx) }
+
+// Messages returns a room's stored messages (f.Room is set to room).
+func (s *RoomService) Messages(ctx context.Context, room string, f RoomFilter) ([]RoomMessage, error) {
+	f.Room = room
+	return s.store.RoomMessages(ctx, f)
+}
+
+// Gaps returns the ranges of seqs missing in a room, by author.
+func (s *RoomService) Gaps(ctx context.Context, room string) ([]Gap, error) {
+	return s.store.RoomGaps(ctx, room)
+}
+
+// Topic returns the pubsub topic of a room we are in (for peers lists and
+// tests).
+func (s *RoomService) Topic(room string) (*pubsub.Topic, error) {
+	j, err := s.room(room)
+	if err != nil {
+		return nil, err
+	}
+	return j.topic, nil
+}
+
+func (s *RoomService) room(name string) (*joined, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.rooms[name]
+	if !ok {
+		return nil, ErrNotJoined
+	}
+	return j, nil
+}
+
+func (s *RoomService) notify(e RoomEvent) {
+	if s.onEvent != nil {
+		s.onEvent(e)
+	}
+}

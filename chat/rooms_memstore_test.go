@@ -1,0 +1,131 @@
+package chat_test
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/kithnet/kith/chat"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// memRoomStore is an in-memory chat.RoomStore for tests.
+type memRoomStore struct {
+	mu    sync.Mutex
+	rooms map[string]chat.Room
+	msgs  []chat.RoomMessage
+	held  map[roomKey]map[uint64]bool // seqs held per (room, author)
+}
+
+type roomKey struct {
+	room   string
+	author peer.ID
+}
+
+var _ chat.RoomStore = (*memRoomStore)(nil)
+
+func newMemRoomStore() *memRoomStore {
+	return &memRoomStore{rooms: map[string]chat.Room{}, held: map[roomKey]map[uint64]bool{}}
+}
+
+func (s *memRoomStore) SaveRoom(_ context.Context, r chat.Room) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rooms[r.Name] = r
+	return nil
+}
+
+func (s *memRoomStore) DeleteRoom(_ context.Context, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.rooms, name)
+	return nil
+}
+
+func (s *memRoomStore) Rooms(context.Context) ([]chat.Room, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []chat.Room
+	for _, r := range s.rooms {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (s *memRoomStore) AddRoomMessage(_ context.Context, m chat.RoomMessage) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := roomKey{m.Room, m.Author}
+	if s.held[k][m.Seq] {
+		return false, nil
+	}
+	if s.held[k] == nil {
+		s.held[k] = map[uint64]bool{}
+	}
+	s.held[k][m.Seq] = true
+	s.msgs = append(s.msgs, m)
+	return true, nil
+}
+
+func (s *memRoomStore) HasRoomMessage(_ context.Context, room string, a peer.ID, seq uint64) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held[roomKey{room, a}][seq], nil
+}
+
+func (s *memRoomStore) HighWater(_ context.Context, room string, a peer.ID) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var hw uint64
+	for seq := range s.held[roomKey{room, a}] {
+		hw = max(hw, seq)
+	}
+	return hw, nil
+}
+
+func (s *memRoomStore) RoomMessages(_ context.Context, f chat.RoomFilter) ([]chat.RoomMessage, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []chat.RoomMessage
+	for _, m := range s.msgs {
+		if m.Room == f.Room && m.ReceivedAt.After(f.After) {
+			out = append(out, m)
+			if f.Limit > 0 && len(out) == f.Limit {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+func (s *memRoomStore) RoomGaps(_ context.Context, room string) ([]chat.Gap, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var gaps []chat.Gap
+	for k, held := range s.held {
+		if k.room != room {
+			continue
+		}
+		seqs := make([]uint64, 0, len(held))
+		for seq := range held {
+			seqs = append(seqs, seq)
+		}
+		slices.Sort(seqs)
+		next := uint64(1)
+		for _, seq := range seqs {
+			if seq > next {
+				gaps = append(gaps, chat.Gap{Author: k.author, From: next, To: seq - 1})
+			}
+			next = seq + 1
+		}
+	}
+	sort.Slice(gaps, func(i, j int) bool {
+		if gaps[i].Author != gaps[j].Author {
+			return gaps[i].Author < gaps[j].Author
+		}
+		return gaps[i].From < gaps[j].From
+	})
+	return gaps, nil
+}

@@ -1,0 +1,175 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/kithnet/kith/protocols"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+	"google.golang.org/protobuf/proto"
+)
+
+// subscribe joins r's topic with its validator and starts its reader.
+func (s *RoomService) subscribe(r Room) error {
+	j := &joined{Room: r, done: make(chan struct{}),
+		self:   rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.Burst),
+		limits: &limiters{rate: rate.Limit(s.cfg.Rate), burst: s.cfg.Burst, m: map[peer.ID]*rate.Limiter{}}}
+	if err := s.ps.RegisterTopicValidator(r.Topic, s.validator(j), pubsub.WithValidatorInline(true)); err != nil {
+		return fmt.Errorf("chat: room %q validator: %w", r.Name, err)
+	}
+	t, err := s.ps.Join(r.Topic)
+	if err == nil {
+		if err = t.SetScoreParams(RoomTopicScoreParams()); err == nil {
+			j.sub, err = t.Subscribe(pubsub.WithBufferSize(1024))
+		}
+	}
+	if err != nil {
+		if t != nil {
+			t.Close()
+		}
+		s.ps.UnregisterTopicValidator(r.Topic)
+		return fmt.Errorf("chat: join room %q: %w", r.Name, err)
+	}
+	j.topic = t
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		j.sub.Cancel()
+		t.Close()
+		s.ps.UnregisterTopicValidator(r.Topic)
+		return ErrClosed
+	}
+	var ctx context.Context
+	ctx, j.cancel = context.WithCancel(s.ctx)
+	s.rooms[r.Name] = j
+	s.wg.Go(func() { defer close(j.done); s.read(ctx, j) })
+	s.log.Info("joined room", "room", r.Name, "private", r.Private())
+	return nil
+}
+
+// ErrClosed: the service is closed.
+var ErrClosed = errors.New("chat: room service closed")
+
+// unsubscribe stops j's reader and leaves its topic.
+func (s *RoomService) unsubscribe(j *joined) {
+	j.cancel()
+	j.sub.Cancel()
+	<-j.done
+	j.topic.Close()
+	s.ps.UnregisterTopicValidator(j.Topic)
+}
+
+// validator checks every message on j's topic before pubsub delivers or
+// forwards it; RoomService's documentation says what it rejects and why.
+func (s *RoomService) validator(j *joined) pubsub.ValidatorEx {
+	return func(ctx context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+		m, err := protocols.DecodeRoomPayload(msg.Data, j.Name, j.Key, j.Topic)
+		if err != nil {
+			s.log.Debug("rejected", "room", j.Name, "from", msg.ReceivedFrom, "err", err)
+			return pubsub.ValidationReject
+		}
+		msg.ValidatorData = m
+		if msg.ReceivedFrom == s.h.ID() {
+			return pubsub.ValidationAccept // our own: Send built it and stored it
+		}
+		author := msg.GetFrom()
+		if m.CheckTime(s.now()) != nil {
+			return blame(msg)
+		}
+		held, err := s.store.HasRoomMessage(ctx, j.Name, author, m.Seq)
+		if err != nil || held {
+			return pubsub.ValidationIgnore // a replay (or no store: cannot tell)
+		}
+		if !j.limits.allow(author) {
+			s.log.Debug("over rate", "room", j.Name, "author", author)
+			return blame(msg)
+		}
+		return pubsub.ValidationAccept
+	}
+}
+
+// blame rejects msg when its author sent it to us itself, and ignores it
+// when another peer forwarded it: that peer judged it by its own clock and
+// buckets, and must not be penalised for the author's doing.
+func blame(msg *pubsub.Message) pubsub.ValidationResult {
+	if msg.ReceivedFrom == msg.GetFrom() {
+		return pubsub.ValidationReject
+	}
+	return pubsub.ValidationIgnore
+}
+
+// read stores what j's subscription delivers until ctx ends.
+func (s *RoomService) read(ctx context.Context, j *joined) {
+	for {
+		msg, err := j.sub.Next(ctx)
+		if err != nil {
+			return
+		}
+		m, ok := msg.ValidatorData.(protocols.RoomMessage)
+		if !ok || msg.GetFrom() == s.h.ID() {
+			continue
+		}
+		if err := s.receive(ctx, j, msg, m); err != nil && ctx.Err() == nil {
+			s.log.Warn("store room message", "room", j.Name, "err", err)
+		}
+	}
+}
+
+// receive stores one validated message and reports it, and the gap before
+// it if there is one.
+func (s *RoomService) receive(ctx context.Context, j *joined, msg *pubsub.Message, m protocols.RoomMessage) error {
+	author := msg.GetFrom()
+	hw, err := s.store.HighWater(ctx, j.Name, author)
+	if err != nil {
+		return err
+	}
+	raw, err := proto.Marshal(msg.Message)
+	if err != nil {
+		return err
+	}
+	rm := RoomMessage{Room: j.Name, Author: author, Seq: m.Seq, SentAt: m.SentAt,
+		ReceivedAt: s.now().UTC(), Text: m.Text, Raw: raw}
+	added, err := s.store.AddRoomMessage(ctx, rm)
+	if err != nil || !added {
+		return err
+	}
+	if m.Seq > hw+1 {
+		s.notify(RoomEvent{Room: j.Name, Gap: &Gap{Author: author, From: hw + 1, To: m.Seq - 1}})
+	}
+	s.notify(RoomEvent{Room: j.Name, Message: &rm})
+	return nil
+}
+
+// limiters holds a token bucket per author.
+type limiters struct {
+	mu    sync.Mutex
+	rate  rate.Limit
+	burst int
+	m     map[peer.ID]*rate.Limiter
+}
+
+// maxLimiters bounds the buckets kept; past it, full buckets are dropped
+// (a full bucket is what a new one would be).
+const maxLimiters = 4096
+
+func (l *limiters) allow(p peer.ID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.m[p]
+	if !ok {
+		if len(l.m) >= maxLimiters {
+			for q, b := range l.m {
+				if b.Tokens() >= float64(l.burst) {
+					delete(l.m, q)
+				}
+			}
+		}
+		b = rate.NewLimiter(l.rate, l.burst)
+		l.m[p] = b
+	}
+	return b.Allow()
+}

@@ -1,0 +1,80 @@
+package chat
+
+import (
+	"context"
+	"time"
+
+	"github.com/kithnet/kith/protocols"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Room is a room we are a member of.
+type Room struct {
+	Name string
+	// Key is a private room's key, nil for an open room. It is a secret: a
+	// store keeps it, and nothing logs it (it formats as "RoomKey(redacted)").
+	Key *protocols.RoomKey
+	// Topic is the room's GossipSub topic (protocols.RoomTopic).
+	Topic    string
+	JoinedAt time.Time
+}
+
+// Private says whether the room is sealed with a key.
+func (r Room) Private() bool { return r.Key != nil }
+
+// RoomMessage is a room message as chat stores and reports it.
+type RoomMessage struct {
+	Room string
+	// Author is the signer of the pubsub message, never a payload field and
+	// never the peer that forwarded it.
+	Author peer.ID
+	// Seq is the author's sequence number in the room (from 1).
+	Seq        uint64
+	SentAt     time.Time // the author's clock, as the author stated it
+	ReceivedAt time.Time // our clock when we stored it
+	Text       string
+	// Raw is the signed pubsub message (its protobuf encoding) as received,
+	// kept so that it can be handed on and verified later; empty for our
+	// own messages, which are stored before they are published.
+	Raw []byte
+}
+
+// Gap is a range of an author's sequence numbers in a room that we do not
+// hold although we hold a later one: From to To, inclusive.
+type Gap struct {
+	Author   peer.ID
+	From, To uint64
+}
+
+// RoomFilter selects messages of one room from a RoomStore.
+type RoomFilter struct {
+	Room  string
+	After time.Time // only messages received after this, if set
+	Limit int       // at most this many, oldest first (0: no limit)
+}
+
+// RoomStore keeps the rooms we joined and their messages. Every write is
+// durable when the method returns.
+type RoomStore interface {
+	// SaveRoom stores a room we joined, replacing one of the same name. It
+	// keeps the key, a secret: it must not log or export it.
+	SaveRoom(ctx context.Context, r Room) error
+	// DeleteRoom forgets a room (not its messages). Deleting a room that is
+	// not stored is not an error.
+	DeleteRoom(ctx context.Context, name string) error
+	// Rooms returns the stored rooms, by name.
+	Rooms(ctx context.Context) ([]Room, error)
+	// AddRoomMessage stores a message once per (room, author, seq): it
+	// returns false, changing nothing, when one is stored already.
+	AddRoomMessage(ctx context.Context, m RoomMessage) (added bool, err error)
+	// HasRoomMessage says whether (room, author, seq) is stored.
+	HasRoomMessage(ctx context.Context, room string, author peer.ID, seq uint64) (bool, error)
+	// HighWater returns the highest seq stored from author in room, 0 for
+	// none.
+	HighWater(ctx context.Context, room string, author peer.ID) (uint64, error)
+	// RoomMessages returns a room's messages in the order they were stored.
+	RoomMessages(ctx context.Context, f RoomFilter) ([]RoomMessage, error)
+	// RoomGaps returns, for every author of room, the seqs from 1 to its
+	// high-water mark that are not stored, as ranges by author and From.
+	RoomGaps(ctx context.Context, room string) ([]Gap, error)
+}

@@ -1,0 +1,140 @@
+package protocols
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+const goldenRoomDir = "testdata/rooms"
+
+// goldenRoom is one room payload vector: an open room's message, or a
+// private room's sealed one (secret set), sealed with a fixed nonce.
+type goldenRoom struct {
+	name   string
+	msg    RoomMessage
+	secret string // private room when set
+	nonce  byte   // every byte of the nonce
+}
+
+// goldenRooms are the golden vectors. Run go test -run Golden -update to
+// rewrite testdata/rooms.
+func goldenRooms() []goldenRoom {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	return []goldenRoom{
+		{name: "open", msg: RoomMessage{Room: "lobby", Seq: 1, SentAt: at, Text: "hi"}},
+		{name: "open-unicode", msg: RoomMessage{Room: "team-a.b_c", Seq: 300, SentAt: at, Text: "grüße 👋\nzweite Zeile"}},
+		{name: "open-empty", msg: RoomMessage{Room: "0", Seq: 1<<64 - 1, SentAt: at, Text: ""}},
+		{name: "sealed", msg: RoomMessage{Room: "team", Seq: 7, SentAt: at, Text: "secret plans"},
+			secret: "correct horse battery staple", nonce: 0x42},
+	}
+}
+
+// payload builds g's payload, its topic and key (nil when open).
+func (g goldenRoom) payload(tb testing.TB) ([]byte, string, *RoomKey) {
+	tb.Helper()
+	var key *RoomKey
+	if g.secret != "" {
+		var err error
+		if key, err = DeriveRoomKey(g.msg.Room, []byte(g.secret)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	topic, err := RoomTopic(g.msg.Room, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, err := EncodeRoomMessage(g.msg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if key != nil {
+		var nonce [roomNonceSize]byte
+		for i := range nonce {
+			nonce[i] = g.nonce
+		}
+		b = key.sealNonce(topic, nonce, b)
+	}
+	return b, topic, key
+}
+
+// roomJSON is the decoded form of a vector, stored next to it.
+func roomJSON(tb testing.TB, g goldenRoom, m RoomMessage, topic string, key *RoomKey) []byte {
+	tb.Helper()
+	j := map[string]any{"version": RoomVersion, "room": m.Room, "seq": m.Seq,
+		"sent_at_ms": m.SentAt.UnixMilli(), "text": m.Text, "topic": topic}
+	if key != nil {
+		j["secret"] = g.secret
+		j["key_hex"] = hex.EncodeToString(key.Bytes())
+	}
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return append(b, '\n')
+}
+
+func TestGoldenRooms(t *testing.T) {
+	for _, g := range goldenRooms() {
+		t.Run(g.name, func(t *testing.T) {
+			enc, topic, key := g.payload(t)
+			base := filepath.Join(goldenRoomDir, g.name)
+			if *update {
+				writeGolden(t, base+".hex", []byte(hex.EncodeToString(enc)+"\n"))
+				writeGolden(t, base+".json", roomJSON(t, g, g.msg, topic, key))
+			}
+			raw, err := hex.DecodeString(strings.TrimSpace(string(readGolden(t, base+".hex"))))
+			if err != nil {
+				t.Fatalf("%s.hex: %v", base, err)
+			}
+			if !bytes.Equal(enc, raw) {
+				t.Errorf("encoder: wrote %x, golden file has %x (run with -update if intended)", enc, raw)
+			}
+			got, err := DecodeRoomPayload(raw, g.msg.Room, key, topic)
+			if err != nil {
+				t.Fatalf("decoder: %v", err)
+			}
+			want := readGolden(t, base+".json")
+			if j := roomJSON(t, g, got, topic, key); !bytes.Equal(j, want) {
+				t.Errorf("decoder: got\n%s\nwant (%s.json)\n%s", j, base, want)
+			}
+		})
+	}
+}
+
+// TestGoldenRoomFiles fails on files in testdata/rooms that no vector owns.
+func TestGoldenRoomFiles(t *testing.T) {
+	var want []string
+	for _, g := range goldenRooms() {
+		want = append(want, g.name+".hex", g.name+".json")
+	}
+	entries, err := os.ReadDir(goldenRoomDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !slices.Contains(want, e.Name()) {
+			t.Errorf("%s/%s belongs to no golden vector", goldenRoomDir, e.Name())
+		}
+	}
+}
+
+// goldenRoomInputs returns the committed golden payloads (fuzz seeds).
+func goldenRoomInputs(tb testing.TB) [][]byte {
+	var out [][]byte
+	for _, g := range goldenRooms() {
+		h := readGolden(tb, filepath.Join(goldenRoomDir, g.name+".hex"))
+		b, err := hex.DecodeString(strings.TrimSpace(string(h)))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
