@@ -253,3 +253,7 @@ func (s *Service) emit(k EventKind, t Transfer, rate float64) {
 	t.Manifest, t.Verified, t.Secret = nil, nil, nil
 	s.onEvent(Event{Kind: k, Transfer: t, Rate: rate})
 }
+
+// SentBytes counts the chunk bytes the service has served since it started,
+// chunks sent again included (for metrics and benchmarks).
+func (s *Service) SentBytes() int64 { return s.sent.Load() }

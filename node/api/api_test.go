@@ -104,3 +104,16 @@ func TestIdentityAndStatus(t *testing.T) {
 		t.Fatalf("status: %+v %v", st, err)
 	}
 }
+
+// The benchmark routes exist only with node.WithBench (KITH_BENCH=1).
+func TestBenchRoutesOffByDefault(t *testing.T) {
+	c := embedded(t, nodetest.Start(t))
+	_, err := c.BenchCopy(t.Context(), "x", "/x")
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
+		t.Fatalf("POST /v1/bench/copy without KITH_BENCH: %v", err)
+	}
+	if _, err := c.BenchStats(t.Context()); !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
+		t.Fatalf("GET /v1/bench/stats without KITH_BENCH: %v", err)
+	}
+}
