@@ -72,12 +72,12 @@ type benchSink struct {
 }
 
 // startBench registers the sink handler.
-func (n *Node) startBench() error {
+func (n *Node) startBench(log *slog.Logger) error {
 	dir := filepath.Join(n.cfg.Home, "bench")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("node: bench: %w", err)
 	}
-	b := &benchSink{n: n, dir: dir, log: n.log.With("component", "bench")}
+	b := &benchSink{n: n, dir: dir, log: log.With("component", "bench")}
 	b.ctx, b.cancel = context.WithCancel(n.ctx)
 	n.bench = b
 	n.host.SetStreamHandler(BenchSinkProtocol, b.handle)

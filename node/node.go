@@ -178,7 +178,7 @@ func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration, lo
 		return err
 	}
 	if bench {
-		if err := n.startBench(); err != nil {
+		if err := n.startBench(log); err != nil {
 			return err
 		}
 	}
