@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kithnet/kith/files"
+	"github.com/kithnet/kith/node/store"
+)
+
+// BenchmarkResumeAt90 measures how much of a transfer a receiver crash
+// costs, over TCP. Each iteration first sends the file whole (full: from
+// SendFiles' return to ana's "done", as in BenchmarkFileTransfer), then
+// sends it again, follows ben's progress events until at least 90% is
+// verified, SIGKILLs ben's daemon and starts it again on the same home.
+//
+// resume-s runs from that restart until ana's "done" event (which comes
+// after ben verified and finalized everything); resume/full is the goal
+// figure (≤ 0.15; a perfect resume with an instant restart would be 0.10).
+// Besides: start-s, the restart until the daemon says it is ready;
+// kept-MB, what ben's journal held when it was killed (read from its
+// database before the restart); lost-MB, what ben had verified by its last
+// progress event but not journaled; resent-MB, the chunk bytes ana served
+// for the transfer beyond its size (GET /v1/bench/stats).
+func BenchmarkResumeAt90(b *testing.B) {
+	size := benchSize(b)
+	src, sum := benchSource(b, size)
+	p := startPair(b, benchTransports[0].listen)
+	var full, resume, start time.Duration
+	var kept, lost, resent int64
+	n := 0
+	for b.Loop() {
+		n++
+		_, f := p.kithSend(b, src, sum)
+		r := p.resumeAt90(b, src, size, sum)
+		b.Logf("#%d: full %s, resume %s (restart to ready %s), resume/full %.3f; at the kill %.0f MB verified, %.0f MB journaled; %.0f MB sent again",
+			n, f.Round(time.Millisecond), r.took.Round(time.Millisecond), r.start.Round(time.Millisecond), r.took.Seconds()/f.Seconds(),
+			float64(r.verified)/1e6, float64(r.kept)/1e6, float64(r.resent)/1e6)
+		full, resume, start = full+f, resume+r.took, start+r.start
+		kept, lost, resent = kept+r.kept, lost+r.verified-r.kept, resent+r.resent
+	}
+	avg := func(v int64) float64 { return float64(v) / float64(n) / 1e6 }
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(full.Seconds()/float64(n), "full-s")
+	b.ReportMetric(resume.Seconds()/float64(n), "resume-s")
+	b.ReportMetric(start.Seconds()/float64(n), "start-s")
+	b.ReportMetric(resume.Seconds()/full.Seconds(), "resume/full")
+	b.ReportMetric(avg(kept), "kept-MB")
+	b.ReportMetric(avg(lost), "lost-MB")
+	b.ReportMetric(avg(resent), "resent-MB")
+}
+
+// resumed is what one interrupted transfer measured.
+type resumed struct {
+	took, start time.Duration
+	verified    int64 // ben's last progress before the kill
+	kept        int64 // ben's journal at the kill
+	resent      int64 // bytes ana served beyond the size
+}
+
+// resumeAt90 sends src, kills ben at 90% and restarts it; it returns once
+// ana's side is done, after checking ben's copy.
+func (p *pair) resumeAt90(b *testing.B, src string, size int64, sum [32]byte) resumed {
+	ctx, cancel := context.WithTimeout(b.Context(), transferBound)
+	defer cancel()
+	st0, err := p.ac.BenchStats(ctx)
+	must(b, err)
+	out, err := p.ac.SendFiles(ctx, "ben", []string{src})
+	must(b, err)
+	in := p.bEv.offerFrom(b, p.aID)
+	var r resumed
+	for r.verified*10 < size*9 {
+		t := *p.bEv.next(b, "90% of "+in.ID).Transfer
+		if t.ID == in.ID && t.State != "offered" {
+			if t.State != "active" {
+				b.Fatalf("ben's transfer is %s (%s) before 90%%", t.State, t.Error)
+			}
+			r.verified = t.DoneBytes
+		}
+	}
+	p.b.kill()
+	r.kept = journaled(b, p.bHome, in.ID)
+	restart := time.Now()
+	p.b = startBenchDaemon(b, p.bHome)
+	r.start = time.Since(restart)
+	p.aEv.waitState(b, out.ID, "done")
+	r.took = time.Since(restart)
+	p.bc = benchClient(b, p.bHome)
+	got, err := p.bc.Transfer(ctx, in.ID)
+	must(b, err)
+	if got.State != "done" {
+		b.Fatalf("ana is done but ben's side is %s", got.State)
+	}
+	p.checkReceived(b, got, sum)
+	p.bEv = followEvents(b, p.bc)
+	st1, err := p.ac.BenchStats(ctx)
+	must(b, err)
+	r.resent = st1.FilesSentBytes - st0.FilesSentBytes - size
+	return r
+}
+
+// journaled reads, from the database of a daemon that is not running, how
+// many bytes of incoming transfer id its journal records as verified.
+func journaled(b *testing.B, home, id string) int64 {
+	tid, err := files.ParseTransferID(id)
+	must(b, err)
+	st, err := store.Open(filepath.Join(home, store.File))
+	must(b, err)
+	defer st.Close()
+	t, err := st.Transfer(b.Context(), tid)
+	must(b, err)
+	return t.DoneBytes
+}
