@@ -33,7 +33,8 @@ func BenchmarkResumeAt90(b *testing.B) {
 	n := 0
 	for b.Loop() {
 		n++
-		_, f := p.kithSend(b, src, sum)
+		_, fp := p.kithSend(b, src, sum)
+		f := fp.wall
 		r := p.resumeAt90(b, src, size, sum)
 		b.Logf("#%d: full %s, resume %s (restart to ready %s), resume/full %.3f; at the kill %.0f MB verified, %.0f MB journaled; %.0f MB sent again",
 			n, f.Round(time.Millisecond), r.took.Round(time.Millisecond), r.start.Round(time.Millisecond), r.took.Seconds()/f.Seconds(),
@@ -65,6 +66,7 @@ type resumed struct {
 func (p *pair) resumeAt90(b *testing.B, src string, size int64, sum [32]byte) resumed {
 	ctx, cancel := context.WithTimeout(b.Context(), transferBound)
 	defer cancel()
+	p.clear(b)
 	st0, err := p.ac.BenchStats(ctx)
 	must(b, err)
 	out, err := p.ac.SendFiles(ctx, "ben", []string{src})
@@ -83,7 +85,7 @@ func (p *pair) resumeAt90(b *testing.B, src string, size int64, sum [32]byte) re
 	p.b.kill()
 	r.kept = journaled(b, p.bHome, in.ID)
 	restart := time.Now()
-	p.b = startBenchDaemon(b, p.bHome)
+	p.b = startBenchDaemon(b, p.bHome, "ben")
 	r.start = time.Since(restart)
 	p.aEv.waitState(b, out.ID, "done")
 	r.took = time.Since(restart)
