@@ -19,7 +19,9 @@ import (
 // resume-s runs from that restart until ana's "done" event (which comes
 // after ben verified and finalized everything); resume/full is the goal
 // figure (≤ 0.15; a perfect resume with an instant restart would be 0.10).
-// Besides: start-s, the restart until the daemon says it is ready;
+// Progress events come a few times a second, so the kill lands a little
+// past 90%: killed-at is the fraction ben had verified by then. Besides:
+// start-s, the restart until the daemon says it is ready;
 // kept-MB, what ben's journal held when it was killed (read from its
 // database before the restart); lost-MB, what ben had verified by its last
 // progress event but not journaled; resent-MB, the chunk bytes ana served
@@ -29,11 +31,11 @@ func BenchmarkResumeAt90(b *testing.B) {
 	src, sum := benchSource(b, size)
 	p := startPair(b, benchTransports[0].listen)
 	var full, resume, start time.Duration
-	var kept, lost, resent int64
+	var kept, lost, resent, verified int64
 	n := 0
 	for b.Loop() {
 		n++
-		_, fp := p.kithSend(b, src, sum)
+		_, fp := p.kithSend(b, src, size, sum)
 		f := fp.wall
 		r := p.resumeAt90(b, src, size, sum)
 		b.Logf("#%d: full %s, resume %s (restart to ready %s), resume/full %.3f; at the kill %.0f MB verified, %.0f MB journaled; %.0f MB sent again",
@@ -41,6 +43,7 @@ func BenchmarkResumeAt90(b *testing.B) {
 			float64(r.verified)/1e6, float64(r.kept)/1e6, float64(r.resent)/1e6)
 		full, resume, start = full+f, resume+r.took, start+r.start
 		kept, lost, resent = kept+r.kept, lost+r.verified-r.kept, resent+r.resent
+		verified += r.verified
 	}
 	avg := func(v int64) float64 { return float64(v) / float64(n) / 1e6 }
 	b.ReportMetric(0, "ns/op")
@@ -48,6 +51,7 @@ func BenchmarkResumeAt90(b *testing.B) {
 	b.ReportMetric(resume.Seconds()/float64(n), "resume-s")
 	b.ReportMetric(start.Seconds()/float64(n), "start-s")
 	b.ReportMetric(resume.Seconds()/full.Seconds(), "resume/full")
+	b.ReportMetric(float64(verified)/float64(n)/float64(size), "killed-at")
 	b.ReportMetric(avg(kept), "kept-MB")
 	b.ReportMetric(avg(lost), "lost-MB")
 	b.ReportMetric(avg(resent), "resent-MB")
@@ -66,7 +70,7 @@ type resumed struct {
 func (p *pair) resumeAt90(b *testing.B, src string, size int64, sum [32]byte) resumed {
 	ctx, cancel := context.WithTimeout(b.Context(), transferBound)
 	defer cancel()
-	p.clear(b)
+	p.clear(b, size)
 	st0, err := p.ac.BenchStats(ctx)
 	must(b, err)
 	out, err := p.ac.SendFiles(ctx, "ben", []string{src})
