@@ -138,8 +138,8 @@ func (f *eventFeed) waitNinety(b *testing.B, id string, size int64) {
 		if t.DoneBytes >= target {
 			return
 		}
-		if wait := time.Duration(float64(target-t.DoneBytes) / t.Rate * float64(time.Second)); t.Rate > 0 && wait < 300*time.Millisecond && at == nil {
-			at = time.After(wait)
+		if wait := time.Duration(float64(target-t.DoneBytes) / t.Rate * float64(time.Second)); t.Rate > 0 && wait < 300*time.Millisecond {
+			at = time.After(wait - time.Since(ev.Time)) // the newest estimate
 		}
 	}
 }
