@@ -35,9 +35,15 @@ fuzz *packages:
 demo:
     go run ./cmd/kith demo
 
-# Run every benchmark, with allocations.
+# Run every benchmark, with allocations (the file benchmarks below run once each).
 bench:
     go test -run='^$' -bench=. -benchmem ./...
+
+# KITH_BENCH_SIZE=256MiB for a smaller file (default 1GiB); flags pass through,
+# e.g. just bench-files -bench=FileTransfer/tcp. README, Benchmarks, says more.
+# File transfers between two kith daemons: vs a raw libp2p copy, resume at 90%, receiver RSS.
+bench-files *flags:
+    go test -run='^$' -bench='FileTransfer|ResumeAt90|ReceiverPeakRSS' -benchtime=5x -timeout=60m {{flags}} ./cmd/kith/
 
 # The NAT lab in network namespaces (run as root; no sudo is used here).
 lab *flags:

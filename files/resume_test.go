@@ -147,3 +147,36 @@ func containsAny(s string, subs ...string) bool {
 	}
 	return false
 }
+
+// A fast transfer journals every journalBytes, whatever JournalEvery says,
+// so a crash costs at most that much (plus the chunks in flight).
+func TestJournalEveryJournalBytes(t *testing.T) {
+	cfg := resumeConfig()
+	cfg.JournalEvery = time.Hour
+	a, b := newNode(t, cfg), newNode(t, cfg)
+	know(a, b)
+	const chunks = journalBytes/protocols.ChunkSize + 8
+	var written atomic.Int64
+	b.svc.sinkHook = func(s *Sink) {
+		s.writeAt = func(f *os.File, p []byte, off int64) (int, error) {
+			if written.Load() >= journalBytes+2*protocols.ChunkSize {
+				return 0, syscall.ENOSPC // stop the transfer past the first journalBytes
+			}
+			written.Add(int64(len(p)))
+			return f.WriteAt(p, off)
+		}
+	}
+	src := filepath.Join(t.TempDir(), "big.bin")
+	randomFile(t, src, chunks*protocols.ChunkSize)
+	if _, err := a.svc.Send(t.Context(), b.h.ID(), []string{src}, SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	in := b.waitOffer(t)
+	if _, err := b.svc.Accept(t.Context(), in.ID, ReceiveOptions{Dir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	b.waitState(t, in.ID, StatePaused)
+	if have := verifiedStored(t, b, in.ID); have != journalBytes {
+		t.Fatalf("journal holds %d bytes; want the first %d, recorded without waiting for JournalEvery", have, journalBytes)
+	}
+}

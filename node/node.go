@@ -36,6 +36,7 @@ type Node struct {
 	store    *store.Store
 	dm       *chat.DMService
 	files    *files.Service // set under mu in start (the host watcher kicks it)
+	bench    *benchSink     // WithBench only: the benchmark raw copy path
 
 	relayAllow    map[peer.ID]bool // relay mode: --allow and the allow file
 	relayOpts     relayOptionSets  // relay mode: the relay service's options
@@ -61,6 +62,7 @@ type options struct {
 	limits         []func(*rcmgr.ScalingLimitConfig)
 	bootstrapEvery time.Duration // how often to check the DHT connection (tests shorten it)
 	forcePublic    bool          // tests: a relay on loopback relays without AutoNAT
+	bench          bool          // benchmarks: the raw copy path (WithBench)
 }
 
 // WithLogger sets the node's logger (default slog.Default()).
@@ -136,7 +138,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	n.host = routedhost.Wrap(h, n.dht)
 	n.relayOpts = relayServiceOptions(cfg, acl, n.registry)
 	n.relayDeclared = o.forcePublic || relayDeclaredPublic(cfg)
-	if err := n.start(bootstrap, o.bootstrapEvery, o.log); err != nil {
+	if err := n.start(bootstrap, o.bootstrapEvery, o.log, o.bench); err != nil {
 		n.Close()
 		return nil, err
 	}
@@ -145,7 +147,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 
 // start runs the node's background work and services: event watching,
 // bootstrapping, direct messages, file transfers and mDNS.
-func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration, log *slog.Logger) error {
+func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration, log *slog.Logger, bench bool) error {
 	sub, err := n.host.EventBus().Subscribe([]any{
 		new(event.EvtPeerConnectednessChanged),
 		new(event.EvtLocalReachabilityChanged),
@@ -174,6 +176,11 @@ func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration, lo
 	}
 	if err := n.startFiles(log); err != nil {
 		return err
+	}
+	if bench {
+		if err := n.startBench(log); err != nil {
+			return err
+		}
 	}
 	if len(bootstrap) > 0 {
 		n.wg.Go(func() {
@@ -234,6 +241,9 @@ func (n *Node) Close() error {
 		var errs []error
 		if n.mdns != nil {
 			errs = append(errs, n.mdns.Close())
+		}
+		if n.bench != nil {
+			n.bench.close()
 		}
 		if n.files != nil {
 			errs = append(errs, n.files.Close())

@@ -115,8 +115,17 @@ type daemon struct {
 // it is ready. It is stopped with SIGTERM when the test ends.
 func startDaemon(t testing.TB, home, verb string, args ...string) *daemon {
 	t.Helper()
-	all := append([]string{"--home", home, verb}, loopbackFlags...)
-	cmd := exec.Command(kithBin, append(all, args...)...)
+	return startDaemonEnv(t, home, nil, verb, append(slices.Clone(loopbackFlags), args...)...)
+}
+
+// startDaemonEnv is startDaemon with env added to the test's environment
+// and without loopbackFlags: the home's config says where to listen.
+func startDaemonEnv(t testing.TB, home string, env []string, verb string, args ...string) *daemon {
+	t.Helper()
+	cmd := exec.Command(kithBin, append([]string{"--home", home, verb}, args...)...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	d := &daemon{cmd: cmd, home: home, done: make(chan struct{}), stdout: make(chan string, 64)}
 	stderr, _ := cmd.StderrPipe()
 	stdout, _ := cmd.StdoutPipe()

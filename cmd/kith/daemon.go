@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/kithnet/kith/node"
@@ -27,7 +29,12 @@ refused (exit 4); a socket left by a crashed daemon is replaced.`,
 			if err != nil {
 				return err
 			}
-			return g.runDaemon(cmd.Context(), cfg, "daemon", nil)
+			opts, stop, err := benchEnv()
+			if err != nil {
+				return err
+			}
+			defer stop()
+			return g.runDaemon(cmd.Context(), cfg, "daemon", nil, opts)
 		},
 	}
 	f.add(cmd, false)
@@ -40,8 +47,9 @@ type service func(ctx context.Context, n *node.Node) error
 
 // runDaemon holds the home's lock, runs a node, its API and services until
 // ctx ends, then stops them in reverse order: API and services first, then
-// the node. ready, if not nil, runs once all are up.
-func (g *globals) runDaemon(ctx context.Context, cfg node.Config, what string, ready func(*node.Node) error, services ...service) error {
+// the node. ready, if not nil, runs once all are up; opts are extra node
+// options.
+func (g *globals) runDaemon(ctx context.Context, cfg node.Config, what string, ready func(*node.Node) error, opts []node.Option, services ...service) error {
 	log, err := g.logger(slog.LevelInfo)
 	if err != nil {
 		return err
@@ -51,7 +59,7 @@ func (g *globals) runDaemon(ctx context.Context, cfg node.Config, what string, r
 		return err
 	}
 	defer lock.Unlock()
-	n, err := node.New(cfg, node.WithLogger(log))
+	n, err := node.New(cfg, append([]node.Option{node.WithLogger(log)}, opts...)...)
 	if err != nil {
 		return err
 	}
@@ -86,4 +94,38 @@ func (g *globals) runDaemon(ctx context.Context, cfg node.Config, what string, r
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
+}
+
+// Benchmark-only environment of kith daemon (see README, Benchmarks). Both
+// are off unless set; neither is meant for normal use.
+const (
+	// benchEnvVar=1 turns on the raw copy path that BenchmarkFileTransfer
+	// measures kith against (node.WithBench, POST /v1/bench/copy).
+	benchEnvVar = "KITH_BENCH"
+	// cpuProfileEnvVar=FILE writes a CPU profile of the daemon's whole run
+	// to FILE when it stops (SIGINT or SIGTERM; not after SIGKILL), for
+	// profiling a daemon that a benchmark runs as a child process.
+	cpuProfileEnvVar = "KITH_CPUPROFILE"
+)
+
+// benchEnv reads the benchmark-only environment: the node options it asks
+// for, and a function to call when the daemon has stopped.
+func benchEnv() ([]node.Option, func(), error) {
+	var opts []node.Option
+	if os.Getenv(benchEnvVar) == "1" {
+		opts = append(opts, node.WithBench())
+	}
+	path := os.Getenv(cpuProfileEnvVar)
+	if path == "" {
+		return opts, func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", cpuProfileEnvVar, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w", cpuProfileEnvVar, err)
+	}
+	return opts, func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -69,7 +69,7 @@ and kith_relay_circuits_refused_total by reason.`,
 					return serveMetrics(ctx, n, l)
 				})
 			}
-			return g.runDaemon(cmd.Context(), cfg, "relay", g.printRelayAddrs, services...)
+			return g.runDaemon(cmd.Context(), cfg, "relay", g.printRelayAddrs, nil, services...)
 		},
 	}
 	f.add(cmd, true)

@@ -104,3 +104,30 @@ func TestIdentityAndStatus(t *testing.T) {
 		t.Fatalf("status: %+v %v", st, err)
 	}
 }
+
+// The benchmark routes exist only with node.WithBench (KITH_BENCH=1).
+func TestBenchRoutes(t *testing.T) {
+	n, err := node.New(nodetest.Config(t), node.WithLogger(nodetest.Logger(t)), node.WithBench())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	c := embedded(t, n)
+	if st, err := c.BenchStats(t.Context()); err != nil || st.FilesSentBytes != 0 {
+		t.Fatalf("GET /v1/bench/stats with WithBench: %+v %v", st, err)
+	}
+	_, err = c.BenchCopy(t.Context(), "nobody", "/nonexistent")
+	if ae := (*api.Error)(nil); !errors.As(err, &ae) || ae.Code != api.CodeBadRequest {
+		t.Fatalf("POST /v1/bench/copy of a missing file: %v", err)
+	}
+
+	c = embedded(t, nodetest.Start(t))
+	_, err = c.BenchCopy(t.Context(), "x", "/x")
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
+		t.Fatalf("POST /v1/bench/copy without KITH_BENCH: %v", err)
+	}
+	if _, err := c.BenchStats(t.Context()); !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
+		t.Fatalf("GET /v1/bench/stats without KITH_BENCH: %v", err)
+	}
+}

@@ -228,3 +228,18 @@ func (c *Client) Messages(ctx context.Context, from string, after int64) ([]node
 	var v []node.MessageInfo
 	return v, c.do(ctx, http.MethodGet, "/v1/messages?"+q.Encode(), nil, &v)
 }
+
+// BenchCopy copies the file at path (absolute) to peer's benchmark sink over
+// one plain libp2p stream (POST /v1/bench/copy). Benchmarks only: both
+// daemons must run with KITH_BENCH=1, or the API answers 404.
+func (c *Client) BenchCopy(ctx context.Context, peer, path string) (node.BenchCopyResult, error) {
+	var v node.BenchCopyResult
+	return v, c.do(ctx, http.MethodPost, "/v1/bench/copy", BenchCopyRequest{To: peer, Path: path}, &v)
+}
+
+// BenchStats returns the node's benchmark counters (GET /v1/bench/stats;
+// KITH_BENCH=1 only).
+func (c *Client) BenchStats(ctx context.Context) (node.BenchStats, error) {
+	var v node.BenchStats
+	return v, c.do(ctx, http.MethodGet, "/v1/bench/stats", nil, &v)
+}

@@ -22,6 +22,8 @@
 //	POST /v1/transfers/{id}/accept    AcceptRequest in; node.TransferInfo out
 //	POST /v1/transfers/{id}/reject    node.TransferInfo out
 //	POST /v1/transfers/{id}/cancel    node.TransferInfo out
+//	POST /v1/bench/copy               BenchCopyRequest in; node.BenchCopyResult out (KITH_BENCH=1 only)
+//	GET  /v1/bench/stats              node.BenchStats (KITH_BENCH=1 only)
 //
 // A transfer {id} is its 32 hex digits or any unique prefix of at least 4;
 // an ambiguous prefix is a bad_request naming the candidates. Paths and
@@ -33,6 +35,9 @@
 // TUI reach a node. When no daemon runs for a home, Embedded serves the same
 // handler in-process over an in-memory listener, so both paths run the same
 // code.
+//
+// The /v1/bench routes exist only on a daemon started with KITH_BENCH=1
+// (node.WithBench), for the benchmarks in cmd/kith; elsewhere they are 404.
 //
 // The package does not own the node: it neither starts nor stops it.
 package api

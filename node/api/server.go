@@ -42,6 +42,7 @@ func NewServer(n *node.Node, log *slog.Logger) *Server {
 	mux.HandleFunc("GET /v1/events", s.handleEvents)
 	s.routeContacts(mux)
 	s.routeTransfers(mux)
+	s.routeBench(mux)
 	// Every request's context ends at Shutdown, so event streams and long
 	// pings do not hold the daemon up.
 	ctx, cancel := context.WithCancel(context.Background())
