@@ -59,7 +59,7 @@ func (n *Node) startFiles(log *slog.Logger) error {
 	f, err := files.New(n.host, n.store, files.Config{
 		Authorize:  n.authorizeFiles,
 		AutoAccept: n.autoAccept,
-	}, files.WithLogger(log.With("component", "files")), files.WithOnEvent(n.onTransfer))
+	}, files.WithLogger(log), files.WithOnEvent(n.onTransfer))
 	if err != nil {
 		return fmt.Errorf("node: files: %w", err)
 	}
