@@ -16,7 +16,7 @@ import (
 // PartialSuffix ends the name of a top-level item while it is received:
 // NAME.kith-partial is a file, or a folder holding the item's entries. No
 // offered name may end with it (protocols.CheckName).
-const PartialSuffix = ".kith-partial"
+const PartialSuffix = protocols.PartialSuffix
 
 // maxFinalName is the longest final name PlanNames chooses: NAME plus
 // PartialSuffix must still fit in a file name (protocols.MaxNameBytes, 255
