@@ -41,7 +41,7 @@ func goldenTickets(tb testing.TB) []goldenTicket {
 		}},
 		{name: "file", seed: 0x05,
 			addrs:   []string{"/ip4/192.0.2.1/udp/4001/quic-v1"},
-			content: append([]byte{0x1e, 0x20}, counting(0x00, 32)...),
+			content: counting(0x00, 32), // a file transfer's content ID: 32 bytes of BLAKE3
 			secret:  counting(0xa0, 32),
 		},
 	}
