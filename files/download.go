@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/kithnet/kith/protocols"
@@ -60,6 +61,22 @@ type pump struct {
 	retry   chan chunkRef // failed verification, to request again
 	bufs    chan []byte
 	done    chan struct{} // closed when every chunk is verified
+
+	wmu sync.Mutex // the requester writes requests; the others may write an Error
+}
+
+// send writes one frame, whichever goroutine asks.
+func (p *pump) send(f protocols.FilesFrame, timeout time.Duration) error {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	p.st.SetWriteDeadline(time.Now().Add(timeout))
+	return p.st.w.Write(f)
+}
+
+// refuse tells the sender why the receiver ends the stream, if it can; the
+// stream is reset after it either way.
+func (p *pump) refuse(code protocols.ErrorCode, msg string) {
+	p.send(protocols.FilesFrame{Error: &protocols.RemoteError{Code: code, Message: protocols.ErrorHint(msg)}}, time.Second)
 }
 
 type filled struct {
@@ -119,9 +136,8 @@ func (p *pump) request(ctx context.Context, cur *cursor) error {
 		for _, r := range batch {
 			p.expect <- r // never blocks: at most slots are outstanding
 		}
-		p.st.SetWriteDeadline(time.Now().Add(p.s.cfg.FrameTimeout))
 		req := &protocols.ChunkRequest{Entry: uint32(first.entry), First: first.index, Count: uint32(len(batch))}
-		if err := p.st.w.Write(protocols.FilesFrame{Request: req}); err != nil {
+		if err := p.send(protocols.FilesFrame{Request: req}, p.s.cfg.FrameTimeout); err != nil {
 			return fmt.Errorf("files: write request: %w", err)
 		}
 	}
@@ -191,7 +207,10 @@ func (p *pump) read(ctx context.Context) error {
 			return fmt.Errorf("files: read chunk: %w", err)
 		case f.Error != nil:
 			return f.Error
-		case f.Chunk == nil || int(f.Chunk.Entry) != want.entry || f.Chunk.Index != want.index || int(f.Chunk.Size) != want.size:
+		case f.Chunk == nil:
+			p.refuse(protocols.CodeUnexpected, "expected a chunk")
+			return permanent{fmt.Errorf("%w (a frame that is not a chunk)", errCutOff)}
+		case int(f.Chunk.Entry) != want.entry || f.Chunk.Index != want.index || int(f.Chunk.Size) != want.size:
 			return permanent{fmt.Errorf("%w (expected chunk %d of entry %d)", errCutOff, want.index, want.entry)}
 		}
 		buf := p.buffer()[:want.size]

@@ -49,6 +49,7 @@ func (p *pump) settle(f filled, failures map[int]int) (bool, error) {
 		failures[f.ref.g]++
 		p.s.log.Debug("chunk failed verification", "id", p.t.ID, "entry", f.ref.entry, "chunk", f.ref.index, "failures", failures[f.ref.g])
 		if failures[f.ref.g] >= maxChunkFailures {
+			p.refuse(protocols.CodeSourceChanged, "a chunk failed verification 3 times")
 			return false, permanent{fmt.Errorf("files: chunk %d of %q failed verification %d times; the sender sends corrupt data",
 				f.ref.index, e.Path, maxChunkFailures)}
 		}

@@ -32,13 +32,9 @@ func (s *Service) Fetch(ctx context.Context, from peer.ID, contentID protocols.H
 	if opt.Dir == "" {
 		return Transfer{}, ErrNoDir
 	}
-	manifest, err := s.fetchManifest(ctx, from, contentID, secret)
+	manifest, m, err := s.fetchManifest(ctx, from, contentID, secret)
 	if err != nil {
 		return Transfer{}, err
-	}
-	m, err := protocols.ParseManifest(manifest)
-	if err != nil {
-		return Transfer{}, fmt.Errorf("files: the sender's manifest: %w", err)
 	}
 	names, err := prepareDir(opt, m, 0)
 	if err != nil {
@@ -81,24 +77,34 @@ func (s *Service) earlierFetch(ctx context.Context, from peer.ID, contentID prot
 	return Transfer{}, false, nil
 }
 
-// fetchManifest asks from for the manifest of a ticket's content.
-func (s *Service) fetchManifest(ctx context.Context, from peer.ID, contentID protocols.Hash, secret []byte) ([]byte, error) {
+// fetchManifest asks from for the manifest of a ticket's content, and
+// parses it; a manifest that is not the ticket's, or breaks a rule, is
+// answered with an Error.
+func (s *Service) fetchManifest(ctx context.Context, from peer.ID, contentID protocols.Hash, secret []byte) ([]byte, *protocols.Manifest, error) {
 	var manifest []byte
+	var m *protocols.Manifest
 	f := protocols.FilesFrame{Fetch: &protocols.FileFetch{ContentID: contentID, Secret: secret, WantManifest: true}}
 	err := s.exchange(ctx, from, f, protocols.MaxFilesFrame, func(a protocols.FilesFrame) error {
-		switch {
-		case a.Serving == nil:
-			return fmt.Errorf("files: %s answered the fetch with an unexpected frame", from)
-		case protocols.ContentID(a.Serving.Manifest) != contentID:
-			return fmt.Errorf("files: %s sent a manifest that does not match the ticket", from)
+		if a.Serving == nil {
+			return &badAnswer{protocols.CodeUnexpected, "expected Serving"}
+		}
+		if protocols.ContentID(a.Serving.Manifest) != contentID {
+			return &badAnswer{protocols.CodeMalformed, "the manifest is not the one the ticket names"}
+		}
+		var err error
+		if m, err = protocols.ParseManifest(a.Serving.Manifest); err != nil {
+			return &badAnswer{protocols.ErrorCodeFor(err), "the sender's manifest: " + err.Error()}
 		}
 		manifest = a.Serving.Manifest
 		return nil
 	})
 	if re, ok := remoteRefusal(err); ok && re.Code == protocols.CodeUnknownTransfer {
-		return nil, fmt.Errorf("files: %s does not serve this ticket (any more): %w", from, err)
+		return nil, nil, fmt.Errorf("files: %s does not serve this ticket (any more): %w", from, err)
 	}
-	return manifest, err
+	if err != nil {
+		return nil, nil, fmt.Errorf("files: fetch from %s: %w", from, err)
+	}
+	return manifest, m, nil
 }
 
 // fetchTransfer fetches (or finishes) one incoming transfer, unless it is

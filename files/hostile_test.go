@@ -203,12 +203,47 @@ func TestHostileOffers(t *testing.T) {
 			t.Errorf("offer over the limit answered %+v, want RATE_LIMITED", ans)
 		}
 	}
-	// An offer the receiver holds is acked again, not stored twice.
+	// The same ID with another manifest is refused.
 	f.id = first
+	if ans := f.offer(t, b, rawManifest(rawEntry{path: "other.txt", size: 3, mode: 0o644})); ans.Error == nil || ans.Error.Code != protocols.CodeMalformed {
+		t.Errorf("a transfer ID offered again with another manifest answered %+v, want MALFORMED", ans)
+	}
+	// An offer the receiver holds is acked again, not stored twice.
 	if ans := f.offer(t, b, f.src.Bytes); ans.OfferAck == nil {
 		t.Errorf("a repeated offer answered %+v", ans)
 	}
 	if ts, _ := b.store.Transfers(t.Context(), Filter{}); len(ts) != 2 {
 		t.Errorf("%d offers stored, want 2", len(ts))
+	}
+}
+
+// TestHostileTicketManifest: a sender that answers a ticket fetch with a
+// manifest the ticket does not name is told MALFORMED, and nothing is
+// stored.
+func TestHostileTicketManifest(t *testing.T) {
+	b := newNode(t, Config{})
+	refused := make(chan protocols.ErrorCode, 1)
+	f := newFakeSender(t, 10, func(t *testing.T, st network.Stream, r *protocols.FilesReader, w *protocols.FilesWriter, rd *SourceReader) {
+		if fr, err := r.Read(protocols.MaxFilesControlFrame); err == nil && fr.Error != nil {
+			refused <- fr.Error.Code
+		}
+	})
+	b.h.Peerstore().AddAddrs(f.h.ID(), f.h.Addrs(), peerstore.PermanentAddrTTL)
+	// The fake answers every fetch with an empty Serving: not the manifest
+	// whose content ID the ticket holds.
+	_, err := b.svc.Fetch(t.Context(), f.h.ID(), f.src.ContentID, make([]byte, 32), ReceiveOptions{Dir: t.TempDir()})
+	if err == nil {
+		t.Fatal("a fetch took a manifest the ticket does not name")
+	}
+	select {
+	case code := <-refused:
+		if code != protocols.CodeMalformed {
+			t.Errorf("the sender was told %s, want malformed", code)
+		}
+	case <-time.After(waitBound):
+		t.Fatal("the sender was told nothing")
+	}
+	if ts, _ := b.store.Transfers(t.Context(), Filter{}); len(ts) != 0 {
+		t.Errorf("%d transfers stored", len(ts))
 	}
 }

@@ -109,7 +109,7 @@ func (s *Service) deliverOffer(ctx context.Context, t Transfer) error {
 	err = s.exchange(ctx, t.Peer, protocols.FilesFrame{Offer: &protocols.FileOffer{TransferID: t.ID, Manifest: t.Manifest}},
 		protocols.MaxFilesControlFrame, func(f protocols.FilesFrame) error {
 			if f.OfferAck == nil || f.OfferAck.TransferID != t.ID {
-				return fmt.Errorf("files: %s answered the offer with an unexpected frame", t.Peer)
+				return &badAnswer{protocols.CodeUnexpected, "expected the offer's OfferAck"}
 			}
 			return nil
 		})
@@ -150,8 +150,20 @@ func (s *Service) exchange(ctx context.Context, p peer.ID, f protocols.FilesFram
 	if ans.Error != nil {
 		return ans.Error
 	}
-	return check(ans)
+	err = check(ans)
+	if b, ok := errors.AsType[*badAnswer](err); ok {
+		st.fail(b.code, b.msg)
+	}
+	return err
 }
+
+// badAnswer is an answer an exchange refuses; the peer is told, with code.
+type badAnswer struct {
+	code protocols.ErrorCode
+	msg  string
+}
+
+func (b *badAnswer) Error() string { return "files: refused the peer's answer: " + b.msg }
 
 // handleOffer stores an offer from p and acks it; an offer is accepted at
 // once when the configuration says so.
@@ -170,6 +182,9 @@ func (s *Service) handleOffer(st *stream, p peer.ID, o *protocols.FileOffer) {
 	switch {
 	case errors.Is(err, errTooManyOffers):
 		st.fail(protocols.CodeRateLimited, err.Error())
+		return
+	case errors.Is(err, errOfferChanged):
+		st.fail(protocols.CodeMalformed, err.Error())
 		return
 	case err != nil:
 		s.log.Error("store offer", "peer", p, "err", err)
@@ -190,13 +205,19 @@ func (s *Service) handleOffer(st *stream, p peer.ID, o *protocols.FileOffer) {
 	}
 }
 
-var errTooManyOffers = errors.New("too many offers waiting for an answer")
+var (
+	errTooManyOffers = errors.New("too many offers waiting for an answer")
+	errOfferChanged  = errors.New("this transfer ID was offered with another manifest")
+)
 
 // storeOffer stores o unless p already has as many offers waiting as
 // allowed; an offer already stored is returned as it is.
 func (s *Service) storeOffer(p peer.ID, o *protocols.FileOffer, m *protocols.Manifest) (Transfer, error) {
 	ctx := s.ctx
 	if t, err := s.store.TransferByRemote(ctx, p, o.TransferID); err == nil {
+		if t.ContentID != protocols.ContentID(o.Manifest) {
+			return Transfer{}, errOfferChanged
+		}
 		return t, nil
 	} else if !errors.Is(err, ErrNoTransfer) {
 		return Transfer{}, err
@@ -340,7 +361,7 @@ func (s *Service) sendReject(ctx context.Context, t Transfer) error {
 	err := s.exchange(ctx, t.Peer, protocols.FilesFrame{Reject: &protocols.FileReject{TransferID: t.RemoteID}},
 		protocols.MaxFilesControlFrame, func(f protocols.FilesFrame) error {
 			if f.Done == nil {
-				return fmt.Errorf("files: %s answered the rejection with an unexpected frame", t.Peer)
+				return &badAnswer{protocols.CodeUnexpected, "expected Done"}
 			}
 			return nil
 		})
