@@ -99,7 +99,12 @@ type joined struct {
 	done   chan struct{}
 	send   sync.Mutex    // one Send at a time: seqs are taken in order
 	self   *rate.Limiter // our own sending rate
-	limits *limiters     // per-author rates of what we receive
+	// Under send: the time our last message stated, and the signed form
+	// of the message being published (set by the validator).
+	lastSent  time.Time
+	signedID  string
+	signedRaw []byte
+	limits    *limiters // per-author rates of what we receive
 }
 
 // NewRooms starts the service and joins the rooms store holds.

@@ -90,11 +90,55 @@ func (s *memRoomStore) RoomMessages(_ context.Context, f chat.RoomFilter) ([]cha
 	defer s.mu.Unlock()
 	var out []chat.RoomMessage
 	for _, m := range s.msgs {
-		if m.Room == f.Room && m.ReceivedAt.After(f.After) {
+		if m.Room != f.Room || !m.ReceivedAt.After(f.After) || (f.Signed && len(m.Raw) == 0) {
+			continue
+		}
+		if above, ok := f.Above[m.Author]; ok && m.Seq <= above {
+			continue
+		}
+		out = append(out, m)
+	}
+	slices.SortFunc(out, chat.RoomOrder)
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[len(out)-f.Limit:]
+	}
+	return out, nil
+}
+
+func (s *memRoomStore) SetRoomMessageSigned(_ context.Context, room string, a peer.ID, seq uint64, id string, raw []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, m := range s.msgs {
+		if m.Room == room && m.Author == a && m.Seq == seq && len(m.Raw) == 0 {
+			s.msgs[i].ID, s.msgs[i].Raw = id, raw
+		}
+	}
+	return nil
+}
+
+func (s *memRoomStore) Unpublished(_ context.Context, room string, a peer.ID) ([]chat.RoomMessage, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []chat.RoomMessage
+	for _, m := range s.msgs {
+		if m.Room == room && m.Author == a && len(m.Raw) == 0 {
 			out = append(out, m)
-			if f.Limit > 0 && len(out) == f.Limit {
-				break
-			}
+		}
+	}
+	slices.SortFunc(out, func(x, y chat.RoomMessage) int { return int(x.Seq) - int(y.Seq) })
+	return out, nil
+}
+
+func (s *memRoomStore) HighWaters(_ context.Context, room string) (map[peer.ID]uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[peer.ID]uint64{}
+	for k, held := range s.held {
+		if k.room != room {
+			continue
+		}
+		for seq := range held {
+			out[k.author] = max(out[k.author], seq)
 		}
 	}
 	return out, nil

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -47,6 +48,7 @@ func (s *RoomService) subscribe(r Room) error {
 	ctx, j.cancel = context.WithCancel(s.ctx)
 	s.rooms[r.Name] = j
 	s.wg.Go(func() { defer close(j.done); s.read(ctx, j) })
+	s.wg.Go(func() { s.republish(ctx, j) })
 	s.log.Info("joined room", "room", r.Name, "private", r.Private())
 	return nil
 }
@@ -74,7 +76,15 @@ func (s *RoomService) validator(j *joined) pubsub.ValidatorEx {
 		}
 		msg.ValidatorData = m
 		if msg.ReceivedFrom == s.h.ID() {
-			return pubsub.ValidationAccept // our own: Send built it and stored it
+			// Our own, being published: Send stored it; record its signed
+			// form, which pubsub has just made, so that history can hand it
+			// on. Failing that, it is not published now, and is again when
+			// the room is next joined.
+			if err := s.signed(ctx, j, msg, m); err != nil {
+				s.log.Warn("record own room message", "room", j.Name, "err", err)
+				return pubsub.ValidationIgnore
+			}
+			return pubsub.ValidationAccept
 		}
 		author := msg.GetFrom()
 		if m.CheckTime(s.now()) != nil {
@@ -131,7 +141,7 @@ func (s *RoomService) receive(ctx context.Context, j *joined, msg *pubsub.Messag
 	if err != nil {
 		return err
 	}
-	rm := RoomMessage{Room: j.Name, Author: author, Seq: m.Seq, SentAt: m.SentAt,
+	rm := RoomMessage{ID: messageID(msg), Room: j.Name, Author: author, Seq: m.Seq, SentAt: m.SentAt,
 		ReceivedAt: s.now().UTC(), Text: m.Text, Raw: raw}
 	added, err := s.store.AddRoomMessage(ctx, rm)
 	if err != nil || !added {
@@ -142,6 +152,30 @@ func (s *RoomService) receive(ctx context.Context, j *joined, msg *pubsub.Messag
 	}
 	s.notify(RoomEvent{Room: j.Name, Message: &rm})
 	return nil
+}
+
+// signed records the ID and signed form of our own message msg.
+func (s *RoomService) signed(ctx context.Context, j *joined, msg *pubsub.Message, m protocols.RoomMessage) error {
+	raw, err := proto.Marshal(msg.Message)
+	if err != nil {
+		return err
+	}
+	id := messageID(msg)
+	if err := s.store.SetRoomMessageSigned(ctx, j.Name, s.h.ID(), m.Seq, id, raw); err != nil {
+		return err
+	}
+	j.signedID, j.signedRaw = id, raw // read by publish, which holds j.send
+	return nil
+}
+
+// messageID is RoomMessage.ID of msg: its pubsub ID (RoomMessageID), cut
+// to 16 bytes, in hex.
+func messageID(msg *pubsub.Message) string {
+	id := msg.ID
+	if id == "" {
+		id = RoomMessageID(msg.Message)
+	}
+	return hex.EncodeToString([]byte(id)[:16])
 }
 
 // limiters holds a token bucket per author.

@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"github.com/kithnet/kith/protocols"
@@ -32,19 +33,59 @@ func (s *RoomService) Send(ctx context.Context, room, text string) (RoomMessage,
 		return RoomMessage{}, fmt.Errorf("chat: send to %q: %w", room, err)
 	}
 	now := s.now().UTC()
-	m := RoomMessage{Room: room, Author: me, Seq: hw + 1, SentAt: now.Truncate(1e6), ReceivedAt: now, Text: text}
-	payload, err := protocols.EncodeRoomPayload(
-		protocols.RoomMessage{Room: room, Seq: m.Seq, SentAt: m.SentAt, Text: text}, j.Key, j.Topic)
-	if err != nil {
-		return RoomMessage{}, fmt.Errorf("chat: send to %q: %w", room, err)
+	// Never state a time before our previous message's: RoomOrder keeps an
+	// author's messages in seq order only so.
+	sentAt := now.Truncate(time.Millisecond)
+	if sentAt.Before(j.lastSent) {
+		sentAt = j.lastSent
 	}
+	m := RoomMessage{Room: room, Author: me, Seq: hw + 1, SentAt: sentAt, ReceivedAt: now, Text: text}
 	if _, err := s.store.AddRoomMessage(ctx, m); err != nil {
 		return RoomMessage{}, fmt.Errorf("chat: store message for %q: %w", room, err)
 	}
+	j.lastSent = sentAt
+	err = s.publish(ctx, j, &m)
 	s.notify(RoomEvent{Room: room, Message: &m})
-	if err := j.topic.Publish(ctx, payload); err != nil {
-		return m, fmt.Errorf("chat: publish to %q: %w", room, err)
+	if err != nil {
+		return m, err
 	}
 	s.log.Debug("sent", "room", room, "seq", m.Seq)
 	return m, nil
+}
+
+// publish publishes our stored message m on j's topic. The validator
+// records its signed form in the store as pubsub publishes it; publish
+// copies ID and Raw into m.
+func (s *RoomService) publish(ctx context.Context, j *joined, m *RoomMessage) error {
+	payload, err := protocols.EncodeRoomPayload(
+		protocols.RoomMessage{Room: m.Room, Seq: m.Seq, SentAt: m.SentAt, Text: m.Text}, j.Key, j.Topic)
+	if err != nil {
+		return fmt.Errorf("chat: send to %q: %w", m.Room, err)
+	}
+	if err := j.topic.Publish(ctx, payload); err != nil {
+		return fmt.Errorf("chat: publish to %q: %w", m.Room, err)
+	}
+	m.ID, m.Raw = j.signedID, j.signedRaw
+	return nil
+}
+
+// republish publishes our messages in j that were stored but never
+// published (the process stopped in between), in seq order.
+func (s *RoomService) republish(ctx context.Context, j *joined) {
+	j.send.Lock()
+	defer j.send.Unlock()
+	ms, err := s.store.Unpublished(ctx, j.Name, s.h.ID())
+	if err != nil {
+		s.log.Warn("list unpublished room messages", "room", j.Name, "err", err)
+		return
+	}
+	for i := range ms {
+		if ms[i].SentAt.After(j.lastSent) {
+			j.lastSent = ms[i].SentAt
+		}
+		if err := s.publish(ctx, j, &ms[i]); err != nil {
+			s.log.Warn("republish room message", "room", j.Name, "seq", ms[i].Seq, "err", err)
+			return
+		}
+	}
 }

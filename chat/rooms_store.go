@@ -24,6 +24,10 @@ func (r Room) Private() bool { return r.Key != nil }
 
 // RoomMessage is a room message as chat stores and reports it.
 type RoomMessage struct {
+	// ID names the signed message on every member: the first 16 bytes of
+	// its RoomMessageID, in hex. It is empty for our own message until it
+	// is published.
+	ID   string
 	Room string
 	// Author is the signer of the pubsub message, never a payload field and
 	// never the peer that forwarded it.
@@ -33,9 +37,12 @@ type RoomMessage struct {
 	SentAt     time.Time // the author's clock, as the author stated it
 	ReceivedAt time.Time // our clock when we stored it
 	Text       string
-	// Raw is the signed pubsub message (its protobuf encoding) as received,
-	// kept so that it can be handed on and verified later; empty for our
-	// own messages, which are stored before they are published.
+	// Raw is the signed pubsub message (its protobuf encoding), kept so
+	// that it can be handed on (history) and verified again by whoever gets
+	// it. Our own message is stored before it is published, without Raw;
+	// publishing records ID and Raw (RoomStore.SetRoomMessageSigned). One
+	// still without Raw was never published (a crash in between) and is
+	// published when the room is joined again.
 	Raw []byte
 }
 
@@ -50,7 +57,38 @@ type Gap struct {
 type RoomFilter struct {
 	Room  string
 	After time.Time // only messages received after this, if set
-	Limit int       // at most this many, oldest first (0: no limit)
+	// Above, when set, keeps only messages whose seq is above
+	// Above[author]; authors not in the map are all kept.
+	Above map[peer.ID]uint64
+	// Signed keeps only messages that have Raw (what history may hand on).
+	Signed bool
+	// Limit keeps the last Limit messages in room order (0: no limit); they
+	// are still returned oldest first.
+	Limit int
+}
+
+// RoomOrder is the order every member shows a room's messages in: by the
+// time the author stated, then author, then seq. Every member holding the
+// same messages shows them in the same order; an author's own messages stay
+// in seq order because Send never states a time earlier than its previous
+// message's. It returns -1, 0 or 1 as a sorts before, with or after b.
+func RoomOrder(a, b RoomMessage) int {
+	if c := a.SentAt.Compare(b.SentAt); c != 0 {
+		return c
+	}
+	if a.Author != b.Author {
+		if a.Author < b.Author {
+			return -1
+		}
+		return 1
+	}
+	switch {
+	case a.Seq < b.Seq:
+		return -1
+	case a.Seq > b.Seq:
+		return 1
+	}
+	return 0
 }
 
 // RoomStore keeps the rooms we joined and their messages. Every write is
@@ -67,12 +105,21 @@ type RoomStore interface {
 	// AddRoomMessage stores a message once per (room, author, seq): it
 	// returns false, changing nothing, when one is stored already.
 	AddRoomMessage(ctx context.Context, m RoomMessage) (added bool, err error)
+	// SetRoomMessageSigned records the ID and signed form of a stored
+	// message (our own, once published). It is not an error when the
+	// message already has them.
+	SetRoomMessageSigned(ctx context.Context, room string, author peer.ID, seq uint64, id string, raw []byte) error
+	// Unpublished returns author's messages in room that have no Raw, by
+	// seq.
+	Unpublished(ctx context.Context, room string, author peer.ID) ([]RoomMessage, error)
 	// HasRoomMessage says whether (room, author, seq) is stored.
 	HasRoomMessage(ctx context.Context, room string, author peer.ID, seq uint64) (bool, error)
 	// HighWater returns the highest seq stored from author in room, 0 for
 	// none.
 	HighWater(ctx context.Context, room string, author peer.ID) (uint64, error)
-	// RoomMessages returns a room's messages in the order they were stored.
+	// HighWaters returns HighWater for every author of room.
+	HighWaters(ctx context.Context, room string) (map[peer.ID]uint64, error)
+	// RoomMessages returns a room's messages selected by f, in RoomOrder.
 	RoomMessages(ctx context.Context, f RoomFilter) ([]RoomMessage, error)
 	// RoomGaps returns, for every author of room, the seqs from 1 to its
 	// high-water mark that are not stored, as ranges by author and From.

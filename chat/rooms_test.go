@@ -46,6 +46,19 @@ func TestRoomOpenThreeNodes(t *testing.T) {
 		if len(msgs) != 3*each {
 			t.Errorf("node %d stores %d messages, want %d", i, len(msgs), 3*each)
 		}
+		for _, m := range msgs { // ours too: history hands every one on
+			if len(m.ID) != 32 || len(m.Raw) == 0 {
+				t.Errorf("node %d: message %s/%d stored with ID %q and %d raw bytes", i, m.Author, m.Seq, m.ID, len(m.Raw))
+			}
+		}
+		if i > 0 {
+			prev, _ := nodes[0].svc.Messages(t.Context(), "lobby", chat.RoomFilter{})
+			for k := range min(len(prev), len(msgs)) {
+				if prev[k].ID != msgs[k].ID {
+					t.Errorf("node %d shows message %d as %s, node 0 as %s", i, k, msgs[k].ID, prev[k].ID)
+				}
+			}
+		}
 		if gaps, _ := n.svc.Gaps(t.Context(), "lobby"); len(gaps) != 0 {
 			t.Errorf("node %d: gaps %v", i, gaps)
 		}
