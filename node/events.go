@@ -35,6 +35,10 @@ type Event struct {
 	Message      *MessageInfo  `json:"message,omitempty"`
 	Kind         string        `json:"kind,omitempty"` // transfer: offer, state or progress
 	Transfer     *TransferInfo `json:"transfer,omitempty"`
+	// Room names the room of a room event; RoomMessage is set for kind
+	// "message".
+	Room        string           `json:"room,omitempty"`
+	RoomMessage *RoomMessageInfo `json:"room_message,omitempty"`
 }
 
 // eventBufSize bounds what a subscriber may fall behind by. A subscriber

@@ -1,0 +1,58 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/kithnet/kith/node"
+)
+
+// JoinRequest is the body of POST /v1/rooms. Secret is nil for an open
+// room. It travels only over the 0600 control socket, and is never logged.
+type JoinRequest struct {
+	Name   string `json:"name"`
+	Secret []byte `json:"secret,omitempty"`
+}
+
+// RoomSendRequest is the body of POST /v1/rooms/{name}/messages.
+type RoomSendRequest struct {
+	Text string `json:"text"`
+}
+
+// Rooms lists the rooms we are in, by name (GET /v1/rooms).
+func (c *Client) Rooms(ctx context.Context) ([]node.RoomInfo, error) {
+	var v []node.RoomInfo
+	return v, c.do(ctx, http.MethodGet, "/v1/rooms", nil, &v)
+}
+
+// JoinRoom joins an open room (secret nil) or a private one (POST
+// /v1/rooms). Joining a room we are in with the same secret is not an
+// error.
+func (c *Client) JoinRoom(ctx context.Context, name string, secret []byte) (node.RoomInfo, error) {
+	var v node.RoomInfo
+	return v, c.do(ctx, http.MethodPost, "/v1/rooms", JoinRequest{Name: name, Secret: secret}, &v)
+}
+
+// LeaveRoom leaves a room (DELETE /v1/rooms/{name}); its messages stay.
+func (c *Client) LeaveRoom(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/rooms/"+url.PathEscape(name), nil, &struct{}{})
+}
+
+// SendRoom publishes text to a room (POST /v1/rooms/{name}/messages).
+func (c *Client) SendRoom(ctx context.Context, room, text string) (node.RoomMessageInfo, error) {
+	var v node.RoomMessageInfo
+	return v, c.do(ctx, http.MethodPost, "/v1/rooms/"+url.PathEscape(room)+"/messages", RoomSendRequest{Text: text}, &v)
+}
+
+// RoomMessages lists a room's last limit messages (0: all) in room order,
+// oldest first (GET /v1/rooms/{name}/messages?limit=N).
+func (c *Client) RoomMessages(ctx context.Context, room string, limit int) ([]node.RoomMessageInfo, error) {
+	q := url.Values{}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var v []node.RoomMessageInfo
+	return v, c.do(ctx, http.MethodGet, "/v1/rooms/"+url.PathEscape(room)+"/messages?"+q.Encode(), nil, &v)
+}
