@@ -288,3 +288,24 @@ func (s *Store) roomMessages(ctx context.Context, q string, args ...any) ([]chat
 	}
 	return out, wrapErr(rows.Err(), "store: room messages: %w")
 }
+
+// RoomMessageCounts returns how many messages are stored per room.
+func (s *Store) RoomMessageCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT room, count(*) FROM room_messages GROUP BY room`)
+	if err != nil {
+		return nil, fmt.Errorf("store: room message counts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var (
+			room string
+			n    int
+		)
+		if err := rows.Scan(&room, &n); err != nil {
+			return nil, fmt.Errorf("store: room message counts: %w", err)
+		}
+		out[room] = n
+	}
+	return out, wrapErr(rows.Err(), "store: room message counts: %w")
+}
