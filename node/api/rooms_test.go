@@ -88,4 +88,3 @@ func TestRoomAPIErrors(t *testing.T) {
 		}
 	}
 }
-
