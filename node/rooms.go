@@ -50,13 +50,14 @@ func (n *Node) JoinRoom(ctx context.Context, name string, secret []byte) (RoomIn
 	if len(secret) == 0 {
 		secret = nil
 	} else if len(secret) < protocols.MinRoomSecret || len(secret) > protocols.MaxRoomSecret {
-		return RoomInfo{}, fmt.Errorf("join %q: %w (got %d)", name, ErrBadRoomSecret, len(secret))
+		return RoomInfo{}, fmt.Errorf("join %s: %w (got %d)", name, ErrBadRoomSecret, len(secret))
 	}
 	_, err := n.rooms.Topic(name)
 	already := err == nil
 	r, err := n.rooms.Join(ctx, name, secret)
 	if errors.Is(err, chat.ErrRoomKeyChange) {
-		return RoomInfo{}, fmt.Errorf("join %q: %w; leave it first to join it with another secret (or none)", name, err)
+		return RoomInfo{}, wrapped{fmt.Sprintf("already a member of room %s with another secret (or none): "+
+			"kith room leave %s first to join it with this one", name, name), err}
 	}
 	if err != nil {
 		return RoomInfo{}, err
@@ -194,17 +195,34 @@ func (n *Node) onRoomEvent(e chat.RoomEvent) {
 	n.events.Publish(Event{Type: EventRoom, Kind: RoomKindMessage, Room: e.Room, PeerID: info.From, RoomMessage: &info})
 }
 
-func checkRoomName(name string) error {
-	if err := protocols.ValidRoomName(name); err != nil {
-		return fmt.Errorf("%w %q: %w", ErrBadRoomName, name, err)
+// CheckRoomName returns an error wrapping ErrBadRoomName, and saying what
+// a name may be, for a name protocols.ValidRoomName refuses.
+func CheckRoomName(name string) error {
+	if protocols.ValidRoomName(name) != nil {
+		return fmt.Errorf("%w %q: a room name is 1 to %d bytes of a-z, 0-9, '-', '_' and '.', starting with a letter or a digit",
+			ErrBadRoomName, name, protocols.MaxRoomNameLen)
 	}
 	return nil
 }
 
-// roomErr puts the room's name and a hint in chat's errors.
+func checkRoomName(name string) error { return CheckRoomName(name) }
+
+// roomErr says chat's errors in the user's terms, naming the room.
 func roomErr(room string, err error) error {
-	if errors.Is(err, chat.ErrNotJoined) {
-		return fmt.Errorf("room %q: %w (kith room ls lists yours; kith room join %s joins it)", room, err, room)
+	switch {
+	case errors.Is(err, chat.ErrNotJoined):
+		return wrapped{fmt.Sprintf("not a member of room %s (kith room ls lists yours; kith room join %s joins it)", room, room), err}
+	case errors.Is(err, chat.ErrRoomText):
+		return wrapped{fmt.Sprintf("a room message is at most %d bytes of UTF-8 text", protocols.MaxRoomText), err}
 	}
-	return fmt.Errorf("room %q: %w", room, err)
+	return fmt.Errorf("room %s: %w", room, err)
 }
+
+// wrapped is an error with its own message that still matches err.
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (w wrapped) Error() string { return w.msg }
+func (w wrapped) Unwrap() error { return w.err }
