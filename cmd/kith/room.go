@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/node/api"
+	"github.com/kithnet/kith/protocols"
 	"github.com/spf13/cobra"
 )
 
@@ -185,6 +188,14 @@ JSON: {"id", "room", "from", "text", "sent_at", "received_at", "mine"}.`,
 const embeddedLinger = time.Second
 
 func (g *globals) roomSend(ctx context.Context, c *api.Client, room, text string, wait time.Duration) error {
+	// The node checks the text too; checking it first spares a wait for
+	// members before a refusal.
+	switch {
+	case text == "":
+		return usageError{errors.New("empty message: nothing to send")}
+	case len(text) > protocols.MaxRoomText || !utf8.ValidString(text):
+		return usageError{fmt.Errorf("a room message is at most %d bytes of UTF-8 text", protocols.MaxRoomText)}
+	}
 	members, err := roomMembers(ctx, c, room, g.embedded, wait)
 	if err != nil {
 		return err
@@ -319,16 +330,22 @@ func (g *globals) followRoom(ctx context.Context, c *api.Client, room string, li
 	if err != nil {
 		return err
 	}
-	seen := make(map[string]bool)
+	d := newRoomDedup()
 	for _, m := range ms {
-		seen[roomMessageKey(m)] = true
-		g.printRoomMessage(m)
+		if d.listed(m) {
+			g.printRoomMessage(m)
+		}
 	}
+	held := time.NewTimer(heldOwnFor)
+	defer held.Stop()
 	for {
 		select {
 		case m := <-events:
-			if k := roomMessageKey(m); !seen[k] {
-				seen[k] = true
+			if d.arrived(m) {
+				g.printRoomMessage(m)
+			}
+		case <-held.C:
+			for _, m := range d.release() {
 				g.printRoomMessage(m)
 			}
 		case err := <-errc:
@@ -343,13 +360,62 @@ func (g *globals) followRoom(ctx context.Context, c *api.Client, room string, li
 	}
 }
 
-// roomMessageKey names a message for --follow's deduplication: its ID, or,
-// for our own message whose publishing failed (no ID yet), its content.
-func roomMessageKey(m node.RoomMessageInfo) string {
-	if m.ID != "" {
-		return m.ID
+// heldOwnFor is how long --follow holds back one of our own messages that
+// the listing shows before it was published (it has no ID yet), waiting
+// for its event, which carries the ID.
+const heldOwnFor = 2 * time.Second
+
+// roomDedup keeps --follow from printing a message twice: once from the
+// listing and once from the event stream. Messages are known by ID; our own
+// message listed while it was being published has no ID yet, so it is held
+// back (by content) until its event comes, or heldOwnFor has passed.
+type roomDedup struct {
+	seen map[string]bool
+	held map[string][]node.RoomMessageInfo // by ownKey
+}
+
+func newRoomDedup() *roomDedup {
+	return &roomDedup{seen: map[string]bool{}, held: map[string][]node.RoomMessageInfo{}}
+}
+
+func ownKey(m node.RoomMessageInfo) string { return m.SentAt.String() + "\x00" + m.Text }
+
+// listed takes a message of the listing and says whether to print it now.
+func (d *roomDedup) listed(m node.RoomMessageInfo) bool {
+	if m.ID == "" && m.Mine {
+		d.held[ownKey(m)] = append(d.held[ownKey(m)], m)
+		return false
 	}
-	return m.From + "\x00" + m.SentAt.String() + "\x00" + m.Text
+	d.seen[m.ID] = true
+	return true
+}
+
+// arrived takes a message from the event stream and says whether to print
+// it.
+func (d *roomDedup) arrived(m node.RoomMessageInfo) bool {
+	if m.ID != "" && d.seen[m.ID] {
+		return false
+	}
+	if m.ID != "" {
+		d.seen[m.ID] = true
+	}
+	if m.Mine {
+		if h := d.held[ownKey(m)]; len(h) > 0 {
+			d.held[ownKey(m)] = h[1:] // this is the held one: print it now, with its ID
+		}
+	}
+	return true
+}
+
+// release returns the messages still held back, and forgets them.
+func (d *roomDedup) release() []node.RoomMessageInfo {
+	var out []node.RoomMessageInfo
+	for k, h := range d.held {
+		out = append(out, h...)
+		delete(d.held, k)
+	}
+	slices.SortFunc(out, func(a, b node.RoomMessageInfo) int { return a.SentAt.Compare(b.SentAt) })
+	return out
 }
 
 func (g *globals) printRoomMessage(m node.RoomMessageInfo) {
