@@ -35,6 +35,7 @@ type Node struct {
 	mdns     *mdnsDiscovery
 	store    *store.Store
 	dm       *chat.DMService
+	rooms    *chat.RoomService
 	files    *files.Service // set under mu in start (the host watcher kicks it)
 	bench    *benchSink     // WithBench only: the benchmark raw copy path
 
@@ -146,7 +147,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 }
 
 // start runs the node's background work and services: event watching,
-// bootstrapping, direct messages, file transfers and mDNS.
+// bootstrapping, direct messages, file transfers, rooms and mDNS.
 func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration, log *slog.Logger, bench bool) error {
 	sub, err := n.host.EventBus().Subscribe([]any{
 		new(event.EvtPeerConnectednessChanged),
@@ -175,6 +176,9 @@ func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration, lo
 		return err
 	}
 	if err := n.startFiles(log); err != nil {
+		return err
+	}
+	if err := n.startRooms(log); err != nil {
 		return err
 	}
 	if bench {
@@ -232,8 +236,8 @@ func (n *Node) Metrics() *prometheus.Registry { return n.registry }
 // Config is the node's effective configuration, defaults applied.
 func (n *Node) Config() Config { return n.cfg }
 
-// Close stops the node: background work and mDNS, the files and chat
-// services, the store, the DHT, then the host. It is safe to call more than
+// Close stops the node: background work and mDNS, the files, rooms and
+// direct-message services, the store, the DHT, then the host. It is safe to call more than
 // once.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
@@ -247,6 +251,9 @@ func (n *Node) Close() error {
 		}
 		if n.files != nil {
 			errs = append(errs, n.files.Close())
+		}
+		if n.rooms != nil {
+			errs = append(errs, n.rooms.Close())
 		}
 		if n.dm != nil {
 			errs = append(errs, n.dm.Close())

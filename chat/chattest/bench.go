@@ -1,7 +1,3 @@
-// Package chattest holds benchmark helpers shared by chat's and node's
-// direct-message benchmarks: the round-trip ceilings a DM is measured
-// against (a libp2p ping, and one echo on a new stream), and the latency
-// and throughput reports. It is for tests only and imports nothing of kith.
 package chattest
 
 import (

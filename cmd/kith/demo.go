@@ -23,7 +23,8 @@ func newDemoCmd(g *globals) *cobra.Command {
 		Long: `Start, in this process and on 127.0.0.1 only, a relay/bootstrap node and two
 peers (alice and bob) in temporary homes. The peers know only the relay's
 address; each finds the other through the private DHT by peer ID alone, then
-they ping each other, become contacts and exchange direct messages; then alice
+they ping each other, become contacts and exchange direct messages; they
+talk in an open room and in a private one (with a generated secret); then alice
 sends bob a 64 MiB file, which bob (who trusts alice) accepts at once, and the
 demo checks that the file arrived whole. Everything is removed afterwards.
 Exit 0 means every step worked.`,
@@ -113,6 +114,9 @@ func runDemo(ctx context.Context, w io.Writer, log *slog.Logger) error {
 		return err
 	}
 	if err := demoMessages(ctx, w, alice, bob); err != nil {
+		return err
+	}
+	if err := demoRooms(ctx, w, alice, bob); err != nil {
 		return err
 	}
 	if err := demoFile(ctx, w, root, alice, bob); err != nil {

@@ -17,13 +17,14 @@ type globals struct {
 	home     string
 	json     bool
 	logLevel string
+	stdin    io.Reader
 	stdout   io.Writer
 	stderr   io.Writer
 	embedded bool // the command runs its own node: no daemon for this home
 }
 
 func newRootCmd() *cobra.Command {
-	g := &globals{stdout: os.Stdout, stderr: os.Stderr}
+	g := &globals{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
 	root := &cobra.Command{
 		Use:   "kith",
 		Short: "Terminal chat, direct file handoff and relays for colleagues",
@@ -33,6 +34,9 @@ directly, and run their own relay node, with no central server they do not contr
 Every command takes --home DIR (default $KITH_HOME, else $XDG_CONFIG_HOME/kith,
 else ~/.config/kith). Commands talk to the daemon running for that home, or run
 a node of their own for their duration when none runs.
+
+Rooms: kith room join NAME joins a group chat (open, or private with
+--secret-file F or --private); kith room send, log, ls and leave use it.
 
 Files: kith send PATH... --to PEER offers files to a contact (they answer with
 kith transfers accept or reject); kith send PATH... prints a ticket and
@@ -58,6 +62,7 @@ contact, it blocked you, or it rejected your files).`,
 		newStatusCmd(g), newPingCmd(g), newDemoCmd(g),
 		newContactsCmd(g), newMsgCmd(g), newInboxCmd(g),
 		newSendCmd(g), newReceiveCmd(g), newTransfersCmd(g),
+		newRoomCmd(g),
 	)
 	return root
 }

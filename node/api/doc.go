@@ -22,6 +22,11 @@
 //	POST /v1/transfers/{id}/accept    AcceptRequest in; node.TransferInfo out
 //	POST /v1/transfers/{id}/reject    node.TransferInfo out
 //	POST /v1/transfers/{id}/cancel    node.TransferInfo out
+//	GET  /v1/rooms                    []node.RoomInfo, by name
+//	POST /v1/rooms                    JoinRequest in; node.RoomInfo out
+//	DELETE /v1/rooms/{name}           leave (the room's messages stay)
+//	POST /v1/rooms/{name}/messages    RoomSendRequest in; node.RoomMessageInfo out
+//	GET  /v1/rooms/{name}/messages?limit=N  []node.RoomMessageInfo, the last N (default all) in room order, oldest first
 //	POST /v1/bench/copy               BenchCopyRequest in; node.BenchCopyResult out (KITH_BENCH=1 only)
 //	GET  /v1/bench/stats              node.BenchStats (KITH_BENCH=1 only)
 //
@@ -29,6 +34,12 @@
 // an ambiguous prefix is a bad_request naming the candidates. Paths and
 // folders must be absolute: the daemon's working directory is not the
 // client's. Transfers report progress as "transfer" events on /v1/events.
+//
+// A private room's secret travels only in POST /v1/rooms, over the 0600
+// socket; the server never logs it, never answers with it, and forgets it
+// once the key is derived. Room activity comes as "room" events (kinds
+// message, joined, left). A room nobody joined is a not_found; joining a
+// room again with another secret is a conflict.
 //
 // Errors are a JSON object {"error": "...", "code": "..."} with an HTTP
 // status that matches the code. The Client is the only way the CLI and the

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kithnet/kith/chat"
 	"github.com/kithnet/kith/files"
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/node/nodetest"
@@ -55,6 +56,44 @@ func TestTransferErrorCodes(t *testing.T) {
 	for _, tt := range tests {
 		if code, status := errorCode(tt.err); code != tt.code || status != tt.status {
 			t.Errorf("errorCode(%v) = %s %d, want %s %d", tt.err, code, status, tt.code, tt.status)
+		}
+	}
+}
+
+// Every error of the room methods maps to the code the CLI's exit status
+// follows.
+func TestRoomErrorCodes(t *testing.T) {
+	wrap := func(err error) error { return fmt.Errorf("context: %w", err) }
+	tests := []struct {
+		err    error
+		code   string
+		status int
+	}{
+		{wrap(node.ErrBadRoomName), CodeBadRequest, http.StatusBadRequest},
+		{wrap(node.ErrBadRoomSecret), CodeBadRequest, http.StatusBadRequest},
+		{wrap(node.ErrBadRoomLimit), CodeBadRequest, http.StatusBadRequest},
+		{wrap(chat.ErrRoomText), CodeBadRequest, http.StatusBadRequest},
+		{wrap(chat.ErrEmpty), CodeBadRequest, http.StatusBadRequest},
+		{wrap(chat.ErrNotJoined), CodeNotFound, http.StatusNotFound},
+		{wrap(chat.ErrRoomKeyChange), CodeConflict, http.StatusConflict},
+		{wrap(chat.ErrClosed), CodeInternal, http.StatusInternalServerError},
+	}
+	for _, tt := range tests {
+		if code, status := errorCode(tt.err); code != tt.code || status != tt.status {
+			t.Errorf("errorCode(%v) = %s %d, want %s %d", tt.err, code, status, tt.code, tt.status)
+		}
+	}
+}
+
+// A bad ?limit is a bad request, not all messages.
+func TestRoomMessagesBadLimit(t *testing.T) {
+	s := NewServer(nodetest.Start(t), nodetest.Logger(t))
+	for _, q := range []string{"limit=-1", "limit=ten"} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/v1/rooms/lobby/messages?"+q, nil)
+		s.srv.Handler.ServeHTTP(rec, req)
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"code":"bad_request"`) {
+			t.Errorf("GET ?%s: %d %s", q, rec.Code, rec.Body)
 		}
 	}
 }

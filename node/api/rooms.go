@@ -2,10 +2,13 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 
+	"github.com/kithnet/kith/chat"
 	"github.com/kithnet/kith/node"
 )
 
@@ -55,4 +58,67 @@ func (c *Client) RoomMessages(ctx context.Context, room string, limit int) ([]no
 	}
 	var v []node.RoomMessageInfo
 	return v, c.do(ctx, http.MethodGet, "/v1/rooms/"+url.PathEscape(room)+"/messages?"+q.Encode(), nil, &v)
+}
+
+func (s *Server) routeRooms(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/rooms", s.handleRooms)
+	mux.HandleFunc("POST /v1/rooms", s.handleJoinRoom)
+	mux.HandleFunc("DELETE /v1/rooms/{name}", s.handleLeaveRoom)
+	mux.HandleFunc("POST /v1/rooms/{name}/messages", s.handleSendRoom)
+	mux.HandleFunc("GET /v1/rooms/{name}/messages", s.handleRoomMessages)
+}
+
+func (s *Server) handleRooms(w http.ResponseWriter, r *http.Request) {
+	rs, err := s.n.Rooms(r.Context())
+	if rs == nil {
+		rs = []node.RoomInfo{}
+	}
+	reply(w, rs, err)
+}
+
+func (s *Server) handleJoinRoom(w http.ResponseWriter, r *http.Request) {
+	var req JoinRequest
+	if readJSON(w, r, &req) {
+		info, err := s.n.JoinRoom(r.Context(), req.Name, req.Secret)
+		clear(req.Secret)
+		reply(w, info, err)
+	}
+}
+
+func (s *Server) handleLeaveRoom(w http.ResponseWriter, r *http.Request) {
+	reply(w, struct{}{}, s.n.LeaveRoom(r.Context(), r.PathValue("name")))
+}
+
+func (s *Server) handleSendRoom(w http.ResponseWriter, r *http.Request) {
+	var req RoomSendRequest
+	if readJSON(w, r, &req) {
+		m, err := s.n.SendRoom(r.Context(), r.PathValue("name"), req.Text)
+		reply(w, m, err)
+	}
+}
+
+func (s *Server) handleRoomMessages(w http.ResponseWriter, r *http.Request) {
+	limit := 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		var err error
+		if limit, err = strconv.Atoi(v); err != nil || limit < 0 {
+			writeError(w, fmt.Errorf("%w: limit %q is not a number of messages", errBadRequest, v))
+			return
+		}
+	}
+	ms, err := s.n.RoomMessages(r.Context(), r.PathValue("name"), limit)
+	if ms == nil {
+		ms = []node.RoomMessageInfo{}
+	}
+	reply(w, ms, err)
+}
+
+// isBadRoomArg reports errors in a room request's arguments.
+func isBadRoomArg(err error) bool {
+	for _, e := range []error{node.ErrBadRoomName, node.ErrBadRoomSecret, node.ErrBadRoomLimit, chat.ErrRoomText} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }

@@ -42,6 +42,7 @@ func NewServer(n *node.Node, log *slog.Logger) *Server {
 	mux.HandleFunc("GET /v1/events", s.handleEvents)
 	s.routeContacts(mux)
 	s.routeTransfers(mux)
+	s.routeRooms(mux)
 	s.routeBench(mux)
 	// Every request's context ends at Shutdown, so event streams and long
 	// pings do not hold the daemon up.
@@ -163,15 +164,17 @@ const (
 func errorCode(err error) (string, int) {
 	var re *protocols.RemoteError
 	switch {
-	case errors.Is(err, errBadRequest), errors.Is(err, store.ErrBadName), isBadMessage(err), isBadTransferArg(err):
+	case errors.Is(err, errBadRequest), errors.Is(err, store.ErrBadName), isBadMessage(err), isBadTransferArg(err),
+		isBadRoomArg(err):
 		return CodeBadRequest, http.StatusBadRequest
 	case errors.Is(err, node.ErrUnknownPeer), errors.Is(err, node.ErrNotPeer), errors.Is(err, protocols.ErrTicket):
 		return CodeUnknownPeer, http.StatusBadRequest
 	case errors.Is(err, node.ErrUnreachable), errors.Is(err, files.ErrLimitedPath):
 		return CodeUnreachable, http.StatusBadGateway
-	case errors.Is(err, store.ErrNoContact), errors.Is(err, files.ErrNoTransfer):
+	case errors.Is(err, store.ErrNoContact), errors.Is(err, files.ErrNoTransfer), errors.Is(err, chat.ErrNotJoined):
 		return CodeNotFound, http.StatusNotFound
-	case errors.Is(err, store.ErrNameTaken), errors.Is(err, store.ErrPeerTaken), errors.Is(err, files.ErrNotOffered):
+	case errors.Is(err, store.ErrNameTaken), errors.Is(err, store.ErrPeerTaken), errors.Is(err, files.ErrNotOffered),
+		errors.Is(err, chat.ErrRoomKeyChange):
 		return CodeConflict, http.StatusConflict
 	case errors.As(err, &re), errors.Is(err, files.ErrNotAllowed), errors.Is(err, files.ErrBlocked):
 		return CodeRefused, http.StatusForbidden

@@ -1,8 +1,11 @@
 // Package store is kith's one embedded database, $KITH_HOME/kith.db: a
 // SQLite file opened through the pure-Go driver modernc.org/sqlite (no cgo).
 // It holds the contacts (petnames, trust, the block list), the direct
-// messages and the file transfers, and implements chat.Store and
-// files.Store.
+// messages, the file transfers, and the rooms we joined with their messages,
+// and implements chat.Store, chat.RoomStore and files.Store. A private
+// room's key is kept in the rooms table as it must be to rejoin the room
+// after a restart; it is a secret, and the package never logs it or puts
+// it in an error (the file is 0600 like the home).
 //
 // Every write is committed and synced to disk before the method returns
 // (journal_mode=WAL, synchronous=FULL): chat acks a message only after

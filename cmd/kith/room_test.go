@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kithnet/kith/node"
+)
+
+// roomFollower is a running `kith room log NAME --follow --json`.
+type roomFollower struct {
+	lines chan string
+	done  chan struct{}
+}
+
+func followRoom(t *testing.T, home, room string) *roomFollower {
+	t.Helper()
+	cmd := exec.Command(kithBin, "--home", home, "room", "log", room, "--follow", "--json")
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f := &roomFollower{lines: make(chan string, 64), done: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			f.lines <- sc.Text()
+		}
+		close(f.done)
+	}()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return f
+}
+
+// next returns the next message the follower prints.
+func (f *roomFollower) next(t *testing.T) node.RoomMessageInfo {
+	t.Helper()
+	select {
+	case l := <-f.lines:
+		return decodeJSON[node.RoomMessageInfo](t, l)
+	case <-f.done:
+		t.Fatal("room log --follow ended")
+	case <-time.After(waitBound):
+		t.Fatalf("room log --follow printed nothing within %s", waitBound)
+	}
+	return node.RoomMessageInfo{}
+}
+
+// roomLog is `kith room log NAME --json`.
+func roomLog(t *testing.T, home, room string) []node.RoomMessageInfo {
+	t.Helper()
+	var ms []node.RoomMessageInfo
+	for _, l := range strings.Split(strings.TrimSpace(mustRun(t, home, "room", "log", room, "--json")), "\n") {
+		if l != "" {
+			ms = append(ms, decodeJSON[node.RoomMessageInfo](t, l))
+		}
+	}
+	return ms
+}
+
+// waitRoomMembers polls `kith room ls --json` until room shows want other
+// members; waitBound bounds a broken test.
+func waitRoomMembers(t *testing.T, home, room string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(waitBound)
+	for {
+		rs := decodeJSON[[]node.RoomInfo](t, mustRun(t, home, "room", "ls", "--json"))
+		i := slices.IndexFunc(rs, func(r node.RoomInfo) bool { return r.Name == room })
+		if i >= 0 && rs[i].Members == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("room %s in %s: not %d members within %s: %+v", room, home, want, waitBound, rs)
+		}
+		time.Sleep(100 * time.Millisecond) // a poll interval, not a synchronisation
+	}
+}
+
+// Three daemons that met through a bootstrap node share a room: what each
+// sends, the others show in room log, with the same IDs; a restarted
+// daemon is in the room again and gets what is sent after it is back.
+func TestCLIRoomThreeDaemons(t *testing.T) {
+	c := startColleagues(t) // ana and ben, contacts of each other
+	cat := newHome(t)
+	catD := startDaemon(t, cat, "daemon", "--bootstrap", c.boot)
+	homes := []string{c.ana, c.ben, cat}
+	for _, h := range homes {
+		if out := mustRun(t, h, "room", "join", "lobby"); strings.TrimSpace(out) != "joined lobby (open)" {
+			t.Fatalf("room join printed %q", out)
+		}
+	}
+	for _, h := range homes {
+		waitRoomMembers(t, h, "lobby", 2)
+	}
+	follow := map[string]*roomFollower{c.ana: followRoom(t, c.ana, "lobby"), c.ben: followRoom(t, c.ben, "lobby"),
+		cat: followRoom(t, cat, "lobby")}
+
+	sent := map[string]node.RoomMessageInfo{}
+	for _, tt := range []struct{ home, text string }{{c.ana, "hello from ana"}, {c.ben, "hi from ben"}, {cat, "cat here"}} {
+		m := decodeJSON[node.RoomMessageInfo](t, mustRun(t, tt.home, "room", "send", "lobby", tt.text, "--json"))
+		if m.ID == "" || m.Text != tt.text || !m.Mine {
+			t.Fatalf("room send --json: %+v", m)
+		}
+		sent[m.ID] = m
+		for _, h := range homes { // every follower, the sender's too, prints it once
+			if got := follow[h].next(t); got.ID != m.ID || got.Text != tt.text || got.From != m.From {
+				t.Fatalf("%s's room log --follow printed %+v, want %+v", h, got, m)
+			}
+		}
+	}
+	var logs [][]node.RoomMessageInfo
+	for _, h := range homes {
+		ms := roomLog(t, h, "lobby")
+		if len(ms) != 3 {
+			t.Fatalf("room log on %s: %+v", h, ms)
+		}
+		for _, m := range ms {
+			if s, ok := sent[m.ID]; !ok || s.Text != m.Text || s.From != m.From || !s.SentAt.Equal(m.SentAt) {
+				t.Fatalf("room log on %s shows %+v, not a message sent", h, m)
+			}
+		}
+		logs = append(logs, ms)
+	}
+	for i := range logs[1:] { // the same order on every member
+		for j := range logs[0] {
+			if logs[i+1][j].ID != logs[0][j].ID {
+				t.Fatalf("room logs differ in order:\n%+v\n%+v", logs[0], logs[i+1])
+			}
+		}
+	}
+	// Contact names on ana's side; the --json fields CLI.md promises.
+	line := strings.SplitN(mustRun(t, c.ana, "room", "log", "lobby", "--json"), "\n", 3)[1]
+	if m := decodeJSON[node.RoomMessageInfo](t, line); m.Name != "ben" || m.From != c.benID.PeerID {
+		t.Fatalf("ana's log names ben's message %+v", m)
+	}
+	for _, k := range []string{"id", "room", "from", "text", "sent_at"} {
+		if !strings.Contains(line, `"`+k+`":`) {
+			t.Errorf("room log --json line lacks %q: %s", k, line)
+		}
+	}
+
+	// cat restarts: the others see it go and come back, and it is in the
+	// room again without joining.
+	catD.stop(t)
+	waitRoomMembers(t, c.ana, "lobby", 1)
+	startDaemon(t, cat, "daemon", "--bootstrap", c.boot)
+	rs := decodeJSON[[]node.RoomInfo](t, mustRun(t, cat, "room", "ls", "--json"))
+	if len(rs) != 1 || rs[0].Name != "lobby" || rs[0].Messages != 3 {
+		t.Fatalf("room ls after a restart: %+v", rs)
+	}
+	waitRoomMembers(t, c.ana, "lobby", 2)
+	catFollow := followRoom(t, cat, "lobby")
+	for range 3 { // the history it held
+		catFollow.next(t)
+	}
+	m := decodeJSON[node.RoomMessageInfo](t, mustRun(t, c.ana, "room", "send", "lobby", "welcome back", "--json"))
+	if got := catFollow.next(t); got.ID != m.ID || got.Text != "welcome back" {
+		t.Fatalf("cat after its restart got %+v, want %+v", got, m)
+	}
+}
+
+// Errors a user meets, with their exit status; a secret never shows.
+func TestCLIRoomErrors(t *testing.T) {
+	home := newHome(t)
+	mustRun(t, home, "room", "join", "ops", "--secret-file", writeSecret(t, "first secret here\n"))
+	tests := []struct {
+		args  []string
+		stdin string
+		code  int
+		want  string
+	}{
+		{[]string{"room", "join", "ops", "--secret-file", "-"}, "second secret here\n", exitUsage, "another secret"},
+		{[]string{"room", "join", "ops"}, "", exitUsage, "another secret"},
+		{[]string{"room", "join", "new", "--secret-file", "-"}, "\n", exitUsage, "empty"},
+		{[]string{"room", "join", "new", "--private"}, "typed\n", exitUsage, "not a terminal"},
+		{[]string{"room", "join", "Not OK"}, "", exitUsage, "bad room name"},
+		{[]string{"room", "send", "lobby", "hi"}, "", exitUsage, "not a member of room lobby"},
+		{[]string{"room", "send", "ops", strings.Repeat("x", 16<<10+1)}, "", exitUsage, "at most 16384 bytes"},
+		{[]string{"room", "leave", "lobby"}, "", exitUsage, "not a member of room lobby"},
+		{[]string{"room", "log", "lobby"}, "", exitUsage, "not a member of room lobby"},
+		// No daemon and nobody else in the room: nothing is sent.
+		{[]string{"room", "send", "ops", "anyone?", "--wait", "1s"}, "", exitUnreachable, "nothing was sent"},
+	}
+	for _, tt := range tests {
+		r := runStdin(t, home, tt.stdin, tt.args...)
+		if r.code != tt.code || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("kith %.60q: exit %d, stderr %q; want exit %d mentioning %q", tt.args, r.code, r.stderr, tt.code, tt.want)
+		}
+		if strings.Contains(r.stderr+r.stdout, "secret here") {
+			t.Errorf("kith %q printed the secret", tt.args)
+		}
+	}
+	if ms := roomLog(t, home, "ops"); len(ms) != 0 {
+		t.Fatalf("messages stored after refusals: %+v", ms)
+	}
+}
+
+func writeSecret(t *testing.T, s string) string {
+	path := filepath.Join(t.TempDir(), "secret")
+	writeFile(t, path, s)
+	return path
+}
+
+// runStdin is run with stdin.
+func runStdin(t *testing.T, home, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), kithBin, append([]string{"--home", home}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("kith %v: %v", args, err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// Without a daemon, room send runs a node that waits for a member to show
+// up, publishes, and stays until the message has left: the member gets it.
+func TestCLIRoomSendWithoutDaemon(t *testing.T) {
+	relay := startDaemon(t, newHome(t), "relay")
+	boot := relay.line(t)
+	ana := newHome(t)
+	startDaemon(t, ana, "daemon", "--bootstrap", boot)
+	mustRun(t, ana, "room", "join", "lobby")
+	ben := filepath.Join(t.TempDir(), "home")
+	writeFile(t, filepath.Join(ben, "config.toml"), `[network]
+listen = ["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"]
+bootstrap = ["`+boot+`"]
+mdns = false
+`)
+	mustRun(t, ben, "room", "join", "lobby")
+	follow := followRoom(t, ana, "lobby")
+	m := decodeJSON[node.RoomMessageInfo](t, mustRun(t, ben, "room", "send", "lobby", "from a node run for one command", "--json"))
+	if got := follow.next(t); got.ID != m.ID || got.Text != "from a node run for one command" {
+		t.Fatalf("ana got %+v, ben sent %+v", got, m)
+	}
+}

@@ -1,0 +1,311 @@
+package store
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/kithnet/kith/chat"
+	"github.com/kithnet/kith/protocols"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+var _ chat.RoomStore = (*Store)(nil)
+
+// ErrRoomSeq is wrapped by AddRoomMessage's error for a seq above
+// math.MaxInt64, which SQLite cannot keep as an integer.
+var ErrRoomSeq = errors.New("store: room message seq above 2^63-1")
+
+// SaveRoom stores a room we joined, replacing one of the same name (see
+// chat.RoomStore). The key is kept as it is: it is a secret, and nothing
+// here logs it or puts it in an error. JoinedAt is kept to the millisecond.
+func (s *Store) SaveRoom(ctx context.Context, r chat.Room) error {
+	if err := protocols.ValidRoomName(r.Name); err != nil {
+		return fmt.Errorf("store: save room: %w", err)
+	}
+	var key []byte // NULL: an open room
+	if r.Key != nil {
+		key = r.Key.Bytes()
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO rooms (name, key, topic, joined_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET key = excluded.key, topic = excluded.topic, joined_at = excluded.joined_at`,
+		r.Name, key, r.Topic, r.JoinedAt.UnixMilli())
+	return wrapErr(err, "store: save room %q: %w", r.Name)
+}
+
+// DeleteRoom forgets a room, keeping its messages. Deleting a room that is
+// not stored is not an error.
+func (s *Store) DeleteRoom(ctx context.Context, name string) error {
+	_, err := s.w.ExecContext(ctx, `DELETE FROM rooms WHERE name = ?`, name)
+	return wrapErr(err, "store: delete room %q: %w", name)
+}
+
+// Rooms returns the stored rooms, by name.
+func (s *Store) Rooms(ctx context.Context) ([]chat.Room, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT name, key, topic, joined_at FROM rooms ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: rooms: %w", err)
+	}
+	defer rows.Close()
+	var out []chat.Room
+	for rows.Next() {
+		var (
+			r      chat.Room
+			key    []byte
+			joined int64
+		)
+		if err := rows.Scan(&r.Name, &key, &r.Topic, &joined); err != nil {
+			return nil, fmt.Errorf("store: read room: %w", err)
+		}
+		if key != nil {
+			if r.Key, err = protocols.RoomKeyFromBytes(key); err != nil {
+				return nil, fmt.Errorf("store: read room %q: %w", r.Name, err)
+			}
+		}
+		r.JoinedAt = time.UnixMilli(joined).UTC()
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: rooms: %w", err)
+	}
+	return out, nil
+}
+
+// AddRoomMessage stores m once per (room, author, seq): it returns false,
+// changing nothing, when one is stored already. SentAt and ReceivedAt are
+// kept to the millisecond; a nil or empty Raw is kept as none. Author must
+// be a peer ID and Seq at least 1 and at most math.MaxInt64 (ErrRoomSeq).
+func (s *Store) AddRoomMessage(ctx context.Context, m chat.RoomMessage) (bool, error) {
+	if err := checkRoomMessage(m); err != nil {
+		return false, err
+	}
+	var raw []byte // NULL: not published yet
+	if len(m.Raw) > 0 {
+		raw = m.Raw
+	}
+	n, err := changed(s.w.ExecContext(ctx, `INSERT INTO room_messages
+		(room, author, seq, id, sent_at, received_at, text, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`,
+		m.Room, []byte(m.Author), int64(m.Seq), m.ID, m.SentAt.UnixMilli(), m.ReceivedAt.UnixMilli(), m.Text, raw))
+	if err != nil {
+		return false, fmt.Errorf("store: add room message %s/%d in %q: %w", m.Author, m.Seq, m.Room, err)
+	}
+	return n == 1, nil
+}
+
+func checkRoomMessage(m chat.RoomMessage) error {
+	if err := checkPeer(m.Author); err != nil {
+		return err
+	}
+	switch {
+	case m.Seq == 0:
+		return fmt.Errorf("store: room message %s in %q: seq 0", m.Author, m.Room)
+	case m.Seq > math.MaxInt64:
+		return fmt.Errorf("%w: %d from %s in %q", ErrRoomSeq, m.Seq, m.Author, m.Room)
+	}
+	return nil
+}
+
+// SetRoomMessageSigned records the ID and signed form of a stored message.
+// A message that has them already keeps them; a message that is not stored
+// is an error wrapping chat.ErrNotFound.
+func (s *Store) SetRoomMessageSigned(ctx context.Context, room string, author peer.ID, seq uint64, id string, raw []byte) error {
+	if seq > math.MaxInt64 {
+		return fmt.Errorf("%w: %d", ErrRoomSeq, seq)
+	}
+	if len(raw) == 0 {
+		return fmt.Errorf("store: sign room message %s/%d in %q: empty signed form", author, seq, room)
+	}
+	n, err := changed(s.w.ExecContext(ctx, `UPDATE room_messages SET id = ?, raw = ?
+		WHERE room = ? AND author = ? AND seq = ? AND raw IS NULL`, id, raw, room, []byte(author), int64(seq)))
+	if err != nil {
+		return fmt.Errorf("store: sign room message %s/%d in %q: %w", author, seq, room, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	held, err := s.HasRoomMessage(ctx, room, author, seq)
+	switch {
+	case err != nil:
+		return err
+	case !held:
+		return fmt.Errorf("%w: room message %s/%d in %q", chat.ErrNotFound, author, seq, room)
+	}
+	return nil
+}
+
+// Unpublished returns author's messages in room that have no signed form,
+// by seq.
+func (s *Store) Unpublished(ctx context.Context, room string, author peer.ID) ([]chat.RoomMessage, error) {
+	return s.roomMessages(ctx, `SELECT `+roomColumns+` FROM room_messages
+		WHERE room = ? AND author = ? AND raw IS NULL ORDER BY seq`, room, []byte(author))
+}
+
+// HasRoomMessage says whether (room, author, seq) is stored.
+func (s *Store) HasRoomMessage(ctx context.Context, room string, author peer.ID, seq uint64) (bool, error) {
+	if seq > math.MaxInt64 {
+		return false, nil // AddRoomMessage never stores one
+	}
+	var held bool
+	err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM room_messages
+		WHERE room = ? AND author = ? AND seq = ?)`, room, []byte(author), int64(seq)).Scan(&held)
+	return held, wrapErr(err, "store: has room message %s/%d in %q: %w", author, seq, room)
+}
+
+// HighWater returns the highest seq stored from author in room, 0 for none.
+func (s *Store) HighWater(ctx context.Context, room string, author peer.ID) (uint64, error) {
+	var hw int64
+	err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM room_messages
+		WHERE room = ? AND author = ?`, room, []byte(author)).Scan(&hw)
+	return uint64(hw), wrapErr(err, "store: high water of %s in %q: %w", author, room)
+}
+
+// HighWaters returns HighWater for every author of room.
+func (s *Store) HighWaters(ctx context.Context, room string) (map[peer.ID]uint64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT author, max(seq) FROM room_messages
+		WHERE room = ? GROUP BY author`, room)
+	if err != nil {
+		return nil, fmt.Errorf("store: high waters in %q: %w", room, err)
+	}
+	defer rows.Close()
+	out := map[peer.ID]uint64{}
+	for rows.Next() {
+		var (
+			author []byte
+			hw     int64
+		)
+		if err := rows.Scan(&author, &hw); err != nil {
+			return nil, fmt.Errorf("store: high waters in %q: %w", room, err)
+		}
+		out[peer.ID(author)] = uint64(hw)
+	}
+	return out, wrapErr(rows.Err(), "store: high waters in %q: %w", room)
+}
+
+// RoomMessages returns a room's messages selected by f, in chat.RoomOrder.
+// After is compared to the millisecond, as times are kept. A negative
+// Limit is an error.
+func (s *Store) RoomMessages(ctx context.Context, f chat.RoomFilter) ([]chat.RoomMessage, error) {
+	if f.Limit < 0 {
+		return nil, fmt.Errorf("store: room messages: negative limit %d", f.Limit)
+	}
+	where := []string{`room = ?`}
+	args := []any{f.Room}
+	if !f.After.IsZero() {
+		where = append(where, `received_at > ?`)
+		args = append(args, f.After.UnixMilli())
+	}
+	if f.Signed {
+		where = append(where, `raw IS NOT NULL`)
+	}
+	if len(f.Above) > 0 {
+		above, err := aboveJSON(f.Above)
+		if err != nil {
+			return nil, err
+		}
+		// Keep a message unless its author is in Above with a seq at or
+		// above this one's.
+		where = append(where, `NOT EXISTS (SELECT 1 FROM json_each(?) AS a
+			WHERE a.key = hex(room_messages.author) AND room_messages.seq <= a.value)`)
+		args = append(args, above)
+	}
+	q := `SELECT ` + roomColumns + ` FROM room_messages WHERE ` + strings.Join(where, ` AND `)
+	if f.Limit == 0 {
+		return s.roomMessages(ctx, q+` ORDER BY sent_at, author, seq`, args...)
+	}
+	// The last Limit in room order, then oldest first.
+	q = `SELECT * FROM (` + q + ` ORDER BY sent_at DESC, author DESC, seq DESC LIMIT ?)
+		ORDER BY sent_at, author, seq`
+	return s.roomMessages(ctx, q, append(args, f.Limit)...)
+}
+
+// aboveJSON encodes a RoomFilter's Above as a JSON object from the
+// uppercase hex of each author (SQLite's hex()) to its seq.
+func aboveJSON(above map[peer.ID]uint64) (string, error) {
+	m := make(map[string]int64, len(above))
+	for p, seq := range above {
+		m[strings.ToUpper(hex.EncodeToString([]byte(p)))] = int64(min(seq, math.MaxInt64))
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("store: room messages: %w", err)
+	}
+	return string(b), nil
+}
+
+// RoomGaps returns, for every author of room, the seqs from 1 to its
+// high-water mark that are not stored, as ranges by author and From.
+func (s *Store) RoomGaps(ctx context.Context, room string) ([]chat.Gap, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT author, prev + 1, seq - 1 FROM (
+			SELECT author, seq, lag(seq, 1, 0) OVER (PARTITION BY author ORDER BY seq) AS prev
+			FROM room_messages WHERE room = ?)
+		WHERE seq > prev + 1 ORDER BY author, prev`, room)
+	if err != nil {
+		return nil, fmt.Errorf("store: gaps in %q: %w", room, err)
+	}
+	defer rows.Close()
+	var out []chat.Gap
+	for rows.Next() {
+		var (
+			author   []byte
+			from, to int64
+		)
+		if err := rows.Scan(&author, &from, &to); err != nil {
+			return nil, fmt.Errorf("store: gaps in %q: %w", room, err)
+		}
+		out = append(out, chat.Gap{Author: peer.ID(author), From: uint64(from), To: uint64(to)})
+	}
+	return out, wrapErr(rows.Err(), "store: gaps in %q: %w", room)
+}
+
+const roomColumns = `room, author, seq, id, sent_at, received_at, text, raw`
+
+func (s *Store) roomMessages(ctx context.Context, q string, args ...any) ([]chat.RoomMessage, error) {
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: room messages: %w", err)
+	}
+	defer rows.Close()
+	var out []chat.RoomMessage
+	for rows.Next() {
+		var (
+			m              chat.RoomMessage
+			author         []byte
+			seq            int64
+			sent, received int64
+		)
+		if err := rows.Scan(&m.Room, &author, &seq, &m.ID, &sent, &received, &m.Text, &m.Raw); err != nil {
+			return nil, fmt.Errorf("store: read room message: %w", err)
+		}
+		m.Author, m.Seq = peer.ID(author), uint64(seq)
+		m.SentAt, m.ReceivedAt = time.UnixMilli(sent).UTC(), time.UnixMilli(received).UTC()
+		out = append(out, m)
+	}
+	return out, wrapErr(rows.Err(), "store: room messages: %w")
+}
+
+// RoomMessageCounts returns how many messages are stored per room.
+func (s *Store) RoomMessageCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT room, count(*) FROM room_messages GROUP BY room`)
+	if err != nil {
+		return nil, fmt.Errorf("store: room message counts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var (
+			room string
+			n    int
+		)
+		if err := rows.Scan(&room, &n); err != nil {
+			return nil, fmt.Errorf("store: room message counts: %w", err)
+		}
+		out[room] = n
+	}
+	return out, wrapErr(rows.Err(), "store: room message counts: %w")
+}
