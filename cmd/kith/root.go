@@ -57,7 +57,7 @@ contact, it blocked you, or it rejected your files).`,
 		newInitCmd(g), newIDCmd(g), newDaemonCmd(g), newRelayCmd(g),
 		newStatusCmd(g), newPingCmd(g), newDemoCmd(g),
 		newContactsCmd(g), newMsgCmd(g), newInboxCmd(g),
-		newSendCmd(g), newReceiveCmd(g), newTransfersCmd(g),
+		newSendCmd(g), newReceiveCmd(g), newTransfersCmd(g), newChatCmd(g),
 	)
 	return root
 }
