@@ -63,10 +63,9 @@ func (m *Model) toggle(v view) {
 	m.vp.GotoTop()
 }
 
-// popupKey answers the offer that pops up: a accepts, r rejects, esc puts
-// it off (/accept and /reject still answer it). Other keys are ignored while
-// it shows, so text being typed cannot answer it by accident... except a
-// and r, which is why it names them.
+// popupKey answers the offer that pops up: a (or y) accepts, r (or n)
+// rejects, esc puts it off (/accept and /reject still answer it). The popup
+// is modal: other keys are ignored while it shows.
 func (m *Model) popupKey(k tea.KeyMsg) tea.Cmd {
 	switch k.String() {
 	case "a", "y":

@@ -54,7 +54,7 @@ func (m *Model) load() tea.Cmd {
 		var errs []error
 		keep := func(what string, err error) bool {
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", what, err))
+				errs = append(errs, fmt.Errorf("%s: %w", what, describe(err)))
 			}
 			return err == nil
 		}
