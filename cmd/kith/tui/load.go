@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -104,7 +105,7 @@ func (m *Model) loadedMsg(l loadedMsg) tea.Cmd {
 		m.addDM(msg, false)
 	}
 	if l.roomsOK {
-		m.setRooms(l.rooms)
+		m.setRooms(l.rooms, true)
 	}
 	for _, msgs := range l.logs {
 		for _, msg := range msgs {
@@ -115,14 +116,14 @@ func (m *Model) loadedMsg(l loadedMsg) tea.Cmd {
 		m.transfer(node.TransferState, t)
 	}
 	m.loaded = true
+	var cmds []tea.Cmd
 	for _, ev := range m.pending {
-		m.event(ev)
+		cmds = append(cmds, m.event(ev))
 	}
 	m.pending = nil
 	if l.err != nil {
 		m.fail("%v", l.err)
 	}
-	var cmds []tea.Cmd
 	if !m.roomOpened && m.opts.Room != "" {
 		m.roomOpened = true
 		if m.convs.get(roomKey(m.opts.Room)) != nil {
@@ -151,20 +152,29 @@ func (m *Model) setContacts(cs []node.ContactInfo) {
 	}
 }
 
-// setRooms makes the sidebar's rooms those the node says we are in.
-func (m *Model) setRooms(rooms []node.RoomInfo) {
+// setRooms updates the sidebar's rooms from what the node says we are in,
+// and returns the commands loading the logs of rooms new to it. With sync
+// (a full load, when events may have been missed) it also drops the rooms
+// the node is no longer in; otherwise only left events drop a room, since
+// a refresh may have been answered before a join it would undo.
+func (m *Model) setRooms(rooms []node.RoomInfo, sync bool) tea.Cmd {
 	in := map[string]bool{}
+	var cmds []tea.Cmd
 	for _, r := range rooms {
 		in[r.Name] = true
+		if m.convs.get(roomKey(r.Name)) == nil && !sync {
+			cmds = append(cmds, m.roomLog(r.Name))
+		}
 		c := m.convs.room(r.Name)
 		c.private, c.members = r.Private, r.Members
 	}
-	for _, key := range append([]string(nil), m.convs.order...) {
-		if c := m.convs.get(key); c.room != "" && !in[c.room] {
+	for _, key := range slices.Clone(m.convs.order) {
+		if c := m.convs.get(key); sync && c.room != "" && !in[c.room] {
 			m.dropRoom(c.room)
 		}
 	}
 	m.dirty = true
+	return tea.Batch(cmds...)
 }
 
 type (
@@ -198,13 +208,14 @@ func (m *Model) refresh() tea.Cmd {
 	})
 }
 
-func (m *Model) refreshed(r refreshedMsg) {
+func (m *Model) refreshed(r refreshedMsg) tea.Cmd {
 	if r.status.PeerID != "" {
 		m.status = r.status
 	}
 	if r.roomsOK {
-		m.setRooms(r.rooms)
+		return m.setRooms(r.rooms, false)
 	}
+	return nil
 }
 
 // ReadSecretFile reads a room secret from a file: at most 64 KiB, one

@@ -171,17 +171,15 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case eventMsg:
 		if !m.loaded {
 			m.pending = append(m.pending, msg.ev)
-		} else {
-			m.event(msg.ev)
+			return m.pump.next(m.ctx)
 		}
-		return m.pump.next(m.ctx)
+		return tea.Batch(m.pump.next(m.ctx), m.event(msg.ev))
 	case loadedMsg:
 		return m.loadedMsg(msg)
 	case tickMsg:
 		return m.refresh()
 	case refreshedMsg:
-		m.refreshed(msg)
-		return m.tick()
+		return tea.Batch(m.refreshed(msg), m.tick())
 	default:
 		return m.result(msg)
 	}
@@ -189,14 +187,14 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 }
 
 // event applies one node event.
-func (m *Model) event(ev node.Event) {
+func (m *Model) event(ev node.Event) tea.Cmd {
 	switch ev.Type {
 	case node.EventMessage:
 		if ev.Message != nil {
 			m.addDM(*ev.Message, true)
 		}
 	case node.EventRoom:
-		m.roomEvent(ev)
+		return m.roomEvent(ev)
 	case node.EventTransfer:
 		if ev.Transfer != nil {
 			m.transfer(ev.Kind, *ev.Transfer)
@@ -209,22 +207,27 @@ func (m *Model) event(ev node.Event) {
 	case node.EventReachabilityChanged:
 		m.status.Reachability = ev.Reachability
 	}
+	return nil
 }
 
-func (m *Model) roomEvent(ev node.Event) {
+func (m *Model) roomEvent(ev node.Event) tea.Cmd {
 	switch ev.Kind {
 	case node.RoomKindMessage:
 		if ev.RoomMessage != nil {
 			m.addRoomMsg(*ev.RoomMessage, true)
 		}
 	case node.RoomKindJoined:
+		// Joined elsewhere (kith room join) or by us: show it with what it
+		// holds.
 		if m.convs.get(roomKey(ev.Room)) == nil {
 			m.convs.room(ev.Room)
 			m.dirty = true
+			return m.roomLog(ev.Room)
 		}
 	case node.RoomKindLeft:
 		m.dropRoom(ev.Room)
 	}
+	return nil
 }
 
 // addDM stores a direct message; live counts it unread when it is new,
@@ -271,6 +274,9 @@ func (m *Model) dropRoom(name string) {
 		m.sel = next
 	}
 	m.convs.remove(key)
+	if m.sel == "" {
+		m.selectConv(m.convs.step("", 0))
+	}
 	m.dirty = true
 }
 

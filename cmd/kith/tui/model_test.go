@@ -375,3 +375,25 @@ func TestEventsBeforeLoad(t *testing.T) {
 }
 
 func teaSize(w, h int) tea.WindowSizeMsg { return tea.WindowSizeMsg{Width: w, Height: h} }
+
+func TestRoomsJoinedAndLeftElsewhere(t *testing.T) {
+	f := newFake()
+	h := start(t, f, Options{})
+	// Joined with kith room join in another terminal: the room shows with
+	// what it holds.
+	f.logs["ops"] = []node.RoomMessageInfo{{ID: "o0", Room: "ops", From: anaID, Name: "ana", Text: "older", SentAt: at(7, 0)}}
+	h.event(node.Event{Type: node.EventRoom, Kind: node.RoomKindJoined, Room: "ops"})
+	h.key("tab")
+	if h.m.sel != roomKey("ops") || !strings.Contains(h.view(), "07:00 ana: older") {
+		t.Fatalf("a room joined elsewhere should show its log:\n%s", h.view())
+	}
+	// A refresh answered before that join does not undo it.
+	h.send(refreshedMsg{status: f.status, rooms: []node.RoomInfo{{Name: "general"}}, roomsOK: true})
+	if h.m.convs.get(roomKey("ops")) == nil {
+		t.Fatal("a refresh dropped a room")
+	}
+	h.event(node.Event{Type: node.EventRoom, Kind: node.RoomKindLeft, Room: "ops"})
+	if h.m.convs.get(roomKey("ops")) != nil || h.m.sel == roomKey("ops") || h.m.sel == "" {
+		t.Fatalf("left elsewhere: the room should go and another be selected (selected %q)", h.m.sel)
+	}
+}
