@@ -324,7 +324,7 @@ func (m *Model) result(msg tea.Msg) tea.Cmd {
 func describe(err error) error {
 	var ae *api.Error
 	if errors.As(err, &ae) && ae.Status == http.StatusNotFound && ae.Code == "" {
-		return fmt.Errorf("the daemon does not serve this call (is it older than this kith? restart it): %w", err)
+		return fmt.Errorf("the node's API does not serve this call (a daemon older than this kith? restart it): %w", err)
 	}
 	return err
 }

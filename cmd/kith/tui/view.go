@@ -188,7 +188,7 @@ func (m *Model) render() {
 		m.vp.SetContent(m.transfersText(w))
 		return
 	case viewHelp:
-		m.vp.SetContent(helpText)
+		m.vp.SetContent(ansi.Wrap(helpText, max(1, w), " "))
 		return
 	}
 	c := m.current()
