@@ -62,7 +62,7 @@ contact, it blocked you, or it rejected your files).`,
 		newStatusCmd(g), newPingCmd(g), newDemoCmd(g),
 		newContactsCmd(g), newMsgCmd(g), newInboxCmd(g),
 		newSendCmd(g), newReceiveCmd(g), newTransfersCmd(g),
-		newRoomCmd(g),
+		newRoomCmd(g), newChatCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestChatRefusesWithoutTerminal(t *testing.T) {
+	r := run(t, newHome(t), "chat")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "stdin and stdout must be a terminal") {
+		t.Fatalf("kith chat without a terminal: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// tmuxTerm is a real terminal: a pane of a tmux server of the test's own.
+type tmuxTerm struct {
+	t    *testing.T
+	sock string
+}
+
+// newTmux runs the shell command sh in a width×height terminal.
+func newTmux(t *testing.T, width, height int, sh string) *tmuxTerm {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed: the real-terminal test needs it")
+	}
+	conf := filepath.Join(t.TempDir(), "tmux.conf")
+	// set-clipboard external: an OSC 52 from the pane would land in a tmux
+	// buffer, where the test looks for it.
+	writeFile(t, conf, "set -g set-clipboard external\n")
+	tm := &tmuxTerm{t: t, sock: fmt.Sprintf("kith-test-%d-%d", os.Getpid(), time.Now().UnixNano())}
+	tm.run("-f", conf, "new-session", "-d", "-s", "chat", "-x", fmt.Sprint(width), "-y", fmt.Sprint(height), sh)
+	t.Cleanup(func() { exec.Command("tmux", "-L", tm.sock, "kill-server").Run() })
+	return tm
+}
+
+func (tm *tmuxTerm) run(args ...string) string {
+	tm.t.Helper()
+	out, err := exec.Command("tmux", append([]string{"-L", tm.sock}, args...)...).CombinedOutput()
+	if err != nil {
+		tm.t.Fatalf("tmux %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func (tm *tmuxTerm) screen() string { return tm.run("capture-pane", "-p", "-t", "chat") }
+
+func (tm *tmuxTerm) format(f string) string {
+	return strings.TrimSpace(tm.run("display-message", "-p", "-t", "chat", f))
+}
+
+// keys types text, then presses Enter.
+func (tm *tmuxTerm) keys(text string) {
+	tm.run("send-keys", "-t", "chat", "-l", text)
+	tm.run("send-keys", "-t", "chat", "Enter")
+}
+
+// waitFor polls the screen until ok says yes.
+func (tm *tmuxTerm) waitFor(what string, ok func(screen string) bool) string {
+	tm.t.Helper()
+	deadline := time.Now().Add(waitBound)
+	for {
+		s := tm.screen()
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			pid := tm.format("#{pane_pid}")
+			ps, _ := exec.Command("ps", "-o", "pid,ppid,stat,wchan:20,cmd", "--pid", pid, "--ppid", pid).CombinedOutput()
+			tm.t.Fatalf("the screen never showed %s (pane %s):\n%s\nprocesses:\n%s", what,
+				tm.format("dead=#{pane_dead} status=#{pane_dead_status} signal=#{pane_dead_signal}"), s, ps)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (tm *tmuxTerm) waitText(want string) string {
+	tm.t.Helper()
+	return tm.waitFor(fmt.Sprintf("%q", want), func(s string) bool { return strings.Contains(s, want) })
+}
+
+// TestChatInTerminal runs kith chat in a real terminal against a daemon:
+// a DM typed there reaches the other daemon, a hostile one from it shows
+// escaped (no screen clearing, no clipboard write), the screen follows a
+// resize, and /quit leaves the terminal as it was.
+func TestChatInTerminal(t *testing.T) {
+	c := startColleagues(t)
+	tm := newTmux(t, 100, 30, fmt.Sprintf(`'%s' --home '%s' chat; echo "kith exited $?"; exec cat`, kithBin, c.ana))
+	tm.waitText("@ben")
+	if tm.format("#{alternate_on}") != "1" {
+		t.Fatal("kith chat should draw in the alternate screen")
+	}
+
+	tm.keys("/msg ben hello from the terminal")
+	tm.waitText("me: hello from the terminal")
+	deadline := time.Now().Add(waitBound)
+	for !strings.Contains(mustRun(t, c.ben, "inbox", "--json"), `"text":"hello from the terminal"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("ben's inbox never got the message: %s", mustRun(t, c.ben, "inbox", "--json"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	mustRun(t, c.ben, "msg", "ana", "hi\x1b[2J\x1b]52;c;cm0gLXJmIH4=\x07 there")
+	s := tm.waitText(`ben: hi\x1b[2J\x1b]52;c;cm0gLXJmIH4=\a there`)
+	if !strings.Contains(s, "me: hello from the terminal") {
+		t.Fatalf("the conversation should still show:\n%s", s)
+	}
+	if bufs := strings.TrimSpace(tm.run("list-buffers")); bufs != "" {
+		t.Fatalf("a peer's OSC 52 reached the terminal's clipboard: %s", bufs)
+	}
+
+	tm.run("resize-window", "-t", "chat", "-x", "60", "-y", "16")
+	tm.waitFor("a 60×16 layout", func(s string) bool {
+		lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+		return len(lines) == 16 && strings.Contains(lines[15], "peer") && strings.Contains(s, "me: hello from the")
+	})
+
+	tm.keys("/quit")
+	// The pane dies when the terminal closes; its status is known once tmux
+	// reaped the process.
+	// The shell says how kith ended, then keeps the pane open (cat waits on
+	// the terminal) to read how kith left it: tmux 3.3 neither always reaps a
+	// pane's process nor keeps a dead pane's screen.
+	s = tm.waitText("kith exited ")
+	if !strings.Contains(s, "kith exited 0") || tm.format("#{alternate_on}") != "0" {
+		t.Fatalf("kith chat should exit 0 and leave the alternate screen (on=%s):\n%s", tm.format("#{alternate_on}"), s)
+	}
+}

@@ -1,0 +1,199 @@
+package tui
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kithnet/kith/node"
+)
+
+// maxLines bounds the messages kept in memory per conversation.
+const maxLines = 2000
+
+// entry is one message in a conversation.
+type entry struct {
+	id    string
+	from  string // peer ID of the author
+	name  string // the author's contact name, if any
+	mine  bool
+	text  string
+	at    time.Time // as the author stated it
+	seq   int64     // DMs: our store's order
+	state string    // DMs: received, delivered or queued
+}
+
+// conv is a conversation: a room or a DM with one peer.
+type conv struct {
+	room    string // set for a room
+	peer    string // set for a DM: the peer ID
+	private bool   // a private room
+	members int    // room members seen, us not counted
+	name    string // DM: the contact name, if any
+	entries []entry
+	ids     map[string]int // message ID → index in entries
+	unread  int
+}
+
+func roomKey(name string) string { return "room:" + name }
+func dmKey(peer string) string   { return "dm:" + peer }
+
+func (c *conv) key() string {
+	if c.room != "" {
+		return roomKey(c.room)
+	}
+	return dmKey(c.peer)
+}
+
+// label is how the sidebar names the conversation (not yet escaped).
+func (c *conv) label() string {
+	switch {
+	case c.room != "":
+		return "#" + c.room
+	case c.name != "":
+		return "@" + c.name
+	}
+	return "@" + shortID(c.peer)
+}
+
+// add stores e in order, or updates the entry with its ID; it reports
+// whether e is new.
+func (c *conv) add(e entry) bool {
+	if c.ids == nil {
+		c.ids = map[string]int{}
+	}
+	if i, ok := c.ids[e.id]; ok && e.id != "" {
+		c.entries[i] = e
+		return false
+	}
+	// Find the place: after every entry that sorts before or with e, so
+	// entries arriving in order append.
+	i := len(c.entries)
+	for i > 0 && c.before(e, c.entries[i-1]) {
+		i--
+	}
+	c.entries = slices.Insert(c.entries, i, e)
+	if len(c.entries) > maxLines {
+		c.entries = slices.Delete(c.entries, 0, len(c.entries)-maxLines)
+	}
+	c.reindex()
+	return true
+}
+
+// before reports whether a sorts strictly before b: DMs by our store's
+// sequence, rooms in the order every member shows (chat.RoomOrder: the time
+// the author stated, then the author).
+func (c *conv) before(a, b entry) bool {
+	if c.room == "" {
+		if a.seq != 0 && b.seq != 0 {
+			return a.seq < b.seq
+		}
+		return a.at.Before(b.at)
+	}
+	if d := a.at.Compare(b.at); d != 0 {
+		return d < 0
+	}
+	return a.from < b.from
+}
+
+func (c *conv) reindex() {
+	clear(c.ids)
+	for i, e := range c.entries {
+		if e.id != "" {
+			c.ids[e.id] = i
+		}
+	}
+}
+
+func dmEntry(m node.MessageInfo, me string) (peer string, e entry) {
+	mine := m.From == me
+	peer = m.From
+	if mine {
+		peer = m.To
+	}
+	return peer, entry{id: m.ID, from: m.From, name: m.Name, mine: mine, text: m.Text, at: m.SentAt, seq: m.Seq, state: m.State}
+}
+
+func roomEntry(m node.RoomMessageInfo) entry {
+	return entry{id: m.ID, from: m.From, name: m.Name, mine: m.Mine, text: m.Text, at: m.SentAt}
+}
+
+// convs holds every conversation and the sidebar's order.
+type convs struct {
+	byKey map[string]*conv
+	order []string
+}
+
+func newConvs() convs { return convs{byKey: map[string]*conv{}} }
+
+func (cs *convs) get(key string) *conv { return cs.byKey[key] }
+
+// room returns the room's conversation, creating it.
+func (cs *convs) room(name string) *conv {
+	if c := cs.byKey[roomKey(name)]; c != nil {
+		return c
+	}
+	c := &conv{room: name}
+	cs.put(c)
+	return c
+}
+
+// dm returns the DM conversation with peer, creating it.
+func (cs *convs) dm(peer, name string) *conv {
+	c := cs.byKey[dmKey(peer)]
+	if c == nil {
+		c = &conv{peer: peer}
+		defer cs.put(c)
+	}
+	if name != "" && c.name != name {
+		c.name = name
+		defer cs.sort()
+	}
+	return c
+}
+
+func (cs *convs) put(c *conv) {
+	cs.byKey[c.key()] = c
+	cs.order = append(cs.order, c.key())
+	cs.sort()
+}
+
+func (cs *convs) remove(key string) {
+	delete(cs.byKey, key)
+	cs.order = slices.DeleteFunc(cs.order, func(k string) bool { return k == key })
+}
+
+// rank groups the sidebar: rooms, DMs with contacts, other DMs.
+func (c *conv) rank() int {
+	switch {
+	case c.room != "":
+		return 0
+	case c.name != "":
+		return 1
+	}
+	return 2
+}
+
+// sort orders the sidebar: rooms, then DMs with contacts, then other DMs,
+// each by label.
+func (cs *convs) sort() {
+	slices.SortFunc(cs.order, func(a, b string) int {
+		ca, cb := cs.byKey[a], cs.byKey[b]
+		return cmp.Or(cmp.Compare(ca.rank(), cb.rank()),
+			strings.Compare(strings.ToLower(ca.label()), strings.ToLower(cb.label())), strings.Compare(a, b))
+	})
+}
+
+// step returns the key d places from key in the sidebar, wrapping.
+func (cs *convs) step(key string, d int) string {
+	n := len(cs.order)
+	if n == 0 {
+		return ""
+	}
+	i := slices.Index(cs.order, key)
+	if i < 0 {
+		return cs.order[0]
+	}
+	return cs.order[((i+d)%n+n)%n]
+}
