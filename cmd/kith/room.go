@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/node/api"
 	"github.com/kithnet/kith/protocols"
@@ -428,7 +429,7 @@ func (g *globals) printRoomMessage(m node.RoomMessageInfo) {
 	case m.Mine:
 		who = "me"
 	case who == "":
-		who = shortID(m.From)
+		who = termtext.ShortID(m.From)
 	}
-	fmt.Fprintf(g.stdout, "%s  %-16s  %s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), display(who), display(m.Text))
+	fmt.Fprintf(g.stdout, "%s  %-16s  %s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), termtext.Escape(who), termtext.Escape(m.Text))
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/node/api"
 )
@@ -182,7 +183,7 @@ func (m *Model) resolve(who string) (string, error) {
 	if looksLikePeerID(who) {
 		return who, nil
 	}
-	return "", fmt.Errorf("%s is not a contact or a peer ID (save it first: kith contacts add NAME TICKET)", clean(who))
+	return "", fmt.Errorf("%s is not a contact or a peer ID (save it first: kith contacts add NAME TICKET)", termtext.Escape(who))
 }
 
 // looksLikePeerID accepts the base58 forms of libp2p peer IDs; the node
@@ -252,7 +253,7 @@ func (m *Model) offer(prefix string) (string, error) {
 	}
 	i := slices.IndexFunc(m.offers, func(id string) bool { return strings.HasPrefix(id, prefix) })
 	if i < 0 {
-		return "", fmt.Errorf("no waiting offer has an ID starting with %s", clean(prefix))
+		return "", fmt.Errorf("no waiting offer has an ID starting with %s", termtext.Escape(prefix))
 	}
 	return m.offers[i], nil
 }
@@ -342,7 +343,7 @@ func transferLabel(t node.TransferInfo) string {
 	}
 	who := t.PeerName
 	if who == "" {
-		who = shortID(t.Peer)
+		who = termtext.ShortID(t.Peer)
 	}
 	if who == "" {
 		return what

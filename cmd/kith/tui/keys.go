@@ -5,6 +5,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 )
 
 func (m *Model) key(k tea.KeyMsg) tea.Cmd {
@@ -104,7 +105,7 @@ func (m *Model) secretKey(k tea.KeyMsg) tea.Cmd {
 }
 
 func (m *Model) askSecret(room string) tea.Cmd {
-	in := newInput("secret for #"+clean(room)+": ", textinput.EchoPassword)
+	in := newInput("secret for #"+termtext.Escape(room)+": ", textinput.EchoPassword)
 	in.Width = max(10, m.width-len(in.Prompt)-2)
 	m.secret = &secretPrompt{room: room, in: in}
 	return m.secret.in.Focus()

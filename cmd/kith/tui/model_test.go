@@ -10,6 +10,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/node"
 )
 
@@ -22,14 +23,14 @@ func TestLoadShowsConversations(t *testing.T) {
 		t.Fatalf("selected %q, want the first room", h.m.sel)
 	}
 	v := h.view()
-	for _, want := range []string{"Rooms", "#general", "Direct", "@ana", "@" + shortID(benID), "09:00 ana: welcome", "public", "2 peers"} {
+	for _, want := range []string{"Rooms", "#general", "Direct", "@ana", "@" + termtext.ShortID(benID), "09:00 ana: welcome", "public", "2 peers"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("view lacks %q:\n%s", want, v)
 		}
 	}
 	h.key("tab")
 	h.key("tab")
-	if v := h.view(); !strings.Contains(v, "08:00 "+shortID(benID)+": hello from ben") || !strings.Contains(v, shortID(benID)+": relayed via "+shortID(eveID)) {
+	if v := h.view(); !strings.Contains(v, "08:00 "+termtext.ShortID(benID)+": hello from ben") || !strings.Contains(v, termtext.ShortID(benID)+": relayed via "+termtext.ShortID(eveID)) {
 		t.Fatalf("ben's DM: want his message under his short ID and the relayed path:\n%s", v)
 	}
 }
