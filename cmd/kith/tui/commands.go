@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -90,7 +89,11 @@ func (m *Model) joinCommand(rest string) tea.Cmd {
 	case flag == "--secret-file" && arg != "":
 		read := m.opts.ReadSecret
 		return m.call(callTimeout, func(ctx context.Context) tea.Msg {
-			secret, err := read(unquote(arg))
+			path, err := expandHome(unquote(arg))
+			if err != nil {
+				return errMsg{what: "/join " + room, err: err}
+			}
+			secret, err := read(path)
 			if err != nil {
 				return errMsg{what: "/join " + room, err: err}
 			}
@@ -366,21 +369,21 @@ func absPath(path string) (string, error) {
 	if path == "" {
 		return "", errors.New("usage: /send PATH")
 	}
-	if path == "~" || strings.HasPrefix(path, "~/") {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", err
-		}
-		path = filepath.Join(home, path[1:])
+	path, err := expandHome(path)
+	if err != nil {
+		return "", err
 	}
 	return filepath.Abs(path)
 }
 
-func readCapped(path string, n int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+// expandHome expands a leading ~, as a shell would have.
+func expandHome(path string) (string, error) {
+	if path != "~" && !strings.HasPrefix(path, "~/") {
+		return path, nil
 	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, n))
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, path[1:]), nil
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/kithnet/kith/cmd/kith/internal/roomsecret"
 	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 )
 
@@ -93,8 +94,8 @@ func (m *Model) secretKey(k tea.KeyMsg) tea.Cmd {
 		m.secret = nil
 		secret := []byte(p.in.Value())
 		p.in.Reset()
-		if len(secret) == 0 {
-			m.fail("/join %s: %v; nothing joined", p.room, errEmptySecret)
+		if _, err := roomsecret.Check(secret, "the prompt"); err != nil {
+			m.fail("/join %s: %v; nothing joined", p.room, err)
 			return nil
 		}
 		return m.join(p.room, secret)
