@@ -318,8 +318,10 @@ func (m *Model) result(msg tea.Msg) tea.Cmd {
 			m.addRoomMsg(rm, false)
 		}
 	case transferResultMsg:
-		m.transfer(node.TransferState, msg.t)
 		m.say("%s", msg.note)
+		return m.transfer(node.TransferState, msg.t)
+	case offerDetailsMsg:
+		m.offerDetailed(msg.t)
 	}
 	return nil
 }
@@ -335,14 +337,12 @@ func describe(err error) error {
 
 // transferLabel names what a transfer moves and with whom (not escaped).
 func transferLabel(t node.TransferInfo) string {
-	what := fmt.Sprintf("%d files", t.Files)
+	what := plural(t.Files, "file")
 	switch {
 	case len(t.Names) == 1:
 		what = t.Names[0]
 	case len(t.Names) > 1:
 		what = fmt.Sprintf("%s and %d more", t.Names[0], len(t.Names)-1)
-	case t.Files == 1:
-		what = "1 file"
 	}
 	who := t.PeerName
 	if who == "" {

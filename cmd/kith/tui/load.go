@@ -112,11 +112,11 @@ func (m *Model) loadedMsg(l loadedMsg) tea.Cmd {
 			m.addRoomMsg(msg, false)
 		}
 	}
+	var cmds []tea.Cmd
 	for _, t := range l.transfers {
-		m.transfer(node.TransferState, t)
+		cmds = append(cmds, m.transfer(node.TransferState, t))
 	}
 	m.loaded = true
-	var cmds []tea.Cmd
 	for _, ev := range m.pending {
 		cmds = append(cmds, m.event(ev))
 	}

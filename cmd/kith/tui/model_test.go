@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -228,6 +229,34 @@ func offer(id, name string) node.TransferInfo {
 	return node.TransferInfo{ID: id, Peer: anaID, PeerName: "ana", Direction: "in", State: "offered", Files: 1, Bytes: 2 << 20, Names: []string{name}, Dir: "/home/me/Downloads"}
 }
 
+// The daemon's offer event names no files (they are named on accept): the
+// popup looks the offer up and says what it holds before it is answered.
+func TestOfferPopupNamesWhatIsOffered(t *testing.T) {
+	f := newFake()
+	f.entries = map[string][]node.EntryInfo{"dddd4444": {
+		{Path: "photos", Dir: true}, {Path: "photos/a.jpg", Size: 1 << 20}, {Path: "photos/b.jpg", Size: 1 << 20},
+		{Path: "notes\x1b[2J.txt", Size: 10},
+	}}
+	h := start(t, f, Options{})
+	tr := node.TransferInfo{ID: "dddd4444", Peer: benID, Direction: "in", State: "offered", Files: 3, Bytes: 2<<20 + 10}
+	h.event(node.Event{Type: node.EventTransfer, Kind: node.TransferOffer, Transfer: &tr})
+	if !f.called("Transfer dddd4444") {
+		t.Fatalf("the offer was not looked up: calls %s", f.callList())
+	}
+	v := h.view()
+	for _, want := range []string{"offers photos, notes\\x1b[2J.txt", "3 files, 2.0 MiB", "into /home/me/Downloads"} {
+		if !strings.Contains(v, want) {
+			t.Fatalf("popup lacks %q:\n%s", want, v)
+		}
+	}
+	// A later event without names keeps them.
+	tr.Notified = true
+	h.event(node.Event{Type: node.EventTransfer, Kind: node.TransferState, Transfer: &tr})
+	if v := h.view(); !strings.Contains(v, "offers photos, notes") {
+		t.Fatalf("names lost after another event:\n%s", v)
+	}
+}
+
 func TestOfferPopup(t *testing.T) {
 	f := newFake()
 	h := start(t, f, Options{})
@@ -235,7 +264,7 @@ func TestOfferPopup(t *testing.T) {
 	h.event(node.Event{Type: node.EventTransfer, Kind: node.TransferOffer, Transfer: &t1})
 	h.event(node.Event{Type: node.EventTransfer, Kind: node.TransferOffer, Transfer: &t2})
 	v := h.view()
-	for _, want := range []string{"Incoming files", "ana offers report.pdf", "1 files, 2.0 MiB", "[a] accept", "1 more waiting"} {
+	for _, want := range []string{"Incoming files", "ana offers report.pdf", "1 file, 2.0 MiB", "[a] accept", "1 more waiting"} {
 		if !strings.Contains(v, want) {
 			t.Fatalf("popup lacks %q:\n%s", want, v)
 		}
@@ -406,5 +435,31 @@ func TestRoomsJoinedAndLeftElsewhere(t *testing.T) {
 	h.event(node.Event{Type: node.EventRoom, Kind: node.RoomKindLeft, Room: "ops"})
 	if h.m.convs.get(roomKey("ops")) != nil || h.m.sel == roomKey("ops") || h.m.sel == "" {
 		t.Fatalf("left elsewhere: the room should go and another be selected (selected %q)", h.m.sel)
+	}
+}
+
+// Help wraps under its description column, not back at the margin.
+func TestHelpWrapsUnderItsColumn(t *testing.T) {
+	got := hangWrap("  /join NAME --secret      join a private room, asking for the secret (hidden)\nshort", 60)
+	want := "  /join NAME --secret      join a private room, asking for\n" +
+		strings.Repeat(" ", 27) + "the secret (hidden)\nshort"
+	if got != want {
+		t.Fatalf("hangWrap:\n%s\nwant:\n%s", got, want)
+	}
+	// Too narrow for two columns: the description goes under its line.
+	got = hangWrap("  /join NAME --secret      join a private room, asking for the secret (hidden)", 30)
+	want = "  /join NAME --secret\n      join a private room,\n      asking for the secret\n      (hidden)"
+	if got != want {
+		t.Fatalf("hangWrap narrow:\n%s\nwant:\n%s", got, want)
+	}
+	h := start(t, newFake(), Options{})
+	h.send(teaSize(70, 40))
+	h.enter("/help")
+	for _, l := range strings.Split(h.view(), "\n") {
+		_, text, _ := strings.Cut(l, "│")
+		if text = strings.TrimRight(text, " "); text != "" && !strings.HasPrefix(text, "  ") &&
+			!slices.Contains([]string{"Keys", "Commands", "Help  (esc: back)"}, text) {
+			t.Errorf("a help line restarts at the margin: %q", l)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package tui
 import (
 	"cmp"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -175,7 +176,7 @@ func (m *Model) header() string {
 		if c.private {
 			kind = "private room"
 		}
-		return stHeader.Render(termtext.Escape(c.label())) + stFaint.Render(fmt.Sprintf("  %s · %d members seen", kind, c.members))
+		return stHeader.Render(termtext.Escape(c.label())) + stFaint.Render("  "+kind+" · "+plural(c.members, "member")+" seen")
 	}
 	return stHeader.Render(termtext.Escape(c.label())) + stFaint.Render("  "+termtext.Escape(c.peer))
 }
@@ -189,7 +190,7 @@ func (m *Model) render() {
 		m.vp.SetContent(m.transfersText(w))
 		return
 	case viewHelp:
-		m.vp.SetContent(ansi.Wrap(helpText, max(1, w), " "))
+		m.vp.SetContent(hangWrap(helpText, max(1, w)))
 		return
 	}
 	c := m.current()
@@ -269,11 +270,11 @@ func (m *Model) offerBox(w int) string {
 	}
 	names := strings.Join(t.Names, ", ")
 	if names == "" {
-		names = fmt.Sprintf("%d files", t.Files)
+		names = plural(t.Files, "file")
 	}
 	inner := min(60, max(10, w-4))
 	text := termtext.Escape(who) + " offers " + termtext.Escape(names) + "\n" +
-		stFaint.Render(fmt.Sprintf("%d files, %s", t.Files, termtext.Bytes(t.Bytes))) + "\n"
+		stFaint.Render(plural(t.Files, "file")+", "+termtext.Bytes(t.Bytes)) + "\n"
 	if t.Dir != "" {
 		text += stFaint.Render("into "+termtext.Escape(t.Dir)) + "\n"
 	}
@@ -383,10 +384,42 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
+// helpColumn finds where a help line's description starts: after the
+// first gap of two spaces or more that follows its text.
+var helpColumn = regexp.MustCompile(`^ *\S.*?  +`)
+
+// hangWrap wraps each line of a two-column text to w columns, going on
+// under the description's column, so the table still reads as one; in a
+// pane too narrow for that, the description goes under its line, indented.
+func hangWrap(s string, w int) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		loc := helpColumn.FindStringIndex(line)
+		if ansi.StringWidth(line) <= w || loc == nil || w < 16 {
+			out = append(out, ansi.Wrap(line, w, " "))
+			continue
+		}
+		col, head := loc[1], line[:loc[1]]
+		if col > w/2 {
+			out = append(out, ansi.Wrap(strings.TrimRight(head, " "), w, " "))
+			col, head = 6, strings.Repeat(" ", 6)
+		}
+		for i, p := range strings.Split(ansi.Wrap(line[loc[1]:], w-col, " "), "\n") {
+			if i > 0 {
+				head = strings.Repeat(" ", col)
+			}
+			out = append(out, head+p)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 const helpText = `Keys
   Enter              send the line (a message, or a /command)
-  Tab, Ctrl-N        next conversation       Shift-Tab, Ctrl-P  previous
-  PgUp, PgDn, Up, Dn scroll the messages     Ctrl-T             transfers
+  Tab, Ctrl-N        next conversation
+  Shift-Tab, Ctrl-P  previous conversation
+  PgUp/PgDn, Up/Dn   scroll the messages
+  Ctrl-T             show transfers (again: back)
   Esc                back to the chat, or put off an offer
   Ctrl-C             quit
   a / r              accept / reject the file offer popping up
