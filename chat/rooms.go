@@ -47,6 +47,11 @@ type RoomEvent struct {
 	Room    string
 	Message *RoomMessage
 	Gap     *Gap
+	// Backfilled says that Message came from a member's history
+	// (/kith/history/1.0.0: backfill after joining, or a gap repaired),
+	// not live from the topic: it may be old, and a UI shows it in its
+	// place in RoomOrder rather than as new.
+	Backfilled bool
 }
 
 // RoomOption injects what code chooses: a logger, an event listener, a clock.
@@ -55,8 +60,10 @@ type RoomOption func(*RoomService)
 // WithRoomLogger sets the service's logger.
 func WithRoomLogger(l *slog.Logger) RoomOption { return func(s *RoomService) { s.log = l } }
 
-// WithRoomEvents registers f, called (from the service's goroutines, one per
-// room, so in order within a room) for every RoomEvent.
+// WithRoomEvents registers f, called (from the service's goroutines) for
+// every RoomEvent. Within a room, messages received live are reported in
+// the order they arrived, and those history brings (Backfilled) in room
+// order; the two streams may interleave.
 func WithRoomEvents(f func(RoomEvent)) RoomOption { return func(s *RoomService) { s.onEvent = f } }
 
 // WithRoomClock sets the clock the validator checks sent_at against.
@@ -105,6 +112,7 @@ type joined struct {
 	signedID  string
 	signedRaw []byte
 	limits    *limiters // per-author rates of what we receive
+	hist      *history  // the history client's state
 }
 
 // NewRooms starts the service and joins the rooms store holds.
@@ -116,9 +124,10 @@ func NewRooms(h host.Host, ps *pubsub.PubSub, store RoomStore, cfg RoomConfig, o
 	}
 	s.log = s.log.With("component", "chat.rooms")
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	h.SetStreamHandler(protocols.HistoryProtocol, s.serveHistory)
 	rooms, err := store.Rooms(s.ctx)
 	if err != nil {
-		s.cancel()
+		s.Close()
 		return nil, fmt.Errorf("chat: load rooms: %w", err)
 	}
 	for _, r := range rooms {
@@ -142,6 +151,7 @@ func (s *RoomService) Close() error {
 	rooms := s.rooms
 	s.rooms = nil
 	s.mu.Unlock()
+	s.h.RemoveStreamHandler(protocols.HistoryProtocol)
 	s.cancel()
 	for _, j := range rooms {
 		s.unsubscribe(j)
