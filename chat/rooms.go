@@ -92,6 +92,7 @@ type RoomService struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	joinMu sync.Mutex // serialises Join and Leave
 	mu     sync.Mutex
 	rooms  map[string]*joined
 	closed bool
@@ -162,38 +163,46 @@ func (s *RoomService) Close() error {
 
 // Join joins room name: an open room when secret is nil, a private one
 // otherwise (deriving its key takes about 0.4 s). Joining a room we are in
-// with the same secret returns it; with another secret, ErrRoomKeyChange.
-func (s *RoomService) Join(ctx context.Context, name string, secret []byte) (Room, error) {
-	r := Room{Name: name, JoinedAt: s.now().UTC()}
+// with the same secret returns it and added false; with another secret,
+// ErrRoomKeyChange. added is true only for the call that joined.
+func (s *RoomService) Join(ctx context.Context, name string, secret []byte) (r Room, added bool, err error) {
+	r = Room{Name: name, JoinedAt: s.now().UTC()}
 	if secret != nil {
 		k, err := protocols.DeriveRoomKey(name, secret)
 		if err != nil {
-			return Room{}, fmt.Errorf("chat: join %q: %w", name, err)
+			return Room{}, false, fmt.Errorf("chat: join %q: %w", name, err)
 		}
 		r.Key = k
 	}
 	topic, err := protocols.RoomTopic(name, r.Key)
 	if err != nil {
-		return Room{}, fmt.Errorf("chat: join %q: %w", name, err)
+		return Room{}, false, fmt.Errorf("chat: join %q: %w", name, err)
 	}
 	r.Topic = topic
+	s.joinMu.Lock() // one Join or Leave at a time: a room is subscribed once
+	defer s.joinMu.Unlock()
 	s.mu.Lock()
 	j, ok := s.rooms[name]
 	s.mu.Unlock()
 	if ok {
 		if j.Topic != topic {
-			return Room{}, ErrRoomKeyChange
+			return Room{}, false, ErrRoomKeyChange
 		}
-		return j.Room, nil
+		return j.Room, false, nil
 	}
 	if err := s.store.SaveRoom(ctx, r); err != nil {
-		return Room{}, fmt.Errorf("chat: store room %q: %w", name, err)
+		return Room{}, false, fmt.Errorf("chat: store room %q: %w", name, err)
 	}
-	return r, s.subscribe(r)
+	if err := s.subscribe(r); err != nil {
+		return Room{}, false, err
+	}
+	return r, true, nil
 }
 
 // Leave unsubscribes from room name and forgets it (its messages stay).
 func (s *RoomService) Leave(ctx context.Context, name string) error {
+	s.joinMu.Lock()
+	defer s.joinMu.Unlock()
 	s.mu.Lock()
 	j, ok := s.rooms[name]
 	delete(s.rooms, name)

@@ -52,9 +52,7 @@ func (n *Node) JoinRoom(ctx context.Context, name string, secret []byte) (RoomIn
 	} else if len(secret) < protocols.MinRoomSecret || len(secret) > protocols.MaxRoomSecret {
 		return RoomInfo{}, fmt.Errorf("join %s: %w (got %d)", name, ErrBadRoomSecret, len(secret))
 	}
-	_, err := n.rooms.Topic(name)
-	already := err == nil
-	r, err := n.rooms.Join(ctx, name, secret)
+	r, added, err := n.rooms.Join(ctx, name, secret)
 	if errors.Is(err, chat.ErrRoomKeyChange) {
 		return RoomInfo{}, wrapped{fmt.Sprintf("already a member of room %s with another secret (or none): "+
 			"kith room leave %s first to join it with this one", name, name), err}
@@ -63,7 +61,7 @@ func (n *Node) JoinRoom(ctx context.Context, name string, secret []byte) (RoomIn
 		return RoomInfo{}, err
 	}
 	info := n.roomInfo(r, -1)
-	if !already {
+	if added {
 		n.events.Publish(Event{Type: EventRoom, Kind: RoomKindJoined, Room: name})
 	}
 	return info, nil

@@ -683,7 +683,7 @@
 //	message RoomMessage {
 //	  uint32 version = 1;  // must be 1
 //	  string room    = 2;  // the room's name
-//	  uint64 seq     = 3;  // the author's sequence number, >= 1
+//	  uint64 seq     = 3;  // the author's sequence number, 1 to 2^63-1
 //	  int64  sent_at = 4;  // Unix milliseconds, > 0
 //	  string text    = 5;  // UTF-8, at most 16384 bytes
 //	}
@@ -699,7 +699,8 @@
 //   - room is the name of the room whose topic the message came on, in open
 //     and private rooms alike (in a private room it is sealed, so only
 //     members see it); any other value is MALFORMED.
-//   - seq is at least 1. An author numbers its messages in each room 1, 2,
+//   - seq is 1 to 2^63-1 (MaxRoomSeq, so that stores with signed 64-bit
+//     integers hold every seq). An author numbers its messages in each room 1, 2,
 //     3, ... with no gaps and never reuses a number, even after a restart;
 //     a receiver keeps each (room, author, seq) once, so a message it holds
 //     is a replay and is dropped. A seq more than one above the highest it
@@ -733,7 +734,7 @@
 //
 // Every error DecodeRoomPayload returns wraps ErrFrameTooLarge, ErrMalformed
 // or ErrUnsupportedVersion and says what is wrong, for example
-// "protocols: malformed frame: room message seq is 0; it must be at least 1".
+// "protocols: malformed frame: room message seq is 0; it must be 1 to 9223372036854775807".
 //
 // # Room history
 //
