@@ -13,8 +13,10 @@ import (
 )
 
 // SeenMessagesTTL is how long our pubsub remembers a message ID as seen
-// (pubsub's default, 2 minutes). A replay after that is caught by the
-// store: a room message is kept once per (room, author, seq).
+// (pubsub's default, 2 minutes). pubsub forgets an expired ID only when it
+// sweeps its seen cache, once a minute, so an ID is remembered for 2 to 3
+// minutes. A replay after that is caught by the store: a room message is
+// kept once per (room, author, seq) (TestHostileRoomReplay).
 const SeenMessagesTTL = 2 * time.Minute
 
 // NewPubSub builds the GossipSub router rooms run on, with kith's settings
@@ -101,8 +103,12 @@ func RoomScoreParams() *pubsub.PeerScoreParams {
 //     busy; a rate threshold would punish honest peers of a quiet room;
 //   - P4 invalid messages: -100 times the square of their count, forgotten
 //     over 10 minutes. The validator rejects only what no honest forwarder
-//     sends (see RoomService), so 5 invalid messages (-2500) put a peer on
-//     the graylist.
+//     sends (see RoomService), so 6 invalid messages (-3600; 5 make -2500,
+//     not below it) put a peer on the graylist. Tested: a forger's 4
+//     invalid signatures score it about -1600, below the gossip threshold
+//     (TestHostileRoomForgedAuthor); a member publishing 500 messages at
+//     once is graylisted after its first 40 and pruned from the mesh
+//     (TestHostileRoomFlooder).
 func RoomTopicScoreParams() *pubsub.TopicScoreParams {
 	return &pubsub.TopicScoreParams{
 		TopicWeight:                     1,
