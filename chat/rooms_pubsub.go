@@ -44,10 +44,11 @@ const SeenMessagesTTL = 2 * time.Minute
 //     slow, a message reaches it only through gossip (IHAVE, then IWANT),
 //     which goes out at heartbeats; a one-second heartbeat made those
 //     members wait up to a second.
-//   - Outbound queues of 256 RPCs per peer (pubsub's default is 32): a
-//     member forwarding a burst (40 messages of one author pass the rate
-//     limit at once) no longer drops copies for a busy peer, which that
-//     peer would then only get from another mesh peer or through gossip.
+//   - pubsub's outbound queue (32 RPCs per peer): under a burst a member
+//     drops redundant copies for busy mesh peers. A queue of 256 dropped
+//     none, but the copies then overflowed the receivers' validation
+//     queues instead and BenchmarkRoom50/throughput did not improve (the
+//     machine was shared and loaded: not conclusive), so it stays 32.
 //   - One validation worker and inline validators, so that messages from one
 //     peer are validated and delivered in the order they arrived (a room's
 //     validator costs microseconds; Ed25519 verification dominates, about
@@ -57,7 +58,6 @@ func NewPubSub(ctx context.Context, h host.Host, opts ...pubsub.Option) (*pubsub
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithGossipSubParams(RoomGossipSubParams()),
-		pubsub.WithPeerOutboundQueueSize(256),
 		pubsub.WithMessageIdFn(RoomMessageID),
 		pubsub.WithPeerScore(RoomScoreParams(), RoomScoreThresholds()),
 		pubsub.WithSeenMessagesTTL(SeenMessagesTTL),
