@@ -205,7 +205,7 @@ func (r *benchRoom) newNode(b *testing.B, i int, cfg chat.RoomConfig, opts ...pu
 }
 
 func (n *benchNode) join(b *testing.B) {
-	if _, err := n.svc.Join(b.Context(), "bench", nil); err != nil {
+	if _, _, err := n.svc.Join(b.Context(), "bench", nil); err != nil {
 		b.Fatal(err)
 	}
 }
