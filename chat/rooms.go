@@ -75,10 +75,12 @@ func WithRoomClock(now func() time.Time) RoomOption { return func(s *RoomService
 // The validator rejects (and so lowers the score of the peer that sent it
 // to us) only what no honest forwarder passes on: a payload that is too
 // large, does not open with the room's key or does not decode. A message
-// that is too far in the future or over its author's rate limit is rejected
-// when the author itself sent it to us, and ignored (dropped without
-// penalty) when another peer forwarded it, since that peer's clock or bucket
-// may have judged it differently. A replay of a message we hold is ignored.
+// that is too far in the future or over its author's rate limit is ignored,
+// since another member's clock or bucket may rightly have judged it valid
+// and forwarded it, and pubsub would count every later copy of a rejected
+// message against its forwarder; when the author itself sent it to us, the
+// author is penalised instead (PenaltyWeight). A replay of a message we
+// hold is ignored.
 type RoomService struct {
 	h       host.Host
 	ps      *pubsub.PubSub
@@ -92,6 +94,7 @@ type RoomService struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	pen    *penalties // nil when ps was not made by NewPubSub
 	joinMu sync.Mutex // serialises Join and Leave
 	mu     sync.Mutex
 	rooms  map[string]*joined
@@ -120,6 +123,9 @@ type joined struct {
 func NewRooms(h host.Host, ps *pubsub.PubSub, store RoomStore, cfg RoomConfig, opts ...RoomOption) (*RoomService, error) {
 	s := &RoomService{h: h, ps: ps, store: store, cfg: cfg.withDefaults(),
 		log: slog.Default(), now: time.Now, rooms: make(map[string]*joined)}
+	if pen, ok := penaltiesOf.Load(ps); ok {
+		s.pen = pen.(*penalties)
+	}
 	for _, o := range opts {
 		o(s)
 	}

@@ -13,13 +13,14 @@ import (
 // the flooder sent them to B itself. C is honest: it forwarded what it
 // judged valid, and B must keep scoring it at 0 or above.
 //
-// It fails today: the validator rejects a message over its author's rate
-// when the author sent it (blame), and pubsub's scorer then counts every
-// later copy of that message ID, from any forwarder, as an invalid
-// delivery of that forwarder (peerScore.DuplicateMessage, status
-// deliveryInvalid): B scores C down by -100 × count² until it graylists it.
-// The same happens with equal buckets when timing differs (C's bucket
-// refilled a token that B's had not), and with the clock check.
+// It failed while the validator rejected a message over its author's rate
+// when the author sent it: pubsub's scorer then counts every later copy of
+// that message ID, from any forwarder, as an invalid delivery of that
+// forwarder (peerScore.DuplicateMessage, status deliveryInvalid), and B
+// scored C down by -100 × count² until it graylisted it. The same happened
+// with equal buckets when timing differed, and with the clock check. Now
+// such messages are ignored and the author alone is penalised through the
+// application-specific score (PenaltyWeight), which graylists the flooder.
 func TestHostileRoomRateRejectSparesForwarders(t *testing.T) {
 	bScores, bOpt := newScoreWatch()
 	b := newRoomNode(t, chat.RoomConfig{}, bOpt)

@@ -38,7 +38,10 @@ const SeenMessagesTTL = 2 * time.Minute
 //     from || seqno, would let two different payloads signed with one seqno
 //     share an ID.
 //   - Peer scoring with RoomScoreParams and RoomScoreThresholds; each room's
-//     topic gets RoomTopicScoreParams when it is joined.
+//     topic gets RoomTopicScoreParams when it is joined. The
+//     application-specific score is the room service's penalty for authors
+//     that sent us messages over their rate or from too far in the future
+//     (see PenaltyWeight).
 //   - A heartbeat every 200 ms (RoomGossipSubParams), not every second:
 //     until a member's mesh has formed, and whenever its mesh peers are
 //     slow, a message reaches it only through gossip (IHAVE, then IWANT),
@@ -54,12 +57,15 @@ const SeenMessagesTTL = 2 * time.Minute
 //     validator costs microseconds; Ed25519 verification dominates, about
 //     20,000 messages per second).
 func NewPubSub(ctx context.Context, h host.Host, opts ...pubsub.Option) (*pubsub.PubSub, error) {
+	pen := newPenalties()
+	params := RoomScoreParams()
+	params.AppSpecificScore, params.AppSpecificWeight = pen.score, 1
 	base := []pubsub.Option{
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithGossipSubParams(RoomGossipSubParams()),
 		pubsub.WithMessageIdFn(RoomMessageID),
-		pubsub.WithPeerScore(RoomScoreParams(), RoomScoreThresholds()),
+		pubsub.WithPeerScore(params, RoomScoreThresholds()),
 		pubsub.WithSeenMessagesTTL(SeenMessagesTTL),
 		pubsub.WithValidateWorkers(1),
 		pubsub.WithValidateQueueSize(1024),
@@ -68,6 +74,8 @@ func NewPubSub(ctx context.Context, h host.Host, opts ...pubsub.Option) (*pubsub
 	if err != nil {
 		return nil, fmt.Errorf("chat: start gossipsub: %w", err)
 	}
+	penaltiesOf.Store(ps, pen)
+	context.AfterFunc(ctx, func() { penaltiesOf.Delete(ps) })
 	return ps, nil
 }
 
@@ -113,7 +121,8 @@ func RoomMessageID(m *pb.Message) string {
 
 // RoomScoreParams are the peer-score parameters outside topics:
 //
-//   - no application score and no IP colocation penalty: colleagues behind
+//   - no application score (NewPubSub sets the room penalties) and no IP
+//     colocation penalty: colleagues behind
 //     one office NAT share an address, and would all be penalised;
 //   - behaviour penalty (broken promises, GRAFT during back-off): weight
 //     -10 over a threshold of 6, forgotten over 10 minutes;

@@ -90,7 +90,7 @@ func (s *RoomService) validator(j *joined) pubsub.ValidatorEx {
 		}
 		author := msg.GetFrom()
 		if m.CheckTime(s.now()) != nil {
-			return blame(msg)
+			return s.penalise(msg)
 		}
 		held, err := s.store.HasRoomMessage(ctx, j.Name, author, m.Seq)
 		if err != nil || held {
@@ -98,20 +98,10 @@ func (s *RoomService) validator(j *joined) pubsub.ValidatorEx {
 		}
 		if !j.limits.allow(author) {
 			s.log.Debug("over rate", "room", j.Name, "author", author)
-			return blame(msg)
+			return s.penalise(msg)
 		}
 		return pubsub.ValidationAccept
 	}
-}
-
-// blame rejects msg when its author sent it to us itself, and ignores it
-// when another peer forwarded it: that peer judged it by its own clock and
-// buckets, and must not be penalised for the author's doing.
-func blame(msg *pubsub.Message) pubsub.ValidationResult {
-	if msg.ReceivedFrom == msg.GetFrom() {
-		return pubsub.ValidationReject
-	}
-	return pubsub.ValidationIgnore
 }
 
 // read stores what j's subscription delivers until ctx ends.
