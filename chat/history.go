@@ -107,10 +107,10 @@ func (s *RoomService) answerHistory(st network.Stream, w *protocols.HistoryWrite
 	for _, h := range req.Have {
 		above[h.Author] = h.Through
 	}
-	// RoomFilter.Limit keeps the newest; history answers with the oldest
-	// above the haves (so that a requester asking again moves forward),
-	// hence no Limit here and the cut below.
-	ms, err := s.store.RoomMessages(s.ctx, RoomFilter{Room: j.Name, Above: above, Signed: true})
+	// The oldest above the haves, so that a requester asking again moves
+	// forward; one more than asked tells whether there is more.
+	ms, err := s.store.RoomMessages(s.ctx, RoomFilter{Room: j.Name, Above: above, Signed: true,
+		Limit: req.Max + 1, Oldest: true})
 	if err != nil {
 		s.log.Warn("history: read room messages", "room", j.Name, "err", err)
 		historyFail(st, w, protocols.CodeInternal, "could not read the room's messages")
