@@ -49,6 +49,7 @@ func (s *RoomService) subscribe(r Room) error {
 	s.rooms[r.Name] = j
 	s.wg.Go(func() { defer close(j.done); s.read(ctx, j) })
 	s.wg.Go(func() { s.republish(ctx, j) })
+	s.discover(ctx, j)
 	s.log.Info("joined room", "room", r.Name, "private", r.Private())
 	return nil
 }
@@ -61,6 +62,7 @@ func (s *RoomService) unsubscribe(j *joined) {
 	j.cancel()
 	j.sub.Cancel()
 	<-j.done
+	s.undiscover(j)
 	j.topic.Close()
 	s.ps.UnregisterTopicValidator(j.Topic)
 }
