@@ -89,6 +89,7 @@ type RoomService struct {
 	log     *slog.Logger
 	onEvent func(RoomEvent)
 	now     func() time.Time
+	rdv     rendezvous // rooms_discover.go
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -50,6 +50,7 @@ func (s *RoomService) subscribe(r Room) error {
 	s.wg.Go(func() { defer close(j.done); s.read(ctx, j) })
 	s.wg.Go(func() { s.republish(ctx, j) })
 	s.wg.Go(func() { s.historyLoop(ctx, j) })
+	s.discover(ctx, j)
 	s.log.Info("joined room", "room", r.Name, "private", r.Private())
 	return nil
 }
@@ -63,6 +64,7 @@ func (s *RoomService) unsubscribe(j *joined) {
 	j.sub.Cancel()
 	<-j.done
 	<-j.hist.done
+	s.undiscover(j)
 	j.topic.Close()
 	s.ps.UnregisterTopicValidator(j.Topic)
 }

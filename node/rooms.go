@@ -9,6 +9,7 @@ import (
 
 	"github.com/kithnet/kith/chat"
 	"github.com/kithnet/kith/protocols"
+	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
 )
 
 // Errors of the room methods, besides chat's ErrNotJoined,
@@ -30,8 +31,13 @@ func (n *Node) startRooms(log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	r, err := chat.NewRooms(n.host, ps, n.store, chat.RoomConfig{},
-		chat.WithRoomLogger(log), chat.WithRoomEvents(n.onRoomEvent))
+	opts := []chat.RoomOption{chat.WithRoomLogger(log), chat.WithRoomEvents(n.onRoomEvent)}
+	if n.dht != nil {
+		// Members advertise and look each other up in the DHT (mDNS finds
+		// those on the LAN: pubsub learns their rooms once connected).
+		opts = append(opts, chat.WithRoomDiscovery(drouting.NewRoutingDiscovery(n.dht)))
+	}
+	r, err := chat.NewRooms(n.host, ps, n.store, chat.RoomConfig{}, opts...)
 	if err != nil {
 		return fmt.Errorf("node: rooms: %w", err)
 	}

@@ -638,8 +638,8 @@
 // A room is a GossipSub topic that its members subscribe to; a message is
 // one pubsub message on it, forwarded by any member to any other, so no
 // secure channel protects it end to end. RoomMessage, EncodeRoomPayload,
-// DecodeRoomPayload, DeriveRoomKey, RoomKey.Seal, RoomKey.Open and
-// RoomTopic implement this section; package chat runs the rooms.
+// DecodeRoomPayload, DeriveRoomKey, RoomKey.Seal, RoomKey.Open, RoomTopic
+// and RoomRendezvous implement this section; package chat runs the rooms.
 //
 // Authors. Every pubsub message is signed by its author (GossipSub's
 // StrictSign policy: from, seqno and signature present and valid, or the
@@ -677,6 +677,28 @@
 // topic it does not open. A payload that does not open with the room's key
 // (shorter than 40 bytes, another key, another topic, altered bytes) is
 // MALFORMED.
+//
+// Rendezvous. Members find each other through the DHT, with no address
+// given: each advertises itself as a provider of the room's namespace
+//
+//	namespace = "/kith/room-rendezvous/1/" lowercase-hex(first 16 bytes of
+//	            SHA-256(topic))
+//
+// (RoomRendezvous; with go-libp2p's routing discovery the DHT key is the
+// SHA-256 multihash of the namespace), renews the advertisement before it
+// expires, looks up the other providers and connects to them; GossipSub
+// then learns their subscriptions over those connections. Example: the
+// open room "lobby" meets at
+// /kith/room-rendezvous/1/06655575d7281dc9306866b2475d8866. An open room's
+// namespace follows from its name, as its topic does. A private room's
+// topic is already a hash of its key, so its namespace reveals nothing
+// more: without the secret one learns neither the name nor the secret.
+// What the DHT does show is who advertises: anyone who knows a topic (a
+// peer we are connected to sees the topics we subscribe to) can look up the
+// peer IDs of its members, though not read what they say. An advertisement
+// cannot be withdrawn: a member that leaves stops renewing it, and DHT
+// servers drop it when it expires (after 48 hours in go-libp2p-kad-dht);
+// until then a lookup may still name, and a member dial, a peer that left.
 //
 // The message (the schema is internal/pb/room.proto):
 //
@@ -730,7 +752,7 @@
 // Golden vectors are in testdata/rooms: each NAME.hex is one payload in hex
 // and NAME.json its decoded fields and topic; sealed.json also holds the
 // secret and the key, and sealed.hex was sealed with a nonce of 24 bytes
-// 0x42.
+// 0x42. rendezvous.json gives each vector's topic and namespace.
 //
 // Every error DecodeRoomPayload returns wraps ErrFrameTooLarge, ErrMalformed
 // or ErrUnsupportedVersion and says what is wrong, for example

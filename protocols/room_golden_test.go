@@ -110,7 +110,7 @@ func TestGoldenRooms(t *testing.T) {
 
 // TestGoldenRoomFiles fails on files in testdata/rooms that no vector owns.
 func TestGoldenRoomFiles(t *testing.T) {
-	var want []string
+	want := []string{goldenRendezvousFile}
 	for _, g := range goldenRooms() {
 		want = append(want, g.name+".hex", g.name+".json")
 	}
