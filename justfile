@@ -64,3 +64,7 @@ soak *flags:
 # The whole CI, as .ci/run (apt and the NAT lab only when root).
 ci:
     bash .ci/run
+
+# The 50-member room in-process (chat's BenchmarkRoom50 and BenchmarkRoom50Cold): delivery, latency, bursts, throughput, RSS.
+bench-rooms *flags:
+    go test -run='^$' -bench='Room50' -benchtime=100x -timeout=10m {{flags}} ./chat/

@@ -18,7 +18,9 @@
 // "Rooms"). RoomService joins rooms, validates every message before pubsub
 // delivers or forwards it, stores each (room, author, seq) once with the
 // signed pubsub message, and publishes ours after storing it. The author of
-// a room message is its pubsub signer. Gaps in an author's seqs are
-// reported (RoomEvent, Gaps); repairing them (the history protocol), finding
-// peers of a room (rendezvous) and node wiring are not here yet.
+// a room message is its pubsub signer. A member that joins, comes back or
+// sees a gap in an author's seqs asks another member for what it lacks over
+// /kith/history/1.0.0 (section "Room history"), and verifies every message
+// it gets again, signature and seal, before storing it. Every member shows
+// a room's messages in one order (RoomOrder).
 package chat

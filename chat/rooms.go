@@ -47,6 +47,11 @@ type RoomEvent struct {
 	Room    string
 	Message *RoomMessage
 	Gap     *Gap
+	// Backfilled says that Message came from a member's history
+	// (/kith/history/1.0.0: backfill after joining, or a gap repaired),
+	// not live from the topic: it may be old, and a UI shows it in its
+	// place in RoomOrder rather than as new.
+	Backfilled bool
 }
 
 // RoomOption injects what code chooses: a logger, an event listener, a clock.
@@ -55,8 +60,10 @@ type RoomOption func(*RoomService)
 // WithRoomLogger sets the service's logger.
 func WithRoomLogger(l *slog.Logger) RoomOption { return func(s *RoomService) { s.log = l } }
 
-// WithRoomEvents registers f, called (from the service's goroutines, one per
-// room, so in order within a room) for every RoomEvent.
+// WithRoomEvents registers f, called (from the service's goroutines) for
+// every RoomEvent. Within a room, messages received live are reported in
+// the order they arrived, and those history brings (Backfilled) in room
+// order; the two streams may interleave.
 func WithRoomEvents(f func(RoomEvent)) RoomOption { return func(s *RoomService) { s.onEvent = f } }
 
 // WithRoomClock sets the clock the validator checks sent_at against.
@@ -68,10 +75,12 @@ func WithRoomClock(now func() time.Time) RoomOption { return func(s *RoomService
 // The validator rejects (and so lowers the score of the peer that sent it
 // to us) only what no honest forwarder passes on: a payload that is too
 // large, does not open with the room's key or does not decode. A message
-// that is too far in the future or over its author's rate limit is rejected
-// when the author itself sent it to us, and ignored (dropped without
-// penalty) when another peer forwarded it, since that peer's clock or bucket
-// may have judged it differently. A replay of a message we hold is ignored.
+// that is too far in the future or over its author's rate limit is ignored,
+// since another member's clock or bucket may rightly have judged it valid
+// and forwarded it, and pubsub would count every later copy of a rejected
+// message against its forwarder; when the author itself sent it to us, the
+// author is penalised instead (PenaltyWeight). A replay of a message we
+// hold is ignored.
 type RoomService struct {
 	h       host.Host
 	ps      *pubsub.PubSub
@@ -80,11 +89,14 @@ type RoomService struct {
 	log     *slog.Logger
 	onEvent func(RoomEvent)
 	now     func() time.Time
+	rdv     rendezvous // rooms_discover.go
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	pen    *penalties // nil when ps was not made by NewPubSub
+	joinMu sync.Mutex // serialises Join and Leave
 	mu     sync.Mutex
 	rooms  map[string]*joined
 	closed bool
@@ -105,20 +117,25 @@ type joined struct {
 	signedID  string
 	signedRaw []byte
 	limits    *limiters // per-author rates of what we receive
+	hist      *history  // the history client's state
 }
 
 // NewRooms starts the service and joins the rooms store holds.
 func NewRooms(h host.Host, ps *pubsub.PubSub, store RoomStore, cfg RoomConfig, opts ...RoomOption) (*RoomService, error) {
 	s := &RoomService{h: h, ps: ps, store: store, cfg: cfg.withDefaults(),
 		log: slog.Default(), now: time.Now, rooms: make(map[string]*joined)}
+	if pen, ok := penaltiesOf.Load(ps); ok {
+		s.pen = pen.(*penalties)
+	}
 	for _, o := range opts {
 		o(s)
 	}
 	s.log = s.log.With("component", "chat.rooms")
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	h.SetStreamHandler(protocols.HistoryProtocol, s.serveHistory)
 	rooms, err := store.Rooms(s.ctx)
 	if err != nil {
-		s.cancel()
+		s.Close()
 		return nil, fmt.Errorf("chat: load rooms: %w", err)
 	}
 	for _, r := range rooms {
@@ -142,6 +159,7 @@ func (s *RoomService) Close() error {
 	rooms := s.rooms
 	s.rooms = nil
 	s.mu.Unlock()
+	s.h.RemoveStreamHandler(protocols.HistoryProtocol)
 	s.cancel()
 	for _, j := range rooms {
 		s.unsubscribe(j)
@@ -152,38 +170,46 @@ func (s *RoomService) Close() error {
 
 // Join joins room name: an open room when secret is nil, a private one
 // otherwise (deriving its key takes about 0.4 s). Joining a room we are in
-// with the same secret returns it; with another secret, ErrRoomKeyChange.
-func (s *RoomService) Join(ctx context.Context, name string, secret []byte) (Room, error) {
-	r := Room{Name: name, JoinedAt: s.now().UTC()}
+// with the same secret returns it and added false; with another secret,
+// ErrRoomKeyChange. added is true only for the call that joined.
+func (s *RoomService) Join(ctx context.Context, name string, secret []byte) (r Room, added bool, err error) {
+	r = Room{Name: name, JoinedAt: s.now().UTC()}
 	if secret != nil {
 		k, err := protocols.DeriveRoomKey(name, secret)
 		if err != nil {
-			return Room{}, fmt.Errorf("chat: join %q: %w", name, err)
+			return Room{}, false, fmt.Errorf("chat: join %q: %w", name, err)
 		}
 		r.Key = k
 	}
 	topic, err := protocols.RoomTopic(name, r.Key)
 	if err != nil {
-		return Room{}, fmt.Errorf("chat: join %q: %w", name, err)
+		return Room{}, false, fmt.Errorf("chat: join %q: %w", name, err)
 	}
 	r.Topic = topic
+	s.joinMu.Lock() // one Join or Leave at a time: a room is subscribed once
+	defer s.joinMu.Unlock()
 	s.mu.Lock()
 	j, ok := s.rooms[name]
 	s.mu.Unlock()
 	if ok {
 		if j.Topic != topic {
-			return Room{}, ErrRoomKeyChange
+			return Room{}, false, ErrRoomKeyChange
 		}
-		return j.Room, nil
+		return j.Room, false, nil
 	}
 	if err := s.store.SaveRoom(ctx, r); err != nil {
-		return Room{}, fmt.Errorf("chat: store room %q: %w", name, err)
+		return Room{}, false, fmt.Errorf("chat: store room %q: %w", name, err)
 	}
-	return r, s.subscribe(r)
+	if err := s.subscribe(r); err != nil {
+		return Room{}, false, err
+	}
+	return r, true, nil
 }
 
 // Leave unsubscribes from room name and forgets it (its messages stay).
 func (s *RoomService) Leave(ctx context.Context, name string) error {
+	s.joinMu.Lock()
+	defer s.joinMu.Unlock()
 	s.mu.Lock()
 	j, ok := s.rooms[name]
 	delete(s.rooms, name)

@@ -64,7 +64,7 @@ func connect(t testing.TB, a, b host.Host) {
 // join joins room on n (nil secret: open).
 func (n *roomNode) join(t testing.TB, room string, secret []byte) chat.Room {
 	t.Helper()
-	r, err := n.svc.Join(t.Context(), room, secret)
+	r, _, err := n.svc.Join(t.Context(), room, secret)
 	if err != nil {
 		t.Fatal(err)
 	}

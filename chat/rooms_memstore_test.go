@@ -100,7 +100,11 @@ func (s *memRoomStore) RoomMessages(_ context.Context, f chat.RoomFilter) ([]cha
 	}
 	slices.SortFunc(out, chat.RoomOrder)
 	if f.Limit > 0 && len(out) > f.Limit {
-		out = out[len(out)-f.Limit:]
+		if f.Oldest {
+			out = out[:f.Limit]
+		} else {
+			out = out[len(out)-f.Limit:]
+		}
 	}
 	return out, nil
 }

@@ -13,8 +13,10 @@ import (
 )
 
 // SeenMessagesTTL is how long our pubsub remembers a message ID as seen
-// (pubsub's default, 2 minutes). A replay after that is caught by the
-// store: a room message is kept once per (room, author, seq).
+// (pubsub's default, 2 minutes). pubsub forgets an expired ID only when it
+// sweeps its seen cache, once a minute, so an ID is remembered for 2 to 3
+// minutes. A replay after that is caught by the store: a room message is
+// kept once per (room, author, seq) (TestHostileRoomReplay).
 const SeenMessagesTTL = 2 * time.Minute
 
 // NewPubSub builds the GossipSub router rooms run on, with kith's settings
@@ -36,17 +38,34 @@ const SeenMessagesTTL = 2 * time.Minute
 //     from || seqno, would let two different payloads signed with one seqno
 //     share an ID.
 //   - Peer scoring with RoomScoreParams and RoomScoreThresholds; each room's
-//     topic gets RoomTopicScoreParams when it is joined.
+//     topic gets RoomTopicScoreParams when it is joined. The
+//     application-specific score is the room service's penalty for authors
+//     that sent us messages over their rate or from too far in the future
+//     (see PenaltyWeight).
+//   - A heartbeat every 200 ms (RoomGossipSubParams), not every second:
+//     until a member's mesh has formed, and whenever its mesh peers are
+//     slow, a message reaches it only through gossip (IHAVE, then IWANT),
+//     which goes out at heartbeats; a one-second heartbeat made those
+//     members wait up to a second.
+//   - pubsub's outbound queue (32 RPCs per peer): under a burst a member
+//     drops redundant copies for busy mesh peers. A queue of 256 dropped
+//     none, but the copies then overflowed the receivers' validation
+//     queues instead and BenchmarkRoom50/throughput did not improve (the
+//     machine was shared and loaded: not conclusive), so it stays 32.
 //   - One validation worker and inline validators, so that messages from one
 //     peer are validated and delivered in the order they arrived (a room's
 //     validator costs microseconds; Ed25519 verification dominates, about
 //     20,000 messages per second).
 func NewPubSub(ctx context.Context, h host.Host, opts ...pubsub.Option) (*pubsub.PubSub, error) {
+	pen := newPenalties()
+	params := RoomScoreParams()
+	params.AppSpecificScore, params.AppSpecificWeight = pen.score, 1
 	base := []pubsub.Option{
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithFloodPublish(true),
+		pubsub.WithGossipSubParams(RoomGossipSubParams()),
 		pubsub.WithMessageIdFn(RoomMessageID),
-		pubsub.WithPeerScore(RoomScoreParams(), RoomScoreThresholds()),
+		pubsub.WithPeerScore(params, RoomScoreThresholds()),
 		pubsub.WithSeenMessagesTTL(SeenMessagesTTL),
 		pubsub.WithValidateWorkers(1),
 		pubsub.WithValidateQueueSize(1024),
@@ -55,8 +74,39 @@ func NewPubSub(ctx context.Context, h host.Host, opts ...pubsub.Option) (*pubsub
 	if err != nil {
 		return nil, fmt.Errorf("chat: start gossipsub: %w", err)
 	}
+	penaltiesOf.Store(ps, pen)
+	context.AfterFunc(ctx, func() { penaltiesOf.Delete(ps) })
 	return ps, nil
 }
+
+// RoomGossipSubParams are pubsub's defaults (D 6, D_lo 5, D_hi 12,
+// gossip to max(6, 25% of) peers outside the mesh) with a heartbeat every
+// 200 ms instead of 1 s, and what counts in heartbeats scaled to keep its
+// meaning in time: the message cache still answers IWANT for 5 s (25
+// heartbeats) and opportunistic grafting still runs every minute. A
+// message ID is still offered in gossip at 3 heartbeats (now within 600
+// ms), so gossip sends as many IHAVE entries per message as before; what
+// costs more is the heartbeat itself, 5 times as often.
+//
+// Measured with BenchmarkRoom50Cold (50 members sending as soon as they
+// joined; just bench-rooms), 4 runs of 100 messages each, 2 shared cores:
+// with 1 s heartbeats, 2 runs had stragglers that got a message only
+// through IWANT after a heartbeat's IHAVE, the slowest 792 and 905 ms;
+// with 200 ms heartbeats the slowest delivery of any run was 199 ms (some
+// still through IWANT, within a heartbeat). Once meshes formed
+// (BenchmarkRoom50/latency) no delivery took the gossip path either way.
+func RoomGossipSubParams() pubsub.GossipSubParams {
+	p := pubsub.DefaultGossipSubParams()
+	scale := int(time.Second / roomHeartbeat)
+	p.HeartbeatInterval = roomHeartbeat
+	p.HistoryLength *= scale
+	p.OpportunisticGraftTicks *= uint64(scale)
+	p.DirectConnectTicks *= uint64(scale)
+	return p
+}
+
+// roomHeartbeat is the heartbeat interval of RoomGossipSubParams.
+const roomHeartbeat = 200 * time.Millisecond
 
 // RoomMessageID is the pubsub message ID of rooms: SHA-256 of from, seqno
 // and data, each preceded by its length.
@@ -71,7 +121,8 @@ func RoomMessageID(m *pb.Message) string {
 
 // RoomScoreParams are the peer-score parameters outside topics:
 //
-//   - no application score and no IP colocation penalty: colleagues behind
+//   - no application score (NewPubSub sets the room penalties) and no IP
+//     colocation penalty: colleagues behind
 //     one office NAT share an address, and would all be penalised;
 //   - behaviour penalty (broken promises, GRAFT during back-off): weight
 //     -10 over a threshold of 6, forgotten over 10 minutes;
@@ -101,8 +152,12 @@ func RoomScoreParams() *pubsub.PeerScoreParams {
 //     busy; a rate threshold would punish honest peers of a quiet room;
 //   - P4 invalid messages: -100 times the square of their count, forgotten
 //     over 10 minutes. The validator rejects only what no honest forwarder
-//     sends (see RoomService), so 5 invalid messages (-2500) put a peer on
-//     the graylist.
+//     sends (see RoomService), so 6 invalid messages (-3600; 5 make -2500,
+//     not below it) put a peer on the graylist. Tested: a forger's 4
+//     invalid signatures score it about -1600, below the gossip threshold
+//     (TestHostileRoomForgedAuthor); a member publishing 500 messages at
+//     once is graylisted after its first 40 and pruned from the mesh
+//     (TestHostileRoomFlooder).
 func RoomTopicScoreParams() *pubsub.TopicScoreParams {
 	return &pubsub.TopicScoreParams{
 		TopicWeight:                     1,

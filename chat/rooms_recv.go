@@ -16,7 +16,7 @@ import (
 
 // subscribe joins r's topic with its validator and starts its reader.
 func (s *RoomService) subscribe(r Room) error {
-	j := &joined{Room: r, done: make(chan struct{}),
+	j := &joined{Room: r, done: make(chan struct{}), hist: newHistory(),
 		self:   rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.Burst),
 		limits: &limiters{rate: rate.Limit(s.cfg.Rate), burst: s.cfg.Burst, m: map[peer.ID]*rate.Limiter{}}}
 	if err := s.ps.RegisterTopicValidator(r.Topic, s.validator(j), pubsub.WithValidatorInline(true)); err != nil {
@@ -49,6 +49,8 @@ func (s *RoomService) subscribe(r Room) error {
 	s.rooms[r.Name] = j
 	s.wg.Go(func() { defer close(j.done); s.read(ctx, j) })
 	s.wg.Go(func() { s.republish(ctx, j) })
+	s.wg.Go(func() { s.historyLoop(ctx, j) })
+	s.discover(ctx, j)
 	s.log.Info("joined room", "room", r.Name, "private", r.Private())
 	return nil
 }
@@ -61,6 +63,8 @@ func (s *RoomService) unsubscribe(j *joined) {
 	j.cancel()
 	j.sub.Cancel()
 	<-j.done
+	<-j.hist.done
+	s.undiscover(j)
 	j.topic.Close()
 	s.ps.UnregisterTopicValidator(j.Topic)
 }
@@ -88,7 +92,7 @@ func (s *RoomService) validator(j *joined) pubsub.ValidatorEx {
 		}
 		author := msg.GetFrom()
 		if m.CheckTime(s.now()) != nil {
-			return blame(msg)
+			return s.penalise(msg)
 		}
 		held, err := s.store.HasRoomMessage(ctx, j.Name, author, m.Seq)
 		if err != nil || held {
@@ -96,20 +100,10 @@ func (s *RoomService) validator(j *joined) pubsub.ValidatorEx {
 		}
 		if !j.limits.allow(author) {
 			s.log.Debug("over rate", "room", j.Name, "author", author)
-			return blame(msg)
+			return s.penalise(msg)
 		}
 		return pubsub.ValidationAccept
 	}
-}
-
-// blame rejects msg when its author sent it to us itself, and ignores it
-// when another peer forwarded it: that peer judged it by its own clock and
-// buckets, and must not be penalised for the author's doing.
-func blame(msg *pubsub.Message) pubsub.ValidationResult {
-	if msg.ReceivedFrom == msg.GetFrom() {
-		return pubsub.ValidationReject
-	}
-	return pubsub.ValidationIgnore
 }
 
 // read stores what j's subscription delivers until ctx ends.
@@ -149,6 +143,7 @@ func (s *RoomService) receive(ctx context.Context, j *joined, msg *pubsub.Messag
 	}
 	if m.Seq > hw+1 {
 		s.notify(RoomEvent{Room: j.Name, Gap: &Gap{Author: author, From: hw + 1, To: m.Seq - 1}})
+		s.wantRepair(j, msg.ReceivedFrom)
 	}
 	s.notify(RoomEvent{Room: j.Name, Message: &rm})
 	return nil

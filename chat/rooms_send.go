@@ -76,7 +76,9 @@ func (s *RoomService) republish(ctx context.Context, j *joined) {
 	defer j.send.Unlock()
 	ms, err := s.store.Unpublished(ctx, j.Name, s.h.ID())
 	if err != nil {
-		s.log.Warn("list unpublished room messages", "room", j.Name, "err", err)
+		if ctx.Err() == nil {
+			s.log.Warn("list unpublished room messages", "room", j.Name, "err", err)
+		}
 		return
 	}
 	for i := range ms {
@@ -84,8 +86,11 @@ func (s *RoomService) republish(ctx context.Context, j *joined) {
 			j.lastSent = ms[i].SentAt
 		}
 		if err := s.publish(ctx, j, &ms[i]); err != nil {
-			s.log.Warn("republish room message", "room", j.Name, "seq", ms[i].Seq, "err", err)
+			if ctx.Err() == nil {
+				s.log.Warn("republish room message", "room", j.Name, "seq", ms[i].Seq, "err", err)
+			}
 			return
 		}
+		s.notify(RoomEvent{Room: j.Name, Message: &ms[i]}) // now with its ID
 	}
 }

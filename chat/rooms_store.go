@@ -62,9 +62,11 @@ type RoomFilter struct {
 	Above map[peer.ID]uint64
 	// Signed keeps only messages that have Raw (what history may hand on).
 	Signed bool
-	// Limit keeps the last Limit messages in room order (0: no limit); they
-	// are still returned oldest first.
-	Limit int
+	// Limit keeps the last Limit messages in room order (0: no limit), or
+	// with Oldest the first Limit; they are returned oldest first either
+	// way.
+	Limit  int
+	Oldest bool
 }
 
 // RoomOrder is the order every member shows a room's messages in: by the

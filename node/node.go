@@ -114,7 +114,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		key:         key,
 		gater:       n.gater,
 		registry:    n.registry,
-		limits:      append([]func(*rcmgr.ScalingLimitConfig){chat.DMLimits, files.Limits}, o.limits...),
+		limits:      append([]func(*rcmgr.ScalingLimitConfig){chat.DMLimits, chat.HistoryLimits, files.Limits}, o.limits...),
 		log:         n.log,
 	})
 	if err != nil {

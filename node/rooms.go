@@ -9,6 +9,7 @@ import (
 
 	"github.com/kithnet/kith/chat"
 	"github.com/kithnet/kith/protocols"
+	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
 )
 
 // Errors of the room methods, besides chat's ErrNotJoined,
@@ -30,8 +31,13 @@ func (n *Node) startRooms(log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	r, err := chat.NewRooms(n.host, ps, n.store, chat.RoomConfig{},
-		chat.WithRoomLogger(log), chat.WithRoomEvents(n.onRoomEvent))
+	opts := []chat.RoomOption{chat.WithRoomLogger(log), chat.WithRoomEvents(n.onRoomEvent)}
+	if n.dht != nil {
+		// Members advertise and look each other up in the DHT (mDNS finds
+		// those on the LAN: pubsub learns their rooms once connected).
+		opts = append(opts, chat.WithRoomDiscovery(drouting.NewRoutingDiscovery(n.dht)))
+	}
+	r, err := chat.NewRooms(n.host, ps, n.store, chat.RoomConfig{}, opts...)
 	if err != nil {
 		return fmt.Errorf("node: rooms: %w", err)
 	}
@@ -52,9 +58,7 @@ func (n *Node) JoinRoom(ctx context.Context, name string, secret []byte) (RoomIn
 	} else if len(secret) < protocols.MinRoomSecret || len(secret) > protocols.MaxRoomSecret {
 		return RoomInfo{}, fmt.Errorf("join %s: %w (got %d)", name, ErrBadRoomSecret, len(secret))
 	}
-	_, err := n.rooms.Topic(name)
-	already := err == nil
-	r, err := n.rooms.Join(ctx, name, secret)
+	r, added, err := n.rooms.Join(ctx, name, secret)
 	if errors.Is(err, chat.ErrRoomKeyChange) {
 		return RoomInfo{}, wrapped{fmt.Sprintf("already a member of room %s with another secret (or none): "+
 			"kith room leave %s first to join it with this one", name, name), err}
@@ -63,7 +67,7 @@ func (n *Node) JoinRoom(ctx context.Context, name string, secret []byte) (RoomIn
 		return RoomInfo{}, err
 	}
 	info := n.roomInfo(r, -1)
-	if !already {
+	if added {
 		n.events.Publish(Event{Type: EventRoom, Kind: RoomKindJoined, Room: name})
 	}
 	return info, nil
@@ -180,7 +184,7 @@ func (n *Node) roomMessageInfoNamed(ctx context.Context, m chat.RoomMessage, nam
 		}
 	}
 	return RoomMessageInfo{
-		ID: m.ID, Room: m.Room, From: from, Name: name, Mine: m.Author == n.host.ID(),
+		ID: m.ID, Room: m.Room, From: from, Name: name, Mine: m.Author == n.host.ID(), Seq: m.Seq,
 		Text: m.Text, SentAt: m.SentAt.UTC(), ReceivedAt: m.ReceivedAt.UTC(),
 	}
 }

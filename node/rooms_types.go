@@ -32,6 +32,9 @@ type RoomMessageInfo struct {
 	From string `json:"from"`           // the author's peer ID (the signer)
 	Name string `json:"name,omitempty"` // the author's contact name, if any
 	Mine bool   `json:"mine,omitempty"` // we wrote it
+	// Seq is the author's sequence number in the room: with From, it names
+	// the message even before it has an ID (ours, until published).
+	Seq  uint64 `json:"seq"`
 	Text string `json:"text"`
 	// SentAt is the author's clock as it stated it; ReceivedAt ours.
 	SentAt     time.Time `json:"sent_at"`

@@ -638,8 +638,8 @@
 // A room is a GossipSub topic that its members subscribe to; a message is
 // one pubsub message on it, forwarded by any member to any other, so no
 // secure channel protects it end to end. RoomMessage, EncodeRoomPayload,
-// DecodeRoomPayload, DeriveRoomKey, RoomKey.Seal, RoomKey.Open and
-// RoomTopic implement this section; package chat runs the rooms.
+// DecodeRoomPayload, DeriveRoomKey, RoomKey.Seal, RoomKey.Open, RoomTopic
+// and RoomRendezvous implement this section; package chat runs the rooms.
 //
 // Authors. Every pubsub message is signed by its author (GossipSub's
 // StrictSign policy: from, seqno and signature present and valid, or the
@@ -678,12 +678,34 @@
 // (shorter than 40 bytes, another key, another topic, altered bytes) is
 // MALFORMED.
 //
+// Rendezvous. Members find each other through the DHT, with no address
+// given: each advertises itself as a provider of the room's namespace
+//
+//	namespace = "/kith/room-rendezvous/1/" lowercase-hex(first 16 bytes of
+//	            SHA-256(topic))
+//
+// (RoomRendezvous; with go-libp2p's routing discovery the DHT key is the
+// SHA-256 multihash of the namespace), renews the advertisement before it
+// expires, looks up the other providers and connects to them; GossipSub
+// then learns their subscriptions over those connections. Example: the
+// open room "lobby" meets at
+// /kith/room-rendezvous/1/06655575d7281dc9306866b2475d8866. An open room's
+// namespace follows from its name, as its topic does. A private room's
+// topic is already a hash of its key, so its namespace reveals nothing
+// more: without the secret one learns neither the name nor the secret.
+// What the DHT does show is who advertises: anyone who knows a topic (a
+// peer we are connected to sees the topics we subscribe to) can look up the
+// peer IDs of its members, though not read what they say. An advertisement
+// cannot be withdrawn: a member that leaves stops renewing it, and DHT
+// servers drop it when it expires (after 48 hours in go-libp2p-kad-dht);
+// until then a lookup may still name, and a member dial, a peer that left.
+//
 // The message (the schema is internal/pb/room.proto):
 //
 //	message RoomMessage {
 //	  uint32 version = 1;  // must be 1
 //	  string room    = 2;  // the room's name
-//	  uint64 seq     = 3;  // the author's sequence number, >= 1
+//	  uint64 seq     = 3;  // the author's sequence number, 1 to 2^63-1
 //	  int64  sent_at = 4;  // Unix milliseconds, > 0
 //	  string text    = 5;  // UTF-8, at most 16384 bytes
 //	}
@@ -699,7 +721,8 @@
 //   - room is the name of the room whose topic the message came on, in open
 //     and private rooms alike (in a private room it is sealed, so only
 //     members see it); any other value is MALFORMED.
-//   - seq is at least 1. An author numbers its messages in each room 1, 2,
+//   - seq is 1 to 2^63-1 (MaxRoomSeq, so that stores with signed 64-bit
+//     integers hold every seq). An author numbers its messages in each room 1, 2,
 //     3, ... with no gaps and never reuses a number, even after a restart;
 //     a receiver keeps each (room, author, seq) once, so a message it holds
 //     is a replay and is dropped. A seq more than one above the highest it
@@ -729,9 +752,166 @@
 // Golden vectors are in testdata/rooms: each NAME.hex is one payload in hex
 // and NAME.json its decoded fields and topic; sealed.json also holds the
 // secret and the key, and sealed.hex was sealed with a nonce of 24 bytes
-// 0x42.
+// 0x42. rendezvous.json gives each vector's topic and namespace.
 //
 // Every error DecodeRoomPayload returns wraps ErrFrameTooLarge, ErrMalformed
 // or ErrUnsupportedVersion and says what is wrong, for example
-// "protocols: malformed frame: room message seq is 0; it must be at least 1".
+// "protocols: malformed frame: room message seq is 0; it must be 1 to 9223372036854775807".
+//
+// # Room history
+//
+// A member that joins a room, comes back to it, or sees a gap in an
+// author's seqs (section "Rooms") asks another member for the messages it
+// lacks on a stream of HistoryProtocol ("/kith/history/1.0.0"). The answer
+// carries the signed pubsub messages exactly as the topic carried them, so
+// the requester verifies each as if it had come by gossip and trusts the
+// server for nothing but availability. HistoryRequest, HistoryReader and
+// HistoryWriter implement this section; package chat runs the exchange.
+//
+// Framing. Frames are framed as direct messages are (section "Direct
+// messages", Framing): a minimal uvarint length, then a protobuf
+// kith.history.v1.HistoryFrame (the schema is internal/pb/history.proto) of
+// that many bytes. The server reads the request with the limit
+// MaxHistoryRequest (65536); the requester reads the answer with the limit
+// MaxHistoryFrame (1048576). A larger length is TOO_LARGE, before anything
+// is allocated for the body.
+//
+//	message HistoryFrame {
+//	  oneof part {
+//	    HistoryRequest request = 1;
+//	    HistoryBatch   batch   = 2;
+//	    HistoryEnd     end     = 3;
+//	    HistoryError   error   = 4;  // as DM's Error, codes 1 to 8
+//	  }
+//	}
+//	message HistoryRequest {
+//	  uint32 version               = 1;  // must be 1
+//	  string topic                 = 2;  // the room's topic
+//	  repeated HistoryHave have    = 3;  // 0 to 1024, one per author at most
+//	  uint32 max_messages          = 4;  // 1 to 2000
+//	}
+//	message HistoryHave  { bytes author = 1; uint64 through = 2; }
+//	message HistoryBatch { repeated bytes messages = 1; }  // 1 or more
+//	message HistoryEnd   { bool more = 1; }
+//
+// Readers and writers apply the DM rules for a frame's one part, wire types,
+// unknown fields and Error frames, and these:
+//
+//   - HistoryRequest.version is checked before anything else in the
+//     request: any value but HistoryVersion (1), including 0, is
+//     UNSUPPORTED_VERSION.
+//   - topic is a room topic (CheckRoomTopic): "/kith/room/1/open/" and a
+//     valid room name, or "/kith/room/1/" and 64 lowercase hex digits;
+//     anything else is MALFORMED.
+//   - have lists at most MaxHistoryAuthors (1024) authors (more is
+//     TOO_LARGE), each once (twice is MALFORMED). author is a binary peer
+//     ID (a multihash, as peer.IDFromBytes reads it) of at most 64 bytes
+//     (longer is TOO_LARGE, not a peer ID MALFORMED). through says that the
+//     requester holds that author's seqs 1 to through, all of them (its
+//     contiguous prefix; 0: none, the same as not listing the author).
+//   - max_messages is 1 to MaxHistoryMessages (2000): 0 is MALFORMED, more
+//     is TOO_LARGE.
+//   - A batch carries at least one message; each is 1 to
+//     MaxHistoryRawMessage (24576) bytes: MaxRoomPayload and 4096 bytes for
+//     the envelope (from, seqno, topic, signature, and a key for the
+//     identities whose peer ID does not hold it). Empty is MALFORMED, longer
+//     TOO_LARGE. The framing does not look inside a message.
+//
+// The exchange:
+//
+//  1. The requester opens a stream, writes one HistoryRequest and closes its
+//     write side.
+//  2. The server answers with an Error and closes, or with zero or more
+//     HistoryBatch frames and then one HistoryEnd, and closes. The batches
+//     hold, in room order (RoomOrder in package chat: by sent_at, author,
+//     seq), the first max_messages of the messages it holds on topic whose
+//     seq is above the requester's through for their author, and every
+//     message of an author the request does not list. HistoryEnd.more says
+//     it stopped at max_messages with more to send; the requester asks
+//     again with its new haves, and stops when more is false, or when a
+//     round brought nothing new (the server may hold nothing past the
+//     requester's gaps).
+//
+// Only the requester writes a request, only the server the other frames; a
+// server answers any first frame but a request with UNEXPECTED. A requester
+// that reads a request, more messages than it asked for, or the end of the
+// stream before HistoryEnd, resets the stream and asks another member.
+//
+// Who may ask. A server answers only for a room it is a member of, and only
+// a peer that its GossipSub router shows subscribed to that room's topic at
+// that moment; anything else is NOT_ALLOWED, the same answer for a room the
+// server is not in as for a requester that is not subscribed (the answer
+// does not tell which rooms the server is in). That is enough, because
+// history hands on nothing the topic did not carry to every subscriber: in
+// an open room anyone may subscribe; a private room's topic is a hash of
+// its key, so only its members (and whoever watched the topic) know what
+// to ask for, and its payloads are sealed with the key, so a subscriber
+// without the secret reads none of them. Members ask a member that forwarded
+// a message with a gap before it, else any member, up to three in turn.
+//
+// Verification. The requester checks every message of a batch as the topic
+// would have, and drops one that fails:
+//
+//   - it decodes as a pubsub Message (go-libp2p-pubsub's pb.Message) whose
+//     topic is the room's topic;
+//   - it carries from, seqno and signature, and the signature is valid
+//     under StrictSign: over "libp2p-pubsub:" followed by the message
+//     encoded without its signature and key fields, with the public key in
+//     key (which must match from) or, without one, extracted from from;
+//   - its data is a payload of the room (section "Rooms": it opens with the
+//     room's key in a private room, names the room, and decodes by every
+//     rule there), and its sent_at is not more than MaxRoomClockSkew ahead.
+//
+// The author is from, the signer. A message passing these checks is kept as
+// gossip's are: once per (room, author, seq), with the bytes received as
+// its signed form, so that it can be handed on in turn; a duplicate is
+// dropped. A requester cuts off a server that sent several messages that
+// fail (kith: 3 in one answer), by resetting the stream, asks another
+// member, and does not ask that server again for a while (kith: 10
+// minutes).
+//
+// Error codes: MALFORMED, TOO_LARGE and UNSUPPORTED_VERSION for a request
+// that breaks a rule above (ErrorCodeFor; after a TOO_LARGE length, without
+// reading the body); NOT_ALLOWED as above; INTERNAL when the server fails
+// (its store), after which the requester asks another member; UNEXPECTED.
+// A requester that gets an Error asks another member, and asks again later
+// (kith: after 1 s, doubling up to 1 minute, or at once when a new peer
+// joins the topic; a server may refuse a new member until its router has
+// seen the subscription).
+//
+// Versions. The protocol ID names the framing, the frames and the exchange;
+// a change to any of them is a new protocol ID (/kith/history/2.0.0).
+// HistoryRequest.version names the meaning of a request; only version 1
+// exists. The messages carried are the topic's, versioned by section
+// "Rooms".
+//
+// Timeouts are not part of the wire format, but implementations bound every
+// read and write with a deadline (kith: 30 s for the first frame, 60 s for
+// each later one) and reset a stream whose peer stalls longer.
+//
+// Limits, in one place:
+//
+//	MaxHistoryRequest     65536    bytes of a frame before the request is read
+//	MaxHistoryFrame       1048576  bytes of any frame (a batch is cut to fit)
+//	MaxHistoryAuthors     1024     authors of a request
+//	MaxHistoryMessages    2000     messages asked for in one request
+//	MaxHistoryRawMessage  24576    bytes of one signed message in a batch
+//	MaxHistoryAuthorLen   64       bytes of an author's peer ID
+//
+// Example: the end of an answer that stopped at max_messages, 5 bytes in
+// all,
+//
+//	04                     length 4
+//	1a 02                  field 3 (end), 2 bytes
+//	08 01                  field 1 (more): true
+//
+// Golden vectors are in testdata/history: each NAME.hex is one frame,
+// length prefix included, in hex, and NAME.json its decoded fields (a
+// batch's messages in hex; the golden batch holds short stand-ins, not
+// signed messages, since the framing does not look inside them).
+//
+// Every error HistoryReader.Read returns about a frame wraps
+// ErrFrameTooLarge, ErrMalformed or ErrUnsupportedVersion and says what is
+// wrong, for example "protocols: malformed frame: request have 0: author is
+// not a peer ID".
 package protocols

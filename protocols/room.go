@@ -42,6 +42,9 @@ type RoomMessage struct {
 	Text string
 }
 
+// MaxRoomSeq is the highest seq a room message may carry: 2^63-1.
+const MaxRoomSeq = 1<<63 - 1
+
 // ValidRoomName checks a room name: 1 to MaxRoomNameLen bytes of lowercase
 // ASCII letters, digits, '-', '_' and '.', starting with a letter or a digit.
 func ValidRoomName(name string) error {
@@ -67,8 +70,8 @@ func (m RoomMessage) check() error {
 	if err := ValidRoomName(m.Room); err != nil {
 		return err
 	}
-	if m.Seq == 0 {
-		return fmt.Errorf("%w: room message seq is 0; it must be at least 1", ErrMalformed)
+	if m.Seq == 0 || m.Seq > MaxRoomSeq {
+		return fmt.Errorf("%w: room message seq is %d; it must be 1 to %d", ErrMalformed, m.Seq, uint64(MaxRoomSeq))
 	}
 	if m.SentAt.UnixMilli() <= 0 {
 		return fmt.Errorf("%w: room message sent_at is %d; it must be a positive number of Unix milliseconds",

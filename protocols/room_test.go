@@ -62,6 +62,7 @@ func TestHostileRoomMessages(t *testing.T) {
 		{"version 0", rawRoom(0, "a", 1, ms, ""), ErrUnsupportedVersion},
 		{"version 2", rawRoom(2, "a", 1, ms, ""), ErrUnsupportedVersion},
 		{"seq 0", rawRoom(1, "a", 0, ms, ""), ErrMalformed},
+		{"seq 2^63, above what stores hold", rawRoom(1, "a", 1<<63, ms, ""), ErrMalformed},
 		{"sent_at 0", rawRoom(1, "a", 1, 0, ""), ErrMalformed},
 		{"sent_at negative", rawRoom(1, "a", 1, neg, ""), ErrMalformed},
 		{"bad room", rawRoom(1, "A", 1, ms, ""), ErrMalformed},

@@ -253,6 +253,9 @@ func testLimit(t *testing.T, s chat.RoomStore) {
 	for _, limit := range []int{1, 3, 10, 11} {
 		want := textsOf(all[max(0, len(all)-limit):])
 		wantTexts(t, fmt.Sprintf("Limit %d", limit), list(t, s, chat.RoomFilter{Room: "lobby", Limit: limit}), want...)
+		want = textsOf(all[:min(len(all), limit)])
+		wantTexts(t, fmt.Sprintf("Limit %d Oldest", limit),
+			list(t, s, chat.RoomFilter{Room: "lobby", Limit: limit, Oldest: true}), want...)
 	}
 }
 
@@ -268,6 +271,8 @@ func testAbove(t *testing.T, s chat.RoomStore) {
 	// Authors not in the map are all kept; Limit applies to what Above kept.
 	f = chat.RoomFilter{Room: "lobby", Above: map[peer.ID]uint64{as[1]: 1}, Limit: 3}
 	wantTexts(t, "Above with Limit", list(t, s, f), "a3", "b3", "c3")
+	f.Oldest = true // what history answers with
+	wantTexts(t, "Above with Limit and Oldest", list(t, s, f), "a1", "c1", "a2")
 	f = chat.RoomFilter{Room: "lobby", Above: map[peer.ID]uint64{as[0]: 1 << 62, as[1]: 5, as[2]: 2}}
 	wantTexts(t, "Above high-water marks", list(t, s, f), "c3")
 }

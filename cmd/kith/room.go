@@ -1,10 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -368,55 +371,56 @@ func (g *globals) followRoom(ctx context.Context, c *api.Client, room string, li
 const heldOwnFor = 2 * time.Second
 
 // roomDedup keeps --follow from printing a message twice: once from the
-// listing and once from the event stream. Messages are known by ID; our own
-// message listed while it was being published has no ID yet, so it is held
-// back (by content) until its event comes, or heldOwnFor has passed.
+// listing and once from the event stream. A message is known by author and
+// seq. Our own message listed while it was being published has no ID yet,
+// so it is held back until its event brings the ID, or heldOwnFor has
+// passed.
 type roomDedup struct {
 	seen map[string]bool
-	held map[string][]node.RoomMessageInfo // by ownKey
+	held map[string]node.RoomMessageInfo
 }
 
 func newRoomDedup() *roomDedup {
-	return &roomDedup{seen: map[string]bool{}, held: map[string][]node.RoomMessageInfo{}}
+	return &roomDedup{seen: map[string]bool{}, held: map[string]node.RoomMessageInfo{}}
 }
 
-func ownKey(m node.RoomMessageInfo) string { return m.SentAt.String() + "\x00" + m.Text }
+func roomKey(m node.RoomMessageInfo) string { return m.From + "/" + strconv.FormatUint(m.Seq, 10) }
 
 // listed takes a message of the listing and says whether to print it now.
 func (d *roomDedup) listed(m node.RoomMessageInfo) bool {
+	k := roomKey(m)
 	if m.ID == "" && m.Mine {
-		d.held[ownKey(m)] = append(d.held[ownKey(m)], m)
+		d.held[k] = m
 		return false
 	}
-	d.seen[m.ID] = true
+	d.seen[k] = true
 	return true
 }
 
 // arrived takes a message from the event stream and says whether to print
 // it.
 func (d *roomDedup) arrived(m node.RoomMessageInfo) bool {
-	if m.ID != "" && d.seen[m.ID] {
+	k := roomKey(m)
+	if d.seen[k] {
 		return false
 	}
-	if m.ID != "" {
-		d.seen[m.ID] = true
+	if m.ID == "" && m.Mine { // not published yet: its next event has the ID
+		d.held[k] = m
+		return false
 	}
-	if m.Mine {
-		if h := d.held[ownKey(m)]; len(h) > 0 {
-			d.held[ownKey(m)] = h[1:] // this is the held one: print it now, with its ID
-		}
-	}
+	d.seen[k] = true
+	delete(d.held, k)
 	return true
 }
 
 // release returns the messages still held back, and forgets them.
 func (d *roomDedup) release() []node.RoomMessageInfo {
-	var out []node.RoomMessageInfo
-	for k, h := range d.held {
-		out = append(out, h...)
-		delete(d.held, k)
+	out := slices.Collect(maps.Values(d.held))
+	for k := range d.held {
+		d.seen[k] = true
 	}
-	slices.SortFunc(out, func(a, b node.RoomMessageInfo) int { return a.SentAt.Compare(b.SentAt) })
+	clear(d.held)
+	slices.SortFunc(out, func(a, b node.RoomMessageInfo) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out
 }
 

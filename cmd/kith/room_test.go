@@ -64,7 +64,8 @@ func waitRoomMembers(t *testing.T, home, room string, want int) {
 
 // Three daemons that met through a bootstrap node share a room: what each
 // sends, the others show in room log, with the same IDs; a restarted
-// daemon is in the room again and gets what is sent after it is back.
+// daemon is in the room again, fetches what was said while it was away
+// (history) and gets what is sent after it is back.
 func TestCLIRoomThreeDaemons(t *testing.T) {
 	c := startColleagues(t) // ana and ben, contacts of each other
 	cat := newHome(t)
@@ -126,17 +127,32 @@ func TestCLIRoomThreeDaemons(t *testing.T) {
 	}
 
 	// cat restarts: the others see it go and come back, and it is in the
-	// room again without joining.
+	// room again without joining; what ana and ben said meanwhile reaches
+	// it through history, in the order they show it.
 	catD.stop(t)
 	waitRoomMembers(t, c.ana, "lobby", 1)
+	mustRun(t, c.ana, "room", "send", "lobby", "while cat was away")
+	mustRun(t, c.ben, "room", "send", "lobby", "also while away")
 	startDaemon(t, cat, "daemon", "--bootstrap", c.boot)
 	rs := decodeJSON[[]node.RoomInfo](t, mustRun(t, cat, "room", "ls", "--json"))
-	if len(rs) != 1 || rs[0].Name != "lobby" || rs[0].Messages != 3 {
+	if len(rs) != 1 || rs[0].Name != "lobby" || rs[0].Messages < 3 {
 		t.Fatalf("room ls after a restart: %+v", rs)
 	}
 	waitRoomMembers(t, c.ana, "lobby", 2)
+	want := roomLog(t, c.ana, "lobby")
+	deadline := time.Now().Add(waitBound)
+	for {
+		got := roomLog(t, cat, "lobby")
+		if slices.EqualFunc(got, want, func(a, b node.RoomMessageInfo) bool { return a.ID == b.ID && a.Text == b.Text }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cat's log after its restart:\n%+v\nwant ana's:\n%+v", got, want)
+		}
+		time.Sleep(100 * time.Millisecond) // a poll interval, not a synchronisation
+	}
 	catFollow := followRoom(t, cat, "lobby")
-	for range 3 { // the history it held
+	for range len(want) { // the history it holds
 		catFollow.next(t)
 	}
 	m := decodeJSON[node.RoomMessageInfo](t, mustRun(t, c.ana, "room", "send", "lobby", "welcome back", "--json"))

@@ -97,8 +97,8 @@ func TestPromptSecretNeedsTerminal(t *testing.T) {
 // is printed once, with the ID its event brings.
 func TestRoomDedup(t *testing.T) {
 	at := time.UnixMilli(1_767_225_600_000)
-	theirs := node.RoomMessageInfo{ID: "aa", Text: "hi", SentAt: at}
-	ownNoID := node.RoomMessageInfo{Mine: true, Text: "mine", SentAt: at}
+	theirs := node.RoomMessageInfo{ID: "aa", From: "ana", Seq: 1, Text: "hi", SentAt: at}
+	ownNoID := node.RoomMessageInfo{From: "me", Seq: 1, Mine: true, Text: "mine", SentAt: at}
 	ownWithID := ownNoID
 	ownWithID.ID = "bb"
 	d := newRoomDedup()
@@ -108,17 +108,21 @@ func TestRoomDedup(t *testing.T) {
 	if d.arrived(theirs) {
 		t.Error("a listed message printed again from its event")
 	}
-	if !d.arrived(ownWithID) || d.arrived(ownWithID) {
+	if d.arrived(ownNoID) || !d.arrived(ownWithID) || d.arrived(ownWithID) {
 		t.Error("our held message is printed once, from its event")
 	}
 	if held := d.release(); len(held) != 0 {
 		t.Errorf("released %+v after its event came", held)
 	}
-	d.listed(ownNoID)
-	if held := d.release(); len(held) != 1 || held[0].Text != "mine" {
+	next := node.RoomMessageInfo{From: "me", Seq: 2, Mine: true, Text: "mine again", SentAt: at}
+	d.listed(next)
+	if held := d.release(); len(held) != 1 || held[0].Text != "mine again" {
 		t.Errorf("a held message whose event never came is released: %+v", held)
 	}
-	if !d.arrived(node.RoomMessageInfo{ID: "cc", Text: "new"}) {
+	if next.ID = "dd"; d.arrived(next) {
+		t.Error("a released message printed again when its event comes late")
+	}
+	if !d.arrived(node.RoomMessageInfo{ID: "cc", From: "ana", Seq: 2, Text: "new"}) {
 		t.Error("a new message is printed")
 	}
 }

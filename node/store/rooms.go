@@ -218,6 +218,9 @@ func (s *Store) RoomMessages(ctx context.Context, f chat.RoomFilter) ([]chat.Roo
 	if f.Limit == 0 {
 		return s.roomMessages(ctx, q+` ORDER BY sent_at, author, seq`, args...)
 	}
+	if f.Oldest {
+		return s.roomMessages(ctx, q+` ORDER BY sent_at, author, seq LIMIT ?`, append(args, f.Limit)...)
+	}
 	// The last Limit in room order, then oldest first.
 	q = `SELECT * FROM (` + q + ` ORDER BY sent_at DESC, author DESC, seq DESC LIMIT ?)
 		ORDER BY sent_at, author, seq`

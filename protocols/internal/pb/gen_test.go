@@ -18,7 +18,7 @@ func TestGeneratedWithPinnedPlugin(t *testing.T) {
 	if m == nil {
 		t.Fatal("go.mod does not require google.golang.org/protobuf")
 	}
-	for _, name := range []string{"dm.pb.go", "filespb/files.pb.go", "roompb/room.pb.go"} {
+	for _, name := range []string{"dm.pb.go", "filespb/files.pb.go", "roompb/room.pb.go", "roompb/history.pb.go"} {
 		src, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)

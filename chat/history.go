@@ -1,0 +1,182 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/kithnet/kith/protocols"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+)
+
+// HistoryServiceName names the room history service in the resource
+// manager.
+const HistoryServiceName = "kith.history"
+
+// Timeouts of /kith/history/1.0.0 streams, as for direct messages: the
+// first frame (the request, or the first answer) within historyFirstFrame,
+// each later frame within historyIdle.
+const (
+	historyFirstFrame = 30 * time.Second
+	historyIdle       = 60 * time.Second
+	// historyWriteGroup is how many messages the server writes under one
+	// write deadline: at most about 768 KiB, one batch.
+	historyWriteGroup = 32
+	// historyMemory is what a history stream reserves: the largest frame it
+	// may read and the one it may build.
+	historyMemory = protocols.MaxHistoryFrame + protocols.MaxHistoryRequest
+)
+
+// HistoryLimits adds the resource-manager limits of the room history
+// service: a member asks one peer at a time per room, so a peer holds at
+// most a few history streams, each until its deadline, and reserves about
+// 1 MiB for each.
+func HistoryLimits(l *rcmgr.ScalingLimitConfig) {
+	l.AddServiceLimit(HistoryServiceName,
+		rcmgr.BaseLimit{StreamsInbound: 32, StreamsOutbound: 32, Streams: 64, Memory: 96 << 20},
+		rcmgr.BaseLimitIncrease{StreamsInbound: 16, StreamsOutbound: 16, Streams: 32, Memory: 32 << 20})
+	l.AddServicePeerLimit(HistoryServiceName,
+		rcmgr.BaseLimit{StreamsInbound: 4, StreamsOutbound: 4, Streams: 8, Memory: 8 << 20},
+		rcmgr.BaseLimitIncrease{})
+}
+
+// serveHistory answers one /kith/history/1.0.0 request (section "Room
+// history" of package protocols).
+//
+// It serves a room only to a peer that pubsub shows subscribed to the
+// room's topic now, and only a room we are in; anything else is
+// NOT_ALLOWED, the same answer for a room we are not in as for one the
+// peer is not in. That is enough: history hands on only what the topic
+// carried, which any subscriber receives anyway. A private room's payloads
+// are sealed with its key, so a subscriber without the secret reads nothing
+// of them, and its topic is a hash of the key, so only someone who holds
+// the key or watched the topic knows what to ask for.
+func (s *RoomService) serveHistory(st network.Stream) {
+	if !s.enter() {
+		st.Reset()
+		return
+	}
+	defer s.wg.Done()
+	if err := st.Scope().SetService(HistoryServiceName); err != nil {
+		s.log.Debug("history stream refused by resource manager", "err", err)
+		st.Reset()
+		return
+	}
+	if err := st.Scope().ReserveMemory(historyMemory, network.ReservationPriorityAlways); err != nil {
+		s.log.Debug("history stream: no memory", "err", err)
+		st.Reset()
+		return
+	}
+	defer st.Scope().ReleaseMemory(historyMemory)
+	stop := closeOnCtx(s.ctx, st)
+	defer stop()
+	p := st.Conn().RemotePeer()
+	w := protocols.NewHistoryWriter(st)
+	st.SetDeadline(time.Now().Add(historyFirstFrame))
+	f, err := protocols.NewHistoryReader(st).Read(protocols.MaxHistoryRequest)
+	switch {
+	case errors.Is(err, io.EOF) || timedOut(err):
+		st.Reset()
+		return
+	case err != nil:
+		s.log.Debug("history request refused", "peer", p, "err", err)
+		historyFail(st, w, protocols.ErrorCodeFor(err), err.Error())
+		return
+	case f.Request == nil:
+		historyFail(st, w, protocols.CodeUnexpected, "expected a request")
+		return
+	}
+	j := s.roomOfTopic(f.Request.Topic)
+	if j == nil || !slices.Contains(j.topic.ListPeers(), p) {
+		s.log.Debug("history refused: not a member", "peer", p)
+		historyFail(st, w, protocols.CodeNotAllowed, "not a member of this room")
+		return
+	}
+	s.answerHistory(st, w, p, j, f.Request)
+}
+
+// answerHistory writes what j holds above the request's haves, in room
+// order, up to its Max, then End.
+func (s *RoomService) answerHistory(st network.Stream, w *protocols.HistoryWriter, p peer.ID,
+	j *joined, req *protocols.HistoryRequest) {
+	above := make(map[peer.ID]uint64, len(req.Have))
+	for _, h := range req.Have {
+		above[h.Author] = h.Through
+	}
+	// The oldest above the haves, so that a requester asking again moves
+	// forward; one more than asked tells whether there is more.
+	ms, err := s.store.RoomMessages(s.ctx, RoomFilter{Room: j.Name, Above: above, Signed: true,
+		Limit: req.Max + 1, Oldest: true})
+	if err != nil {
+		s.log.Warn("history: read room messages", "room", j.Name, "err", err)
+		historyFail(st, w, protocols.CodeInternal, "could not read the room's messages")
+		return
+	}
+	more := len(ms) > req.Max
+	ms = ms[:min(len(ms), req.Max)]
+	raws := make([][]byte, 0, len(ms))
+	for _, m := range ms {
+		if len(m.Raw) <= protocols.MaxHistoryRawMessage {
+			raws = append(raws, m.Raw)
+		}
+	}
+	for g := range slices.Chunk(raws, historyWriteGroup) {
+		st.SetWriteDeadline(time.Now().Add(historyIdle))
+		if err := w.WriteMessages(g); err != nil {
+			s.log.Debug("history answer broken", "peer", p, "err", err)
+			st.Reset()
+			return
+		}
+	}
+	st.SetWriteDeadline(time.Now().Add(historyIdle))
+	if err := w.Write(protocols.HistoryFrame{End: &protocols.HistoryEnd{More: more}}); err != nil {
+		st.Reset()
+		return
+	}
+	st.Close()
+	s.log.Debug("history served", "room", j.Name, "peer", p, "messages", len(raws), "more", more)
+}
+
+// historyFail sends a coded error and closes the stream.
+func historyFail(st network.Stream, w *protocols.HistoryWriter, code protocols.ErrorCode, msg string) {
+	st.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	err := w.Write(protocols.HistoryFrame{Error: &protocols.RemoteError{Code: code, Message: protocols.ErrorHint(msg)}})
+	if err != nil {
+		st.Reset()
+		return
+	}
+	st.Close()
+}
+
+// roomOfTopic returns the room we are in whose topic is topic, or nil.
+func (s *RoomService) roomOfTopic(topic string) *joined {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, j := range s.rooms {
+		if j.Topic == topic {
+			return j
+		}
+	}
+	return nil
+}
+
+// enter registers a stream handler with the WaitGroup unless the service
+// is closing.
+func (s *RoomService) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// closeOnCtx resets st when ctx ends; the returned func undoes it.
+func closeOnCtx(ctx context.Context, st network.Stream) func() bool {
+	return context.AfterFunc(ctx, func() { st.Reset() })
+}

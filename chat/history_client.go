@@ -1,0 +1,323 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/kithnet/kith/protocols"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// The history client's knobs.
+const (
+	// historyAsk is how many members one round asks, in turn, before it
+	// gives up until the next retry.
+	historyAsk = 3
+	// historyMaxBad is how many messages of one answer may fail
+	// verification before the peer is cut off (its stream reset) and
+	// another member asked.
+	historyMaxBad = 3
+	// historyShun is how long a peer cut off is not asked again.
+	historyShun = 10 * time.Minute
+	// historyRetryMin and historyRetryMax bound the back-off after a round
+	// in which no member answered (a member may refuse at first because its
+	// pubsub has not seen our subscription yet).
+	historyRetryMin = time.Second
+	historyRetryMax = time.Minute
+)
+
+// errCutOff: a history server sent too many messages that fail
+// verification, or more than it was asked for.
+var errCutOff = errors.New("chat: history peer cut off")
+
+// history is a room's history client state: what to ask, and whom first.
+type history struct {
+	gap    chan struct{} // a gap was seen: repair (capacity 1, coalescing)
+	joined chan struct{} // a peer joined the topic (capacity 1)
+	done   chan struct{} // closed when the client has stopped
+
+	mu      sync.Mutex
+	hint    peer.ID // the peer to ask first: the forwarder of a gap, a new peer
+	shunned map[peer.ID]time.Time
+}
+
+func newHistory() *history {
+	return &history{gap: make(chan struct{}, 1), joined: make(chan struct{}, 1), done: make(chan struct{}),
+		shunned: map[peer.ID]time.Time{}}
+}
+
+// wantRepair asks j's history client to repair a gap, asking p first. Gaps
+// seen while a request is in flight are coalesced into the next one.
+func (s *RoomService) wantRepair(j *joined, p peer.ID) {
+	j.hist.setHint(p, true)
+	select {
+	case j.hist.gap <- struct{}{}:
+	default:
+	}
+}
+
+func (h *history) setHint(p peer.ID, replace bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if replace || h.hint == "" {
+		h.hint = p
+	}
+}
+
+func (h *history) takeHint() peer.ID {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := h.hint
+	h.hint = ""
+	return p
+}
+
+func (h *history) shun(p peer.ID, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.shunned[p] = now.Add(historyShun)
+}
+
+func (h *history) isShunned(p peer.ID, now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	until, ok := h.shunned[p]
+	if ok && now.After(until) {
+		delete(h.shunned, p)
+		return false
+	}
+	return ok
+}
+
+// historyLoop runs j's history client until ctx ends: it backfills once a
+// member is there (at join, and at every start since rooms are rejoined),
+// then repairs gaps as they are seen. A round in which no member answered
+// is retried with back-off, and at once when a peer joins. It closes
+// j.hist.done once it and its topic event handler have stopped (a topic
+// with a live handler cannot be closed).
+func (s *RoomService) historyLoop(ctx context.Context, j *joined) {
+	defer close(j.hist.done)
+	ev, err := j.topic.EventHandler()
+	if err != nil {
+		s.log.Warn("history: topic events", "room", j.Name, "err", err)
+		return
+	}
+	var watch sync.WaitGroup
+	defer watch.Wait()
+	watch.Go(func() { s.watchJoins(ctx, j, ev) })
+	need, delay := true, historyRetryMin
+	var retry <-chan time.Time
+	for {
+		if need && retry == nil {
+			switch ok, asked := s.syncHistory(ctx, j); {
+			case ok:
+				need, delay = false, historyRetryMin
+			case asked > 0 && ctx.Err() == nil:
+				retry = time.After(delay)
+				delay = min(2*delay, historyRetryMax)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-j.hist.gap:
+			need = true
+		case <-j.hist.joined:
+			retry = nil // a new member: ask now
+		case <-retry:
+			retry = nil
+		}
+	}
+}
+
+// watchJoins turns the topic's PeerJoin events into hints and wake-ups of
+// historyLoop.
+func (s *RoomService) watchJoins(ctx context.Context, j *joined, ev *pubsub.TopicEventHandler) {
+	defer ev.Cancel()
+	for {
+		e, err := ev.NextPeerEvent(ctx)
+		if err != nil {
+			return
+		}
+		if e.Type != pubsub.PeerJoin {
+			continue
+		}
+		j.hist.setHint(e.Peer, false)
+		select {
+		case j.hist.joined <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// syncHistory asks up to historyAsk members in turn, the hinted one
+// first, until one answers in full. It says whether one did, and how many
+// it asked (none: no member is known yet).
+func (s *RoomService) syncHistory(ctx context.Context, j *joined) (ok bool, asked int) {
+	hint := j.hist.takeHint()
+	cands := j.topic.ListPeers()
+	if hint != "" {
+		cands = append([]peer.ID{hint}, slices.DeleteFunc(cands, func(p peer.ID) bool { return p == hint })...)
+	}
+	for _, p := range cands {
+		if asked == historyAsk || ctx.Err() != nil {
+			break
+		}
+		if p == s.h.ID() || j.hist.isShunned(p, s.now()) {
+			continue
+		}
+		asked++
+		err := s.fetchFrom(ctx, j, p)
+		if err == nil {
+			return true, asked
+		}
+		if errors.Is(err, errCutOff) {
+			j.hist.shun(p, s.now())
+		}
+		if ctx.Err() == nil {
+			s.log.Info("history: member did not answer", "room", j.Name, "peer", p, "err", err)
+		}
+	}
+	return false, asked
+}
+
+// fetchFrom asks p for what we lack, again while it says there is more and
+// a round stored something.
+func (s *RoomService) fetchFrom(ctx context.Context, j *joined, p peer.ID) error {
+	for {
+		have, err := s.haves(ctx, j)
+		if err != nil {
+			return err
+		}
+		r, err := s.fetch(ctx, j, p, have)
+		if r.stored > 0 || r.bad > 0 {
+			s.log.Info("history received", "room", j.Name, "peer", p,
+				"stored", r.stored, "duplicates", r.got-r.stored-r.bad, "dropped", r.bad)
+		}
+		if err != nil || !r.more || r.stored == 0 {
+			return err
+		}
+	}
+}
+
+// haves returns, for every author of j we hold messages of, the prefix of
+// seqs 1..n we hold without a gap (at most MaxHistoryAuthors of them).
+func (s *RoomService) haves(ctx context.Context, j *joined) ([]protocols.HistoryHave, error) {
+	hws, err := s.store.HighWaters(ctx, j.Name)
+	if err != nil {
+		return nil, err
+	}
+	gaps, err := s.store.RoomGaps(ctx, j.Name)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range gaps {
+		if hw, ok := hws[g.Author]; ok && g.From-1 < hw {
+			hws[g.Author] = g.From - 1
+		}
+	}
+	var out []protocols.HistoryHave
+	for _, a := range slices.Sorted(maps.Keys(hws)) {
+		if len(out) == protocols.MaxHistoryAuthors {
+			break // the rest come in full; duplicates are dropped
+		}
+		out = append(out, protocols.HistoryHave{Author: a, Through: hws[a]})
+	}
+	return out, nil
+}
+
+// fetchResult counts one exchange's messages.
+type fetchResult struct {
+	more             bool
+	got, stored, bad int
+}
+
+// fetch runs one /kith/history/1.0.0 exchange with p: it verifies every
+// message of the answer and stores those that pass.
+func (s *RoomService) fetch(ctx context.Context, j *joined, p peer.ID, have []protocols.HistoryHave) (fetchResult, error) {
+	var r fetchResult
+	st, err := s.h.NewStream(network.WithAllowLimitedConn(ctx, "history"), p, protocols.HistoryProtocol)
+	if err != nil {
+		return r, fmt.Errorf("chat: open history stream: %w", err)
+	}
+	if err := st.Scope().SetService(HistoryServiceName); err != nil {
+		st.Reset()
+		return r, fmt.Errorf("chat: history stream: %w", err)
+	}
+	if err := st.Scope().ReserveMemory(protocols.MaxHistoryFrame, network.ReservationPriorityAlways); err != nil {
+		st.Reset()
+		return r, fmt.Errorf("chat: history stream: %w", err)
+	}
+	defer st.Scope().ReleaseMemory(protocols.MaxHistoryFrame)
+	defer closeOnCtx(ctx, st)()
+	st.SetDeadline(time.Now().Add(historyFirstFrame))
+	req := &protocols.HistoryRequest{Topic: j.Topic, Have: have, Max: protocols.MaxHistoryMessages}
+	if err := protocols.NewHistoryWriter(st).Write(protocols.HistoryFrame{Request: req}); err != nil {
+		st.Reset()
+		return r, err
+	}
+	st.CloseWrite()
+	rd := protocols.NewHistoryReader(st)
+	for {
+		f, err := rd.Read(protocols.MaxHistoryFrame)
+		if errors.Is(err, io.EOF) {
+			err = errors.New("chat: history stream ended without End")
+		}
+		switch {
+		case err != nil:
+			st.Reset()
+			return r, err
+		case f.Error != nil:
+			st.Close()
+			return r, f.Error
+		case f.End != nil:
+			st.Close()
+			r.more = f.End.More
+			return r, nil
+		case f.Batch == nil:
+			st.Reset()
+			return r, fmt.Errorf("%w: it sent a request", errCutOff)
+		}
+		if err := s.takeBatch(ctx, j, f.Batch.Messages, &r); err != nil {
+			st.Reset()
+			return r, err
+		}
+		st.SetReadDeadline(time.Now().Add(historyIdle))
+	}
+}
+
+// takeBatch verifies and stores the messages of one batch.
+func (s *RoomService) takeBatch(ctx context.Context, j *joined, raws [][]byte, r *fetchResult) error {
+	r.got += len(raws)
+	if r.got > protocols.MaxHistoryMessages {
+		return fmt.Errorf("%w: it sent %d messages, more than the %d asked for", errCutOff, r.got, protocols.MaxHistoryMessages)
+	}
+	for _, raw := range raws {
+		m, err := verifyHistory(j, raw, s.now())
+		if err != nil {
+			r.bad++
+			s.log.Debug("history message dropped", "room", j.Name, "err", err)
+			if r.bad >= historyMaxBad {
+				return fmt.Errorf("%w: %d messages failed verification", errCutOff, r.bad)
+			}
+			continue
+		}
+		added, err := s.store.AddRoomMessage(ctx, m)
+		if err != nil {
+			return fmt.Errorf("chat: store history message: %w", err)
+		}
+		if added {
+			r.stored++
+			s.notify(RoomEvent{Room: j.Name, Message: &m, Backfilled: true})
+		}
+	}
+	return nil
+}

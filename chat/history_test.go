@@ -1,0 +1,336 @@
+package chat_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/kithnet/kith/chat"
+	"github.com/kithnet/kith/protocols"
+	"github.com/libp2p/go-libp2p"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// A member that joins late gets the 10 messages sent before it joined from
+// a member, and shows them in the same order as the others.
+func TestHistoryLateJoiner(t *testing.T) {
+	a, b := newRoomNode(t, chat.RoomConfig{}), newRoomNode(t, chat.RoomConfig{})
+	connect(t, a.h, b.h)
+	a.join(t, "lobby", nil)
+	b.join(t, "lobby", nil)
+	a.waitPeers(t, "lobby", b.h.ID())
+	b.waitPeers(t, "lobby", a.h.ID())
+	for i := range 10 {
+		n := []*roomNode{a, b}[i%2]
+		if _, err := n.svc.Send(t.Context(), "lobby", fmt.Sprintf("message %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.waitHolds(t, "lobby", 10)
+	b.waitHolds(t, "lobby", 10)
+
+	c := newRoomNode(t, chat.RoomConfig{})
+	connect(t, c.h, a.h)
+	connect(t, c.h, b.h)
+	c.join(t, "lobby", nil)
+	c.waitBackfilled(t, "lobby", 10)
+	c.waitHolds(t, "lobby", 10)
+	want := a.ids(t, "lobby")
+	for _, n := range []*roomNode{b, c} {
+		if got := n.ids(t, "lobby"); !slices.Equal(got, want) {
+			t.Errorf("%s shows %v, a shows %v", n.h.ID(), got, want)
+		}
+	}
+	if gaps, _ := c.svc.Gaps(t.Context(), "lobby"); len(gaps) != 0 {
+		t.Errorf("gaps after backfill: %v", gaps)
+	}
+}
+
+// A member cut off while others send sees the gap at the next message it
+// gets, and repairs it: every member ends with the same messages in the
+// same order.
+func TestHistoryGapRepair(t *testing.T) {
+	g := &gater{}
+	key, _, _ := crypto.GenerateEd25519Key(nil)
+	hc, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.ConnectionGater(g))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hc.Close() })
+	a, b, c := newRoomNode(t, chat.RoomConfig{}), newRoomNode(t, chat.RoomConfig{}), newRoomNodeOn(t, hc)
+	connect(t, a.h, b.h)
+	connect(t, c.h, a.h)
+	connect(t, c.h, b.h)
+	for _, n := range []*roomNode{a, b, c} {
+		n.join(t, "lobby", nil)
+	}
+	a.waitPeers(t, "lobby", b.h.ID(), c.h.ID())
+	b.waitPeers(t, "lobby", a.h.ID(), c.h.ID())
+	c.waitPeers(t, "lobby", a.h.ID(), b.h.ID())
+	send := func(n *roomNode, text string) {
+		t.Helper()
+		if _, err := n.svc.Send(t.Context(), "lobby", text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(a, "before")
+	c.waitHolds(t, "lobby", 1)
+
+	g.set(a.h.ID(), b.h.ID()) // c is cut off, and stays so
+	for _, p := range []peer.ID{a.h.ID(), b.h.ID()} {
+		c.h.Network().ClosePeer(p)
+	}
+	send(a, "while away 1")
+	send(b, "while away 2")
+	send(a, "while away 3")
+	a.waitHolds(t, "lobby", 4)
+	b.waitHolds(t, "lobby", 4)
+	if got := len(c.ids(t, "lobby")); got != 1 {
+		t.Fatalf("c, cut off, holds %d messages", got)
+	}
+
+	g.set()
+	connect(t, c.h, a.h)
+	connect(t, c.h, b.h)
+	a.waitPeers(t, "lobby", c.h.ID())
+	b.waitPeers(t, "lobby", c.h.ID())
+	send(a, "back")
+	// c sees the gap at "back" and repairs it from history.
+	for gap, repaired := false, false; !gap || !repaired; {
+		select {
+		case e := <-c.events:
+			gap = gap || e.Gap != nil
+			repaired = repaired || e.Backfilled
+		case <-time.After(waitBound):
+			t.Fatalf("c saw a gap: %v; got a message from history: %v", gap, repaired)
+		}
+	}
+	c.waitHolds(t, "lobby", 5)
+	a.waitHolds(t, "lobby", 5)
+	b.waitHolds(t, "lobby", 5)
+	want := a.ids(t, "lobby")
+	for _, n := range []*roomNode{b, c} {
+		if got := n.ids(t, "lobby"); !slices.Equal(got, want) {
+			t.Errorf("%s shows %v, a shows %v", n.h.ID(), got, want)
+		}
+		if gaps, _ := n.svc.Gaps(t.Context(), "lobby"); len(gaps) != 0 {
+			t.Errorf("%s: gaps %v", n.h.ID(), gaps)
+		}
+	}
+}
+
+// hostileServer is a room member (its pubsub subscribed to the topic) that
+// answers /kith/history/1.0.0 with what the test gives it.
+type hostileServer struct {
+	n      *roomNode
+	served chan error // per request: the error that ended its answer, nil if none
+}
+
+func newHostileServer(t *testing.T, topic string, answer func() [][]byte, flood bool) *hostileServer {
+	hs := &hostileServer{n: newRoomNode(t, chat.RoomConfig{}), served: make(chan error, 16)}
+	tp, err := hs.n.ps.Join(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := tp.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Cancel)
+	hs.n.h.SetStreamHandler(protocols.HistoryProtocol, func(st network.Stream) {
+		defer st.Close()
+		st.SetDeadline(time.Now().Add(waitBound))
+		if _, err := protocols.NewHistoryReader(st).Read(protocols.MaxHistoryRequest); err != nil {
+			hs.served <- err
+			return
+		}
+		w := protocols.NewHistoryWriter(st)
+		err := w.WriteMessages(answer())
+		for flood && err == nil { // until the requester cuts us off
+			err = w.WriteMessages(answer())
+		}
+		if err == nil {
+			err = w.Write(protocols.HistoryFrame{End: &protocols.HistoryEnd{}})
+		}
+		hs.served <- err
+	})
+	return hs
+}
+
+// A history server that hands on forged messages gets only its valid ones
+// stored (duplicates once); one that sends several is cut off, and the
+// requester gets the room's history from another member.
+func TestHostileHistoryServer(t *testing.T) {
+	secret := []byte("correct horse")
+	a := newRoomNode(t, chat.RoomConfig{})
+	room := a.join(t, "team", secret)
+	for _, text := range []string{"one", "two"} {
+		if _, err := a.svc.Send(t.Context(), "team", text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held, _ := a.svc.Messages(t.Context(), "team", chat.RoomFilter{Signed: true})
+	if len(held) != 2 {
+		t.Fatalf("a holds %d signed messages", len(held))
+	}
+	m1, m2 := held[0].Raw, held[1].Raw
+	payload := func(key *protocols.RoomKey, topic string, seq uint64) []byte {
+		p, err := protocols.EncodeRoomPayload(protocols.RoomMessage{Room: "team", Seq: seq, SentAt: time.Now(), Text: "forged"}, key, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	edit := func(raw []byte, f func(*pb.Message)) []byte {
+		var m pb.Message
+		if err := proto.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		f(&m)
+		b, _ := proto.Marshal(&m)
+		return b
+	}
+	wrongKey, _ := protocols.RoomKeyFromBytes(bytes.Repeat([]byte{7}, protocols.RoomKeySize))
+	otherTopic := protocols.RoomTopicPrefix + fmt.Sprintf("%064x", 1)
+
+	// forged builds the hostile messages with the server's own key.
+	type forgery struct {
+		name  string
+		raw   func(hk crypto.PrivKey) []byte
+		valid bool
+	}
+	forgeries := []forgery{
+		{"altered data", func(crypto.PrivKey) []byte {
+			return edit(m2, func(m *pb.Message) { m.Data[len(m.Data)-1] ^= 1 })
+		}, false},
+		{"from is not the signer", func(hk crypto.PrivKey) []byte {
+			id, _ := peer.IDFromPrivateKey(hk)
+			return edit(m2, func(m *pb.Message) { m.From = []byte(id) })
+		}, false},
+		{"another topic", func(hk crypto.PrivKey) []byte {
+			return signedRaw(t, hk, otherTopic, payload(room.Key, otherTopic, 1), 1)
+		}, false},
+		{"sealed with another key", func(hk crypto.PrivKey) []byte {
+			return signedRaw(t, hk, room.Topic, payload(wrongKey, room.Topic, 1), 1)
+		}, false},
+		{"valid, by the server itself", func(hk crypto.PrivKey) []byte {
+			return signedRaw(t, hk, room.Topic, payload(room.Key, room.Topic, 1), 1)
+		}, true},
+	}
+	for _, f := range forgeries {
+		t.Run(f.name, func(t *testing.T) {
+			var hs *hostileServer
+			hs = newHostileServer(t, room.Topic, func() [][]byte {
+				bad := f.raw(hs.n.h.Peerstore().PrivKey(hs.n.h.ID()))
+				return [][]byte{m1, bad, m1, m2}
+			}, false)
+			v := newRoomNode(t, chat.RoomConfig{})
+			connect(t, v.h, hs.n.h)
+			v.join(t, "team", secret)
+			want := 2
+			if f.valid {
+				want = 3
+			}
+			v.waitBackfilled(t, "team", want)
+			v.waitHolds(t, "team", want)
+			if err := <-hs.served; err != nil {
+				t.Errorf("the answer with one bad message was cut off: %v", err)
+			}
+			ids := v.ids(t, "team")
+			for _, id := range []string{held[0].ID, held[1].ID} {
+				if !slices.Contains(ids, id) {
+					t.Errorf("valid message %s not stored (have %v)", id, ids)
+				}
+			}
+		})
+	}
+
+	t.Run("cut off", func(t *testing.T) {
+		var hs *hostileServer
+		hs = newHostileServer(t, room.Topic, func() [][]byte {
+			hk := hs.n.h.Peerstore().PrivKey(hs.n.h.ID())
+			var out [][]byte
+			for _, f := range forgeries[:4] {
+				out = append(out, f.raw(hk))
+			}
+			return out
+		}, true)
+		v := newRoomNode(t, chat.RoomConfig{})
+		connect(t, v.h, hs.n.h)
+		v.join(t, "team", secret)
+		if err := <-hs.served; !errors.Is(err, network.ErrReset) {
+			t.Fatalf("the hostile server's answer ended with %v, want a reset", err)
+		}
+		connect(t, v.h, a.h) // another member, which v asks next
+		v.waitBackfilled(t, "team", 2)
+		v.waitHolds(t, "team", 2)
+		if got, want := v.ids(t, "team"), a.ids(t, "team"); !slices.Equal(got, want) {
+			t.Errorf("v shows %v, a shows %v", got, want)
+		}
+		select {
+		case err := <-hs.served:
+			t.Errorf("the server cut off was asked again (%v)", err)
+		default:
+		}
+	})
+}
+
+// A peer that is not subscribed to the room is refused, as is a request
+// for a room the server is not in; an oversized request and an unknown
+// version get their codes.
+func TestHistoryRefusals(t *testing.T) {
+	a := newRoomNode(t, chat.RoomConfig{})
+	room := a.join(t, "lobby", nil)
+	x := newHost(t, nil)
+	connect(t, x, a.h)
+	ask := func(frame []byte) protocols.ErrorCode {
+		t.Helper()
+		st, err := x.NewStream(t.Context(), a.h.ID(), protocols.HistoryProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		st.SetDeadline(time.Now().Add(waitBound))
+		if _, err := st.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+		f, err := protocols.NewHistoryReader(st).Read(protocols.MaxHistoryFrame)
+		if err != nil || f.Error == nil {
+			t.Fatalf("answer %+v, %v; want an Error", f, err)
+		}
+		return f.Error.Code
+	}
+	request := func(topic string) []byte {
+		var buf bytes.Buffer
+		req := &protocols.HistoryRequest{Topic: topic, Max: 10}
+		if err := protocols.NewHistoryWriter(&buf).Write(protocols.HistoryFrame{Request: req}); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	body := protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 2) // version 2
+	body = protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), body)
+	for _, c := range []struct {
+		name  string
+		frame []byte
+		want  protocols.ErrorCode
+	}{
+		{"not subscribed", request(room.Topic), protocols.CodeNotAllowed},
+		{"a room the server is not in", request(protocols.OpenRoomTopicPrefix + "other"), protocols.CodeNotAllowed},
+		{"oversized request", binary.AppendUvarint(nil, protocols.MaxHistoryRequest+1), protocols.CodeTooLarge},
+		{"unknown version", append(binary.AppendUvarint(nil, uint64(len(body))), body...), protocols.CodeUnsupportedVersion},
+	} {
+		if got := ask(c.frame); got != c.want {
+			t.Errorf("%s: answered %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,167 @@
+package protocols
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// frameOf returns body behind its length prefix.
+func hframe(body []byte) []byte { return append(binary.AppendUvarint(nil, uint64(len(body))), body...) }
+
+// part wraps b as field num of a frame.
+func hpart(num protowire.Number, b []byte) []byte {
+	return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), b)
+}
+
+func hvarint(num protowire.Number, v uint64) []byte {
+	return protowire.AppendVarint(protowire.AppendTag(nil, num, protowire.VarintType), v)
+}
+
+func hbytes(num protowire.Number, b []byte) []byte { return hpart(num, b) }
+
+// rawRequest builds a request body field by field.
+func rawRequest(version uint64, topic string, max uint64, haves ...[]byte) []byte {
+	b := hvarint(1, version)
+	b = append(b, hbytes(2, []byte(topic))...)
+	for _, h := range haves {
+		b = append(b, hbytes(3, h)...)
+	}
+	return hframe(hpart(1, append(b, hvarint(4, max)...)))
+}
+
+func rawHave(author []byte, through uint64) []byte {
+	return append(hbytes(1, author), hvarint(2, through)...)
+}
+
+type hostileHistory struct {
+	name   string
+	input  []byte
+	server bool  // read with the server's limit
+	want   error // the sentinel
+	msg    string
+}
+
+func hostileHistoryFrames(tb testing.TB) []hostileHistory {
+	const topic = "/kith/room/1/open/lobby"
+	p1 := []byte(testPeer(tb, 1))
+	var many [][]byte
+	for i := range MaxHistoryAuthors + 1 {
+		many = append(many, rawHave([]byte(testPeer(tb, byte(i))), uint64(i)))
+	}
+	// testPeer's seeds repeat after 256; make the authors distinct by the
+	// count check, which comes first.
+	big := bytes.Repeat([]byte{1}, MaxHistoryRawMessage+1)
+	return []hostileHistory{
+		{"request over 64 KiB", hframe(make([]byte, MaxHistoryRequest+1)), true, ErrFrameTooLarge, "more than the 65536 allowed"},
+		{"length 2^63", binary.AppendUvarint(nil, 1<<63), false, ErrFrameTooLarge, "allowed"},
+		{"version 2", rawRequest(2, topic, 10), true, ErrUnsupportedVersion, "version 2"},
+		{"version 0", rawRequest(0, topic, 10), true, ErrUnsupportedVersion, "version 0"},
+		{"version 2 and a bad topic", rawRequest(2, "nope", 0), true, ErrUnsupportedVersion, "version 2"},
+		{"not a room topic", rawRequest(1, "/other/topic", 10), true, ErrMalformed, "not a room topic"},
+		{"private topic not hex", rawRequest(1, RoomTopicPrefix+strings.Repeat("G", 64), 10), true, ErrMalformed, "not a room topic"},
+		{"max 0", rawRequest(1, topic, 0), true, ErrMalformed, "max_messages is 0"},
+		{"max 2001", rawRequest(1, topic, 2001), true, ErrFrameTooLarge, "max_messages is 2001"},
+		{"1025 authors", rawRequest(1, topic, 10, many...), true, ErrFrameTooLarge, "1025 authors"},
+		{"author twice", rawRequest(1, topic, 10, rawHave(p1, 1), rawHave(p1, 2)), true, ErrMalformed, "listed twice"},
+		{"author not a peer ID", rawRequest(1, topic, 10, rawHave([]byte("alice"), 1)), true, ErrMalformed, "not a peer ID"},
+		{"author too long", rawRequest(1, topic, 10, rawHave(make([]byte, 65), 1)), true, ErrFrameTooLarge, "65 bytes"},
+		{"topic as a varint", hframe(hpart(1, append(hvarint(1, 1), hvarint(2, 5)...))), true, ErrMalformed, "wrong wire type"},
+		{"empty batch", hframe(hpart(2, nil)), false, ErrMalformed, "no message"},
+		{"empty message", hframe(hpart(2, hbytes(1, nil))), false, ErrMalformed, "message 0 is empty"},
+		{"message too long", hframe(hpart(2, hbytes(1, big))), false, ErrFrameTooLarge, "message 0 is 24577 bytes"},
+		{"empty frame", hframe(nil), false, ErrMalformed, "0 parts"},
+		{"two parts", hframe(append(hpart(3, nil), hpart(3, nil)...)), false, ErrMalformed, "2 parts"},
+		{"error code 0", hframe(hpart(4, hbytes(2, []byte("x")))), false, ErrMalformed, "error code 0"},
+		{"cut off", hframe(hpart(3, hvarint(1, 1)))[:3], false, ErrMalformed, "stream ended"},
+	}
+}
+
+func TestHostileHistoryFrames(t *testing.T) {
+	for _, h := range hostileHistoryFrames(t) {
+		t.Run(h.name, func(t *testing.T) {
+			limit := MaxHistoryFrame
+			if h.server {
+				limit = MaxHistoryRequest
+			}
+			_, err := NewHistoryReader(bytes.NewReader(h.input)).Read(limit)
+			if !errors.Is(err, h.want) || !strings.Contains(err.Error(), h.msg) {
+				t.Fatalf("Read: %v; want %v mentioning %q", err, h.want, h.msg)
+			}
+			checkDMReadError(t, err)
+		})
+	}
+}
+
+// The writer refuses what the reader refuses, and writes nothing then.
+func TestHistoryWriterRefuses(t *testing.T) {
+	p := testPeer(t, 1)
+	for _, f := range []HistoryFrame{
+		{},
+		{End: &HistoryEnd{}, Batch: &HistoryBatch{Messages: [][]byte{{1}}}},
+		{Request: &HistoryRequest{Topic: "lobby", Max: 1}},
+		{Request: &HistoryRequest{Topic: OpenRoomTopicPrefix + "lobby", Max: MaxHistoryMessages + 1}},
+		{Request: &HistoryRequest{Topic: OpenRoomTopicPrefix + "lobby", Max: 1, Have: []HistoryHave{{p, 1}, {p, 2}}}},
+		{Batch: &HistoryBatch{}},
+		{Error: &RemoteError{Code: 0}},
+	} {
+		var buf bytes.Buffer
+		w := NewHistoryWriter(&buf)
+		if err := w.Write(f); err == nil || buf.Len() != 0 {
+			t.Errorf("Write(%+v) = %v, wrote %d bytes", f, err, buf.Len())
+		}
+	}
+}
+
+// WriteMessages cuts messages into batches of at most MaxHistoryFrame, in
+// order, and the reader gets them all back.
+func TestHistoryWriteMessagesSplits(t *testing.T) {
+	var msgs [][]byte
+	for i := range 100 {
+		msgs = append(msgs, bytes.Repeat([]byte{byte(i)}, MaxHistoryRawMessage-i))
+	}
+	var buf bytes.Buffer
+	w := NewHistoryWriter(&buf)
+	if err := w.WriteMessages(msgs); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(HistoryFrame{End: &HistoryEnd{More: true}}); err != nil {
+		t.Fatal(err)
+	}
+	r := NewHistoryReader(&buf)
+	var got [][]byte
+	batches := 0
+	for {
+		f, err := r.Read(MaxHistoryFrame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.End != nil {
+			if !f.End.More {
+				t.Error("more lost")
+			}
+			break
+		}
+		batches++
+		got = append(got, f.Batch.Messages...)
+	}
+	if !reflect.DeepEqual(got, msgs) {
+		t.Errorf("read %d messages back, not the %d written", len(got), len(msgs))
+	}
+	if want := 3; batches != want { // 2.4 MB in frames of at most 1 MiB
+		t.Errorf("%d batches, want %d", batches, want)
+	}
+	if _, err := r.Read(MaxHistoryFrame); err != io.EOF {
+		t.Errorf("after End: %v", err)
+	}
+	var empty bytes.Buffer
+	if err := NewHistoryWriter(&empty).WriteMessages([][]byte{{1}, nil}); err == nil || empty.Len() != 0 {
+		t.Errorf("WriteMessages with an empty message: %v, wrote %d bytes", err, empty.Len())
+	}
+}
