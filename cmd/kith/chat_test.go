@@ -23,12 +23,22 @@ type tmuxTerm struct {
 	sock string
 }
 
+// needTmux skips the test when tmux is missing, or fails it under CI=true:
+// CI must run the real-terminal tests.
+func needTmux(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("tmux is not installed, and CI must run the real-terminal tests: apt-get install -y tmux")
+		}
+		t.Skip("tmux is not installed: skipping a real-terminal test (install tmux to run it; with CI=true it fails)")
+	}
+}
+
 // newTmux runs the shell command sh in a width×height terminal.
 func newTmux(t *testing.T, width, height int, sh string) *tmuxTerm {
 	t.Helper()
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed: the real-terminal test needs it")
-	}
+	needTmux(t)
 	conf := filepath.Join(t.TempDir(), "tmux.conf")
 	// set-clipboard external: an OSC 52 from the pane would land in a tmux
 	// buffer, where the test looks for it.
@@ -89,6 +99,7 @@ func (tm *tmuxTerm) waitText(want string) string {
 // escaped (no screen clearing, no clipboard write), the screen follows a
 // resize, and /quit leaves the terminal as it was.
 func TestChatInTerminal(t *testing.T) {
+	needTmux(t)
 	c := startColleagues(t)
 	tm := newTmux(t, 100, 30, fmt.Sprintf(`'%s' --home '%s' chat; echo "kith exited $?"; exec cat`, kithBin, c.ana))
 	tm.waitText("@ben")
@@ -130,5 +141,49 @@ func TestChatInTerminal(t *testing.T) {
 	s = tm.waitText("kith exited ")
 	if !strings.Contains(s, "kith exited 0") || tm.format("#{alternate_on}") != "0" {
 		t.Fatalf("kith chat should exit 0 and leave the alternate screen (on=%s):\n%s", tm.format("#{alternate_on}"), s)
+	}
+}
+
+// TestChatRoomInTerminal: kith chat general runs on ana's daemon in a real
+// terminal; what is typed there shows in ben's kith room log, and what ben
+// sends with kith room send shows on ana's screen. Then a private room:
+// ben joins with kith room join --secret-file F, the UI with /join NAME
+// --secret-file F (the same file); a message typed in the UI reaches ben
+// and ben's answer reaches the screen, so the UI and the CLI read one file
+// as one key.
+func TestChatRoomInTerminal(t *testing.T) {
+	needTmux(t)
+	c := startColleagues(t)
+	mustRun(t, c.ben, "room", "join", "general")
+	tm := newTmux(t, 100, 30, fmt.Sprintf(`'%s' --home '%s' chat general; echo "kith exited $?"; exec cat`, kithBin, c.ana))
+	tm.waitText("joined #general")
+	waitRoomMembers(t, c.ana, "general", 1)
+	waitRoomMembers(t, c.ben, "general", 1)
+
+	tm.keys("hello room from the terminal")
+	tm.waitText("me: hello room from the terminal")
+	waitRoomMessage(t, c.ben, "general", c.anaID.PeerID, "hello room from the terminal")
+	mustRun(t, c.ben, "room", "send", "general", "ben answers in the room")
+	tm.waitText("ben: ben answers in the room")
+
+	secret := writeSecret(t, "the team's shared secret\r\n")
+	mustRun(t, c.ben, "room", "join", "vault", "--secret-file", secret)
+	tm.keys("/join vault --secret-file " + secret)
+	tm.waitFor("#vault joined and in view", func(s string) bool {
+		return strings.Contains(s, "joined #vault") && strings.Contains(s, "#vault  private room")
+	})
+	waitRoomMembers(t, c.ana, "vault", 1)
+	waitRoomMembers(t, c.ben, "vault", 1)
+	tm.keys("for members only")
+	waitRoomMessage(t, c.ben, "vault", c.anaID.PeerID, "for members only")
+	mustRun(t, c.ben, "room", "send", "vault", "members reply")
+	s := tm.waitText("ben: members reply")
+	if strings.Contains(s, "ben answers in the room") {
+		t.Fatalf("#vault in view should not show #general's messages:\n%s", s)
+	}
+
+	tm.keys("/quit")
+	if s := tm.waitText("kith exited "); !strings.Contains(s, "kith exited 0") {
+		t.Fatalf("kith chat should exit 0:\n%s", s)
 	}
 }

@@ -76,9 +76,21 @@ type result struct {
 // run runs kith to completion with a deadline.
 func run(t *testing.T, home string, args ...string) result {
 	t.Helper()
+	return runIn(t, home, nil, args...)
+}
+
+// runStdin is run with stdin.
+func runStdin(t *testing.T, home, stdin string, args ...string) result {
+	t.Helper()
+	return runIn(t, home, strings.NewReader(stdin), args...)
+}
+
+func runIn(t *testing.T, home string, stdin io.Reader, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, kithBin, append([]string{"--home", home}, args...)...)
+	cmd.Stdin = stdin // nil: /dev/null
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

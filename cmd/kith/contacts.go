@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/node/api"
 	"github.com/spf13/cobra"
 )
@@ -72,7 +73,7 @@ func newContactsLsCmd(g *globals) *cobra.Command {
 					if ci.Blocked {
 						flags += " blocked"
 					}
-					fmt.Fprintf(g.stdout, "%-20s %s%s\n", display(orDash(ci.Name)), ci.PeerID, flags)
+					fmt.Fprintf(g.stdout, "%-20s %s%s\n", termtext.Escape(orDash(ci.Name)), ci.PeerID, flags)
 				}
 				return nil
 			})

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/node"
 )
 
@@ -86,7 +87,7 @@ func reportDemoFile(w io.Writer, src string, got node.TransferInfo, elapsed time
 		return fmt.Errorf("demo: bob's copy differs: sha256 %s, source %s", b, a)
 	}
 	fmt.Fprintf(w, "  alice -> bob: %s file received and verified in %s (%.1f MB/s, path %s, auto-accepted from trusted alice)\n",
-		formatBytes(demoFileSize), elapsed.Round(time.Millisecond), float64(demoFileSize)/1e6/elapsed.Seconds(), got.Path)
+		termtext.Bytes(demoFileSize), elapsed.Round(time.Millisecond), float64(demoFileSize)/1e6/elapsed.Seconds(), got.Path)
 	fmt.Fprintf(w, "  sha256 of source and received file are equal: %s\n", a)
 	return nil
 }

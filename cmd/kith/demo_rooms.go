@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/node"
 )
 
@@ -60,7 +61,7 @@ func demoRoom(ctx context.Context, w io.Writer, room string, secret []byte, alic
 		if m.Mine {
 			who = "me"
 		}
-		fmt.Fprintf(w, "    %s  %-5s  %s\n", m.SentAt.Local().Format("15:04:05.000"), display(who), display(m.Text))
+		fmt.Fprintf(w, "    %s  %-5s  %s\n", m.SentAt.Local().Format("15:04:05.000"), termtext.Escape(who), termtext.Escape(m.Text))
 	}
 	if len(ms) != 2 {
 		return fmt.Errorf("demo: bob's log of %s has %d messages, want 2", room, len(ms))

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/node/api"
 )
@@ -119,7 +120,7 @@ func (f *transferFollower) report(kind string, t node.TransferInfo) {
 	prev := f.t
 	f.t = t
 	if len(t.Names) != len(prev.Names) {
-		f.prog.label = display(transferLabel(t))
+		f.prog.label = termtext.Escape(transferLabel(t))
 	}
 	if f.g.json {
 		printJSON(f.g.stdout, transferLine{TransferInfo: t, Kind: kind})
@@ -202,7 +203,7 @@ func peerLabel(t node.TransferInfo) string {
 	case t.PeerName != "":
 		return t.PeerName
 	case t.Peer != "":
-		return shortID(t.Peer)
+		return termtext.ShortID(t.Peer)
 	}
 	return "the receiver"
 }
@@ -238,9 +239,9 @@ func ended(t node.TransferInfo) error {
 	case "done":
 		return nil
 	case "rejected":
-		return exitError{exitRefused, fmt.Errorf("%s rejected the offer", display(peerLabel(t)))}
+		return exitError{exitRefused, fmt.Errorf("%s rejected the offer", termtext.Escape(peerLabel(t)))}
 	}
-	return fmt.Errorf("transfer %s failed: %s", shortTransferID(t.ID), display(orDash(t.Error)))
+	return fmt.Errorf("transfer %s failed: %s", shortTransferID(t.ID), termtext.Escape(orDash(t.Error)))
 }
 
 // receivedPaths are the final paths of an incoming transfer's top-level

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/node/api"
 	"github.com/spf13/cobra"
@@ -120,19 +121,12 @@ func (g *globals) printMessage(m node.MessageInfo) {
 	}
 	who := m.Name
 	if who == "" {
-		who = shortID(otherSide(m))
+		who = termtext.ShortID(otherSide(m))
 	}
 	arrow := "from"
 	if m.State != "received" {
 		arrow = "to"
 	}
 	fmt.Fprintf(g.stdout, "%s  %-4s %-16s %-9s  %s\n",
-		m.SentAt.Local().Format("2006-01-02 15:04:05"), arrow, display(who), m.State, display(m.Text))
-}
-
-func shortID(id string) string {
-	if len(id) > 16 {
-		return id[:8] + "…" + id[len(id)-6:]
-	}
-	return id
+		m.SentAt.Local().Format("2006-01-02 15:04:05"), arrow, termtext.Escape(who), m.State, termtext.Escape(m.Text))
 }

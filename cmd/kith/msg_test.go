@@ -118,20 +118,22 @@ func TestCLIQueuedThenDelivered(t *testing.T) {
 	}
 }
 
-// follower is a running `kith inbox --follow --json`.
-type follower struct {
+// follower is a running `kith ... --follow --json` whose lines are Ts.
+type follower[T any] struct {
+	what  string
 	lines chan string
 	done  chan struct{}
 }
 
-func followInbox(t *testing.T, home string) *follower {
+// follow starts kith with args on home and reads what it prints.
+func follow[T any](t *testing.T, home string, args ...string) *follower[T] {
 	t.Helper()
-	cmd := exec.Command(kithBin, "--home", home, "inbox", "--follow", "--json")
+	cmd := exec.Command(kithBin, append([]string{"--home", home}, args...)...)
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	f := &follower{lines: make(chan string, 64), done: make(chan struct{})}
+	f := &follower[T]{what: strings.Join(args, " "), lines: make(chan string, 64), done: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -143,17 +145,24 @@ func followInbox(t *testing.T, home string) *follower {
 	return f
 }
 
-func (f *follower) next(t *testing.T) node.MessageInfo {
+// followInbox is a running `kith inbox --follow --json`.
+func followInbox(t *testing.T, home string) *follower[node.MessageInfo] {
+	return follow[node.MessageInfo](t, home, "inbox", "--follow", "--json")
+}
+
+// next returns the next line the follower prints.
+func (f *follower[T]) next(t *testing.T) T {
 	t.Helper()
 	select {
 	case l := <-f.lines:
-		return decodeJSON[node.MessageInfo](t, l)
+		return decodeJSON[T](t, l)
 	case <-f.done:
-		t.Fatal("inbox --follow ended")
+		t.Fatalf("kith %s ended", f.what)
 	case <-time.After(waitBound):
-		t.Fatalf("inbox --follow printed nothing within %s", waitBound)
+		t.Fatalf("kith %s printed nothing within %s", f.what, waitBound)
 	}
-	return node.MessageInfo{}
+	var zero T
+	return zero
 }
 
 func TestCLIMessageErrors(t *testing.T) {

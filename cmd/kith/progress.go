@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/node"
 )
 
@@ -37,7 +38,7 @@ const plainEvery = 5 * time.Second
 func newProgress(w io.Writer, label string) *progress {
 	return &progress{
 		w: w, tty: isTerminal(w), width: termWidth(), every: plainEvery,
-		now: time.Now, start: time.Now(), label: display(label),
+		now: time.Now, start: time.Now(), label: termtext.Escape(label),
 	}
 }
 
@@ -85,14 +86,14 @@ func (p *progress) finish(t node.TransferInfo) {
 	if took > 0 && !p.start.IsZero() {
 		avg = formatRate(float64(t.Bytes) / took.Seconds())
 	}
-	fmt.Fprintln(p.w, display(fmt.Sprintf("%s: done, %s in %s (%s), %s", p.label, formatBytes(t.Bytes),
+	fmt.Fprintln(p.w, termtext.Escape(fmt.Sprintf("%s: done, %s in %s (%s), %s", p.label, termtext.Bytes(t.Bytes),
 		took.Round(time.Millisecond), avg, pathText(t))))
 }
 
 // say prints a message on a line of its own (clearing the bar first).
 func (p *progress) say(format string, args ...any) {
 	p.clear()
-	fmt.Fprintln(p.w, display(fmt.Sprintf(format, args...)))
+	fmt.Fprintln(p.w, termtext.Escape(fmt.Sprintf(format, args...)))
 }
 
 // clear removes the bar from the terminal line, if one is drawn.
@@ -109,7 +110,7 @@ func (p *progress) clear() {
 func (p *progress) barLine(t node.TransferInfo) string {
 	pct := percent(t)
 	stats := fmt.Sprintf(" %3d%% %s/%s %s ETA %s %s", pct,
-		formatBytes(t.DoneBytes), formatBytes(t.Bytes), formatRate(p.rate), formatETA(eta(t, p.rate)), pathText(t))
+		termtext.Bytes(t.DoneBytes), termtext.Bytes(t.Bytes), formatRate(p.rate), formatETA(eta(t, p.rate)), pathText(t))
 	room := p.width - 1 - utf8.RuneCountInString(stats)
 	labelLen := min(utf8.RuneCountInString(p.label), max(8, room-12))
 	line := truncate(p.label, labelLen)
@@ -123,7 +124,7 @@ func (p *progress) barLine(t node.TransferInfo) string {
 // plainLine is the form for logs: one sentence, no control characters.
 func (p *progress) plainLine(t node.TransferInfo) string {
 	return fmt.Sprintf("%s: %d%% (%s of %s) at %s, ETA %s, %s", p.label, percent(t),
-		formatBytes(t.DoneBytes), formatBytes(t.Bytes), formatRate(p.rate), formatETA(eta(t, p.rate)), pathText(t))
+		termtext.Bytes(t.DoneBytes), termtext.Bytes(t.Bytes), formatRate(p.rate), formatETA(eta(t, p.rate)), pathText(t))
 }
 
 // percent is the share of bytes verified, 0 to 100.
@@ -150,7 +151,7 @@ func eta(t node.TransferInfo, rate float64) time.Duration {
 func pathText(t node.TransferInfo) string {
 	switch {
 	case t.Path == node.PathRelayed && t.Relay != "":
-		return "relayed via " + shortID(t.Relay)
+		return "relayed via " + termtext.ShortID(t.Relay)
 	case t.Path != "":
 		return t.Path
 	default:
@@ -158,27 +159,12 @@ func pathText(t node.TransferInfo) string {
 	}
 }
 
-// formatBytes writes n in binary units: "512 B", "1.5 KiB", "64.0 MiB".
-func formatBytes(n int64) string {
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, unit := float64(n)/1024, "KiB"
-	for _, u := range []string{"MiB", "GiB", "TiB", "PiB"} {
-		if v < 1024 {
-			break
-		}
-		v, unit = v/1024, u
-	}
-	return fmt.Sprintf("%.1f %s", v, unit)
-}
-
 // formatRate writes bytes per second, or "- B/s" when unknown.
 func formatRate(r float64) string {
 	if r <= 0 {
 		return "- B/s"
 	}
-	return formatBytes(int64(r)) + "/s"
+	return termtext.Bytes(int64(r)) + "/s"
 }
 
 // formatETA writes d as m:ss or h:mm:ss; "-:--" when unknown (negative).

@@ -8,22 +8,11 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/node"
 )
 
-func TestFormatBytes(t *testing.T) {
-	tests := []struct {
-		n    int64
-		want string
-	}{
-		{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KiB"}, {1536, "1.5 KiB"},
-		{64 << 20, "64.0 MiB"}, {3<<30 + 1<<29, "3.5 GiB"}, {2 << 40, "2.0 TiB"},
-	}
-	for _, tt := range tests {
-		if got := formatBytes(tt.n); got != tt.want {
-			t.Errorf("formatBytes(%d) = %q, want %q", tt.n, got, tt.want)
-		}
-	}
+func TestFormatRate(t *testing.T) {
 	if got := formatRate(12.5 * (1 << 20)); got != "12.5 MiB/s" {
 		t.Errorf("formatRate = %q", got)
 	}
@@ -61,7 +50,7 @@ func sample() node.TransferInfo {
 // On a terminal the bar is redrawn in place on one line, within the width.
 func TestProgressTerminal(t *testing.T) {
 	var out bytes.Buffer
-	p := &progress{w: &out, tty: true, width: 80, every: plainEvery, now: time.Now, label: display("report.pdf to ben")}
+	p := &progress{w: &out, tty: true, width: 80, every: plainEvery, now: time.Now, label: termtext.Escape("report.pdf to ben")}
 	p.update(sample())
 	tr := sample()
 	tr.DoneBytes, tr.Path, tr.Relay = 32<<20, node.PathRelayed, "12D3KooWJ89NTkb3FBgm6YVGZFUQtySizArhXa7WJz4udY2221zQ"

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/node/api"
 	"github.com/spf13/cobra"
@@ -110,7 +111,7 @@ func (g *globals) followIncoming(ctx context.Context, w *transferWatch, t node.T
 	}
 	if !g.json {
 		for _, p := range receivedPaths(t) {
-			fmt.Fprintln(g.stdout, display(p))
+			fmt.Fprintln(g.stdout, termtext.Escape(p))
 		}
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/node/api"
 	"github.com/kithnet/kith/protocols"
@@ -117,8 +118,9 @@ JSON: an array of {"name", "private", "members", "messages", "joined_at"}.`,
 					fmt.Fprintln(g.stderr, "no rooms: kith room join NAME joins one")
 				}
 				for _, r := range rs {
-					fmt.Fprintf(g.stdout, "%-24s %-8s %3d members  %5d messages  joined %s\n", r.Name, roomKind(r),
-						r.Members, r.Messages, r.JoinedAt.Local().Format("2006-01-02 15:04"))
+					fmt.Fprintf(g.stdout, "%-24s %-8s %3d %-7s  %5d %-8s  joined %s\n", r.Name, roomKind(r),
+						r.Members, plural(r.Members, "member"), r.Messages, plural(r.Messages, "message"),
+						r.JoinedAt.Local().Format("2006-01-02 15:04"))
 				}
 				return nil
 			})
@@ -432,7 +434,15 @@ func (g *globals) printRoomMessage(m node.RoomMessageInfo) {
 	case m.Mine:
 		who = "me"
 	case who == "":
-		who = shortID(m.From)
+		who = termtext.ShortID(m.From)
 	}
-	fmt.Fprintf(g.stdout, "%s  %-16s  %s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), display(who), display(m.Text))
+	fmt.Fprintf(g.stdout, "%s  %-16s  %s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), termtext.Escape(who), termtext.Escape(m.Text))
+}
+
+// plural is word, with an s unless n is 1.
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }

@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/kithnet/kith/protocols"
+	"github.com/kithnet/kith/cmd/kith/internal/roomsecret"
 	"golang.org/x/term"
 )
 
@@ -25,36 +25,12 @@ func roomSecret(file string, private bool, room string, stdin io.Reader, stderr 
 	return nil, nil
 }
 
-// secretFromFile reads a secret from path ("-": stdin), dropping one
-// trailing newline (LF or CRLF).
+// secretFromFile reads a secret from path ("-": stdin) as every kith
+// command and kith chat do; a bad one is a usage error.
 func secretFromFile(path string, stdin io.Reader) ([]byte, error) {
-	r, name := stdin, "standard input"
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, usageError{fmt.Errorf("--secret-file: %w", err)}
-		}
-		defer f.Close()
-		r, name = f, path
-	}
-	b, err := io.ReadAll(io.LimitReader(r, protocols.MaxRoomSecret+3))
+	b, err := roomsecret.ReadFile(path, stdin)
 	if err != nil {
-		return nil, fmt.Errorf("--secret-file: read %s: %w", name, err)
-	}
-	b = bytes.TrimSuffix(b, []byte("\n"))
-	b = bytes.TrimSuffix(b, []byte("\r"))
-	return checkSecret(b, name)
-}
-
-func checkSecret(b []byte, from string) ([]byte, error) {
-	switch {
-	case len(b) == 0:
-		return nil, usageError{fmt.Errorf("the secret from %s is empty", from)}
-	case len(b) < protocols.MinRoomSecret || len(b) > protocols.MaxRoomSecret:
-		n := len(b)
-		clear(b)
-		return nil, usageError{fmt.Errorf("the secret from %s is %d bytes; a room secret is %d to %d",
-			from, n, protocols.MinRoomSecret, protocols.MaxRoomSecret)}
+		return nil, usageError{err}
 	}
 	return b, nil
 }
@@ -76,8 +52,8 @@ func promptSecret(room string, stdin io.Reader, stderr io.Writer) ([]byte, error
 	if err != nil {
 		return nil, fmt.Errorf("read the secret: %w", err)
 	}
-	if first, err = checkSecret(first, "the prompt"); err != nil {
-		return nil, err
+	if first, err = roomsecret.Check(first, "the prompt"); err != nil {
+		return nil, usageError{err}
 	}
 	fmt.Fprint(stderr, "Once more: ")
 	again, err := term.ReadPassword(fd)

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,43 +10,9 @@ import (
 	"github.com/kithnet/kith/node"
 )
 
-// roomFollower is a running `kith room log NAME --follow --json`.
-type roomFollower struct {
-	lines chan string
-	done  chan struct{}
-}
-
-func followRoom(t *testing.T, home, room string) *roomFollower {
-	t.Helper()
-	cmd := exec.Command(kithBin, "--home", home, "room", "log", room, "--follow", "--json")
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	f := &roomFollower{lines: make(chan string, 64), done: make(chan struct{})}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			f.lines <- sc.Text()
-		}
-		close(f.done)
-	}()
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return f
-}
-
-// next returns the next message the follower prints.
-func (f *roomFollower) next(t *testing.T) node.RoomMessageInfo {
-	t.Helper()
-	select {
-	case l := <-f.lines:
-		return decodeJSON[node.RoomMessageInfo](t, l)
-	case <-f.done:
-		t.Fatal("room log --follow ended")
-	case <-time.After(waitBound):
-		t.Fatalf("room log --follow printed nothing within %s", waitBound)
-	}
-	return node.RoomMessageInfo{}
+// followRoom is a running `kith room log NAME --follow --json`.
+func followRoom(t *testing.T, home, room string) *follower[node.RoomMessageInfo] {
+	return follow[node.RoomMessageInfo](t, home, "room", "log", room, "--follow", "--json")
 }
 
 // roomLog is `kith room log NAME --json`.
@@ -62,6 +25,23 @@ func roomLog(t *testing.T, home, room string) []node.RoomMessageInfo {
 		}
 	}
 	return ms
+}
+
+// waitRoomMessage polls `kith room log NAME --json` on home until it holds
+// text from the peer from; waitBound bounds a broken test.
+func waitRoomMessage(t *testing.T, home, room, from, text string) {
+	t.Helper()
+	deadline := time.Now().Add(waitBound)
+	for {
+		ms := roomLog(t, home, room)
+		if slices.ContainsFunc(ms, func(m node.RoomMessageInfo) bool { return m.From == from && m.Text == text && !m.Mine }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("room log %s on %s: no %q from %s within %s: %+v", room, home, text, from, waitBound, ms)
+		}
+		time.Sleep(100 * time.Millisecond) // a poll interval, not a synchronisation
+	}
 }
 
 // waitRoomMembers polls `kith room ls --json` until room shows want other
@@ -99,7 +79,7 @@ func TestCLIRoomThreeDaemons(t *testing.T) {
 	for _, h := range homes {
 		waitRoomMembers(t, h, "lobby", 2)
 	}
-	follow := map[string]*roomFollower{c.ana: followRoom(t, c.ana, "lobby"), c.ben: followRoom(t, c.ben, "lobby"),
+	follow := map[string]*follower[node.RoomMessageInfo]{c.ana: followRoom(t, c.ana, "lobby"), c.ben: followRoom(t, c.ben, "lobby"),
 		cat: followRoom(t, cat, "lobby")}
 
 	sent := map[string]node.RoomMessageInfo{}
@@ -221,23 +201,6 @@ func writeSecret(t *testing.T, s string) string {
 	path := filepath.Join(t.TempDir(), "secret")
 	writeFile(t, path, s)
 	return path
-}
-
-// runStdin is run with stdin.
-func runStdin(t *testing.T, home, stdin string, args ...string) result {
-	t.Helper()
-	cmd := exec.CommandContext(t.Context(), kithBin, append([]string{"--home", home}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("kith %v: %v", args, err)
-	}
-	return result{out.String(), errb.String(), code}
 }
 
 // Without a daemon, room send runs a node that waits for a member to show

@@ -8,11 +8,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kithnet/kith/cmd/kith/tui"
 	"github.com/kithnet/kith/node"
+	"github.com/kithnet/kith/protocols"
 )
 
-func TestSecretFromFile(t *testing.T) {
+// TestSecretReadersAgree: one secret file gives one secret, whether kith
+// room join --secret-file reads it (from the file, or "-": stdin) or kith
+// chat does (kith chat ROOM --secret-file F, /join NAME --secret-file F);
+// a bad one is refused by both, without showing it.
+func TestSecretReadersAgree(t *testing.T) {
 	dir := t.TempDir()
+	longest := strings.Repeat("k", protocols.MaxRoomSecret)
 	tests := []struct {
 		content string
 		want    string // "" means refused
@@ -20,31 +27,56 @@ func TestSecretFromFile(t *testing.T) {
 		{"correct horse\n", "correct horse"},
 		{"correct horse\r\n", "correct horse"},
 		{"correct horse", "correct horse"},
+		{"correct horse\n\n", "correct horse\n"}, // one line break is dropped, not all
+		{"correct horse\r", "correct horse\r"},   // a lone CR is not a line break
+		{" spaced secret \n", " spaced secret "}, // spaces are the secret's
 		{"two lines\nkept\n", "two lines\nkept"},
+		{"8 bytes!\n", "8 bytes!"},
+		{longest + "\r\n", longest},
 		{"\n", ""},
+		{"\r\n", ""},
 		{"", ""},
 		{"short\n", ""},
-		{strings.Repeat("x", 1025), ""},
+		{"7 bytes\n", ""},
+		{longest + "k", ""},
+		{longest + "k\n", ""},
+		{strings.Repeat("x", 64<<10), ""},
 	}
 	for i, tt := range tests {
 		path := filepath.Join(dir, "secret")
 		if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		for _, from := range []string{path, "-"} {
-			got, err := secretFromFile(from, strings.NewReader(tt.content))
+		readers := []struct {
+			name string
+			read func() ([]byte, error)
+		}{
+			{"kith room --secret-file F", func() ([]byte, error) { return secretFromFile(path, nil) }},
+			{"kith room --secret-file -", func() ([]byte, error) { return secretFromFile("-", strings.NewReader(tt.content)) }},
+			{"kith chat, /join --secret-file F", func() ([]byte, error) { return tui.ReadSecretFile(path) }},
+		}
+		for _, r := range readers {
+			got, err := r.read()
 			switch {
-			case tt.want == "" && (err == nil || exitCode(err) != exitUsage):
-				t.Errorf("#%d from %s: %q, %v; want a usage error", i, from, got, err)
+			case tt.want == "" && err == nil:
+				t.Errorf("#%d %s: %q accepted; want it refused", i, r.name, got)
 			case tt.want != "" && (err != nil || string(got) != tt.want):
-				t.Errorf("#%d from %s: %q, %v; want %q", i, from, got, err, tt.want)
-			case err != nil && strings.Contains(err.Error(), "short"):
-				t.Errorf("#%d: the error shows the secret: %v", i, err)
+				t.Errorf("#%d %s: %q, %v; want %q", i, r.name, got, err, tt.want)
+			case err != nil && (strings.Contains(err.Error(), "short") || strings.Contains(err.Error(), "kkkk")):
+				t.Errorf("#%d %s: the error shows the secret: %v", i, r.name, err)
 			}
+		}
+		// The CLI's refusals are usage errors (exit 2).
+		if _, err := secretFromFile(path, nil); tt.want == "" && exitCode(err) != exitUsage {
+			t.Errorf("#%d: exit %d for a bad secret, want %d", i, exitCode(err), exitUsage)
 		}
 	}
 	if _, err := secretFromFile(filepath.Join(dir, "missing"), nil); exitCode(err) != exitUsage {
 		t.Errorf("a missing file: %v", err)
+	}
+	// In kith chat standard input is the terminal: "-" is refused, not read.
+	if _, err := tui.ReadSecretFile("-"); err == nil || !strings.Contains(err.Error(), "name a file") {
+		t.Errorf(`kith chat --secret-file -: %v`, err)
 	}
 }
 

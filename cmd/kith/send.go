@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/node/api"
 	"github.com/spf13/cobra"
 )
@@ -167,6 +168,6 @@ func (g *globals) shareHint(keep bool) {
 // warn prints what the node left out (symlinks, special files).
 func (g *globals) warn(msgs []string) {
 	for _, m := range msgs {
-		fmt.Fprintln(g.stderr, "kith: warning:", display(m))
+		fmt.Fprintln(g.stderr, "kith: warning:", termtext.Escape(m))
 	}
 }

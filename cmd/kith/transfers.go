@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/node/api"
 	"github.com/spf13/cobra"
@@ -108,7 +109,7 @@ func (g *globals) printTransferEvent(kind string, t node.TransferInfo) {
 		what = "offer (kith transfers show " + shortTransferID(t.ID) + ")"
 	}
 	fmt.Fprintf(g.stdout, "%s  %-3s %-16s %s  %s  %s\n", shortTransferID(t.ID), t.Direction,
-		display(peerLabel(t)), formatBytes(t.Bytes), display(namesText(t.Names)), display(what))
+		termtext.Escape(peerLabel(t)), termtext.Bytes(t.Bytes), termtext.Escape(namesText(t.Names)), termtext.Escape(what))
 }
 
 func printTransfers(w io.Writer, ts []node.TransferInfo) {
@@ -123,8 +124,8 @@ func printTransfers(w io.Writer, ts []node.TransferInfo) {
 		if t.Peer == "" {
 			peer = "(ticket)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d%%\t%s\t%s\t%s\n", shortTransferID(t.ID), display(peer), t.Direction,
-			t.Files, formatBytes(t.Bytes), percent(t), t.State, orDash(t.Path), display(namesText(t.Names)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d%%\t%s\t%s\t%s\n", shortTransferID(t.ID), termtext.Escape(peer), t.Direction,
+			t.Files, termtext.Bytes(t.Bytes), percent(t), t.State, orDash(t.Path), termtext.Escape(namesText(t.Names)))
 	}
 	tw.Flush()
 }
@@ -170,25 +171,25 @@ and are escaped. JSON: the transfer as in kith transfers --json, plus
 
 func printTransfer(w io.Writer, t node.TransferInfo) {
 	fmt.Fprintf(w, "transfer   %s\n", t.ID)
-	who := display(peerLabel(t))
+	who := termtext.Escape(peerLabel(t))
 	if t.Peer != "" && t.PeerName != "" {
 		who += " (" + t.Peer + ")"
 	}
 	fmt.Fprintf(w, "peer       %s\n", who)
 	fmt.Fprintf(w, "direction  %s\n", t.Direction)
 	fmt.Fprintf(w, "state      %s\n", t.State)
-	fmt.Fprintf(w, "size       %d files, %s (%s verified)\n", t.Files, formatBytes(t.Bytes), formatBytes(t.DoneBytes))
+	fmt.Fprintf(w, "size       %d files, %s (%s verified)\n", t.Files, termtext.Bytes(t.Bytes), termtext.Bytes(t.DoneBytes))
 	if t.Path != "" {
 		fmt.Fprintf(w, "path       %s\n", pathText(t))
 	}
 	if t.Error != "" {
-		fmt.Fprintf(w, "error      %s\n", display(t.Error))
+		fmt.Fprintf(w, "error      %s\n", termtext.Escape(t.Error))
 	}
 	if t.Direction == "in" && t.Dir != "" {
-		fmt.Fprintf(w, "folder     %s\n", display(t.Dir))
+		fmt.Fprintf(w, "folder     %s\n", termtext.Escape(t.Dir))
 	}
 	for _, l := range transferPaths(t) {
-		fmt.Fprintf(w, "  %s\n", display(l))
+		fmt.Fprintf(w, "  %s\n", termtext.Escape(l))
 	}
 	if t.Direction == "in" && t.State == "offered" {
 		id := shortTransferID(t.ID)
@@ -209,7 +210,7 @@ func transferPaths(t node.TransferInfo) []string {
 		case e.Dir:
 			out = append(out, base(e.Path)+string(filepath.Separator))
 		default:
-			out = append(out, fmt.Sprintf("%s  (%s)", base(e.Path), formatBytes(e.Size)))
+			out = append(out, fmt.Sprintf("%s  (%s)", base(e.Path), termtext.Bytes(e.Size)))
 		}
 	}
 	if len(out) > 0 {
@@ -268,7 +269,7 @@ func (g *globals) accept(ctx context.Context, c *api.Client, id, dir string, ove
 		if g.json {
 			return printJSON(g.stdout, t)
 		}
-		fmt.Fprintf(g.stdout, "accepted %s: receiving into %s\n", shortTransferID(t.ID), display(t.Dir))
+		fmt.Fprintf(g.stdout, "accepted %s: receiving into %s\n", shortTransferID(t.ID), termtext.Escape(t.Dir))
 		return nil
 	}
 	w, err := watchTransfers(ctx, c)

@@ -25,6 +25,7 @@ type Backend interface {
 	SendRoom(ctx context.Context, room, text string) (node.RoomMessageInfo, error)
 	RoomMessages(ctx context.Context, room string, limit int) ([]node.RoomMessageInfo, error)
 	Transfers(ctx context.Context) ([]node.TransferInfo, error)
+	Transfer(ctx context.Context, id string) (node.TransferInfo, error)
 	AcceptTransfer(ctx context.Context, id, dir string, overwrite bool) (node.TransferInfo, error)
 	RejectTransfer(ctx context.Context, id string) (node.TransferInfo, error)
 	SendFiles(ctx context.Context, to string, paths []string) (node.TransferInfo, error)

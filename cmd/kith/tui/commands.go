@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/node/api"
 )
@@ -89,7 +89,11 @@ func (m *Model) joinCommand(rest string) tea.Cmd {
 	case flag == "--secret-file" && arg != "":
 		read := m.opts.ReadSecret
 		return m.call(callTimeout, func(ctx context.Context) tea.Msg {
-			secret, err := read(unquote(arg))
+			path, err := expandHome(unquote(arg))
+			if err != nil {
+				return errMsg{what: "/join " + room, err: err}
+			}
+			secret, err := read(path)
 			if err != nil {
 				return errMsg{what: "/join " + room, err: err}
 			}
@@ -182,7 +186,7 @@ func (m *Model) resolve(who string) (string, error) {
 	if looksLikePeerID(who) {
 		return who, nil
 	}
-	return "", fmt.Errorf("%s is not a contact or a peer ID (save it first: kith contacts add NAME TICKET)", clean(who))
+	return "", fmt.Errorf("%s is not a contact or a peer ID (save it first: kith contacts add NAME TICKET)", termtext.Escape(who))
 }
 
 // looksLikePeerID accepts the base58 forms of libp2p peer IDs; the node
@@ -252,7 +256,7 @@ func (m *Model) offer(prefix string) (string, error) {
 	}
 	i := slices.IndexFunc(m.offers, func(id string) bool { return strings.HasPrefix(id, prefix) })
 	if i < 0 {
-		return "", fmt.Errorf("no waiting offer has an ID starting with %s", clean(prefix))
+		return "", fmt.Errorf("no waiting offer has an ID starting with %s", termtext.Escape(prefix))
 	}
 	return m.offers[i], nil
 }
@@ -314,8 +318,10 @@ func (m *Model) result(msg tea.Msg) tea.Cmd {
 			m.addRoomMsg(rm, false)
 		}
 	case transferResultMsg:
-		m.transfer(node.TransferState, msg.t)
 		m.say("%s", msg.note)
+		return m.transfer(node.TransferState, msg.t)
+	case offerDetailsMsg:
+		m.offerDetailed(msg.t)
 	}
 	return nil
 }
@@ -331,18 +337,16 @@ func describe(err error) error {
 
 // transferLabel names what a transfer moves and with whom (not escaped).
 func transferLabel(t node.TransferInfo) string {
-	what := fmt.Sprintf("%d files", t.Files)
+	what := plural(t.Files, "file")
 	switch {
 	case len(t.Names) == 1:
 		what = t.Names[0]
 	case len(t.Names) > 1:
 		what = fmt.Sprintf("%s and %d more", t.Names[0], len(t.Names)-1)
-	case t.Files == 1:
-		what = "1 file"
 	}
 	who := t.PeerName
 	if who == "" {
-		who = shortID(t.Peer)
+		who = termtext.ShortID(t.Peer)
 	}
 	if who == "" {
 		return what
@@ -365,21 +369,21 @@ func absPath(path string) (string, error) {
 	if path == "" {
 		return "", errors.New("usage: /send PATH")
 	}
-	if path == "~" || strings.HasPrefix(path, "~/") {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", err
-		}
-		path = filepath.Join(home, path[1:])
+	path, err := expandHome(path)
+	if err != nil {
+		return "", err
 	}
 	return filepath.Abs(path)
 }
 
-func readCapped(path string, n int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+// expandHome expands a leading ~, as a shell would have.
+func expandHome(path string) (string, error) {
+	if path != "~" && !strings.HasPrefix(path, "~/") {
+		return path, nil
 	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, n))
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, path[1:]), nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/node"
 )
 
@@ -54,7 +55,7 @@ func (c *conv) label() string {
 	case c.name != "":
 		return "@" + c.name
 	}
-	return "@" + shortID(c.peer)
+	return "@" + termtext.ShortID(c.peer)
 }
 
 // add stores e in order, or updates the entry with its ID; it reports

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -41,6 +42,7 @@ type fakeBackend struct {
 	rooms     []node.RoomInfo
 	logs      map[string][]node.RoomMessageInfo
 	transfers []node.TransferInfo
+	entries   map[string][]node.EntryInfo // Transfer's entries, by ID
 	roomsErr  error
 	sendErr   error
 	calls     []string
@@ -168,6 +170,16 @@ func (f *fakeBackend) Transfers(context.Context) ([]node.TransferInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.transfers), nil
+}
+
+func (f *fakeBackend) Transfer(_ context.Context, id string) (node.TransferInfo, error) {
+	f.record("Transfer %s", id)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.entries[id] == nil {
+		return node.TransferInfo{}, errors.New("fake: no such transfer")
+	}
+	return node.TransferInfo{ID: id, Direction: "in", State: "offered", Dir: "/home/me/Downloads", Entries: f.entries[id]}, nil
 }
 
 func (f *fakeBackend) AcceptTransfer(_ context.Context, id, dir string, overwrite bool) (node.TransferInfo, error) {

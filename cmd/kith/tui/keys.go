@@ -5,6 +5,8 @@ import (
 
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/kithnet/kith/cmd/kith/internal/roomsecret"
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 )
 
 func (m *Model) key(k tea.KeyMsg) tea.Cmd {
@@ -92,8 +94,8 @@ func (m *Model) secretKey(k tea.KeyMsg) tea.Cmd {
 		m.secret = nil
 		secret := []byte(p.in.Value())
 		p.in.Reset()
-		if len(secret) == 0 {
-			m.fail("/join %s: %v; nothing joined", p.room, errEmptySecret)
+		if _, err := roomsecret.Check(secret, "the prompt"); err != nil {
+			m.fail("/join %s: %v; nothing joined", p.room, err)
 			return nil
 		}
 		return m.join(p.room, secret)
@@ -104,7 +106,7 @@ func (m *Model) secretKey(k tea.KeyMsg) tea.Cmd {
 }
 
 func (m *Model) askSecret(room string) tea.Cmd {
-	in := newInput("secret for #"+clean(room)+": ", textinput.EchoPassword)
+	in := newInput("secret for #"+termtext.Escape(room)+": ", textinput.EchoPassword)
 	in.Width = max(10, m.width-len(in.Prompt)-2)
 	m.secret = &secretPrompt{room: room, in: in}
 	return m.secret.in.Focus()

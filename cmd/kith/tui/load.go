@@ -2,12 +2,12 @@ package tui
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/kithnet/kith/cmd/kith/internal/roomsecret"
 	"github.com/kithnet/kith/node"
 )
 
@@ -112,11 +112,11 @@ func (m *Model) loadedMsg(l loadedMsg) tea.Cmd {
 			m.addRoomMsg(msg, false)
 		}
 	}
+	var cmds []tea.Cmd
 	for _, t := range l.transfers {
-		m.transfer(node.TransferState, t)
+		cmds = append(cmds, m.transfer(node.TransferState, t))
 	}
 	m.loaded = true
-	var cmds []tea.Cmd
 	for _, ev := range m.pending {
 		cmds = append(cmds, m.event(ev))
 	}
@@ -218,35 +218,9 @@ func (m *Model) refreshed(r refreshedMsg) tea.Cmd {
 	return nil
 }
 
-// ReadSecretFile reads a room secret from a file: at most 64 KiB, one
-// trailing line break dropped, not empty.
+// ReadSecretFile reads the secret file of kith chat --secret-file and
+// /join NAME --secret-file F: the same reader, and so the same key, as the
+// kith room commands; "-" is refused, as standard input is the terminal.
 func ReadSecretFile(path string) ([]byte, error) {
-	b, err := readCapped(path, maxSecret+1)
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxSecret {
-		clear(b)
-		return nil, fmt.Errorf("secret file %s: over %d bytes", path, maxSecret)
-	}
-	b = trimNewline(b)
-	if len(b) == 0 {
-		return nil, fmt.Errorf("secret file %s: %w", path, errEmptySecret)
-	}
-	return b, nil
-}
-
-const maxSecret = 64 << 10
-
-var errEmptySecret = errors.New("the secret is empty")
-
-func trimNewline(b []byte) []byte {
-	n := len(b)
-	if n > 0 && b[n-1] == '\n' {
-		n--
-		if n > 0 && b[n-1] == '\r' {
-			n--
-		}
-	}
-	return b[:n]
+	return roomsecret.ReadFile(path, nil)
 }

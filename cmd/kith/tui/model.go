@@ -1,9 +1,11 @@
 package tui
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/charmbracelet/bubbles/cursor"
@@ -197,7 +199,7 @@ func (m *Model) event(ev node.Event) tea.Cmd {
 		return m.roomEvent(ev)
 	case node.EventTransfer:
 		if ev.Transfer != nil {
-			m.transfer(ev.Kind, *ev.Transfer)
+			return m.transfer(ev.Kind, *ev.Transfer)
 		}
 	case node.EventPeerConnected:
 		m.status.Peers = slices.DeleteFunc(m.status.Peers, func(p node.PeerStatus) bool { return p.PeerID == ev.PeerID })
@@ -280,16 +282,26 @@ func (m *Model) dropRoom(name string) {
 	m.dirty = true
 }
 
-// transfer applies a transfer event (or an answer's result).
-func (m *Model) transfer(kind string, t node.TransferInfo) {
+// transfer applies a transfer event (or an answer's result). A new offer
+// is looked up in full: until it is accepted, only the transfer itself
+// lists what it holds.
+func (m *Model) transfer(kind string, t node.TransferInfo) tea.Cmd {
 	prev, seen := m.transfers[t.ID]
+	if len(t.Names) == 0 { // events do not repeat what a lookup found
+		t.Names = prev.Names
+	}
+	t.Dir = cmp.Or(t.Dir, prev.Dir)
 	m.transfers[t.ID] = t
 	waiting := t.Direction == "in" && t.State == "offered" && !t.Ticket
 	has := slices.Contains(m.offers, t.ID)
+	var cmd tea.Cmd
 	switch {
 	case waiting && !has:
 		m.offers = append(m.offers, t.ID)
 		m.popup = true
+		if len(t.Names) == 0 {
+			cmd = m.offerDetails(t.ID)
+		}
 	case !waiting && has:
 		m.offers = slices.DeleteFunc(m.offers, func(id string) bool { return id == t.ID })
 		m.popup = m.popup && len(m.offers) > 0
@@ -300,9 +312,42 @@ func (m *Model) transfer(kind string, t node.TransferInfo) {
 			m.say("%s: %s", transferLabel(t), t.State)
 		}
 	}
-	if m.view == viewTransfers {
+	if m.view == viewTransfers || m.popup {
 		m.dirty = true
 	}
+	return cmd
+}
+
+// offerDetailsMsg: what an offer holds, from the node.
+type offerDetailsMsg struct{ t node.TransferInfo }
+
+func (m *Model) offerDetails(id string) tea.Cmd {
+	b := m.b
+	return m.call(callTimeout, func(ctx context.Context) tea.Msg {
+		t, err := b.Transfer(ctx, id)
+		if err != nil {
+			return nil // the popup still offers it, by size
+		}
+		return offerDetailsMsg{t}
+	})
+}
+
+// offerDetailed fills in a waiting offer's names: the top-level items of
+// its entries.
+func (m *Model) offerDetailed(d node.TransferInfo) {
+	t, ok := m.transfers[d.ID]
+	if !ok || t.State != "offered" || len(t.Names) > 0 {
+		return
+	}
+	for _, e := range d.Entries {
+		top, _, _ := strings.Cut(e.Path, "/")
+		if !slices.Contains(t.Names, top) {
+			t.Names = append(t.Names, top)
+		}
+	}
+	t.Dir = cmp.Or(t.Dir, d.Dir)
+	m.transfers[d.ID] = t
+	m.dirty = true
 }
 
 // selectConv shows the conversation key.

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/node"
 )
 
@@ -22,14 +24,14 @@ func TestLoadShowsConversations(t *testing.T) {
 		t.Fatalf("selected %q, want the first room", h.m.sel)
 	}
 	v := h.view()
-	for _, want := range []string{"Rooms", "#general", "Direct", "@ana", "@" + shortID(benID), "09:00 ana: welcome", "public", "2 peers"} {
+	for _, want := range []string{"Rooms", "#general", "Direct", "@ana", "@" + termtext.ShortID(benID), "09:00 ana: welcome", "public", "2 peers"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("view lacks %q:\n%s", want, v)
 		}
 	}
 	h.key("tab")
 	h.key("tab")
-	if v := h.view(); !strings.Contains(v, "08:00 "+shortID(benID)+": hello from ben") || !strings.Contains(v, shortID(benID)+": relayed via "+shortID(eveID)) {
+	if v := h.view(); !strings.Contains(v, "08:00 "+termtext.ShortID(benID)+": hello from ben") || !strings.Contains(v, termtext.ShortID(benID)+": relayed via "+termtext.ShortID(eveID)) {
 		t.Fatalf("ben's DM: want his message under his short ID and the relayed path:\n%s", v)
 	}
 }
@@ -198,14 +200,24 @@ func TestSecretNeverEchoed(t *testing.T) {
 		t.Fatalf("notice %q", h.m.notice)
 	}
 
+	// A secret too short for a room is refused before the daemon sees it,
+	// by the same rule as the kith room commands, and not shown.
 	h.enter("/join vault --secret")
 	h.typ("hunter2")
+	h.key("enter")
+	if f.called("JoinRoom vault private=true") || strings.Contains(h.view(), "hunter2") ||
+		!strings.Contains(h.m.notice, "the secret from the prompt is 7 bytes; a room secret is 8 to 1024") {
+		t.Fatalf("a 7-byte secret: calls %s, notice %q", f.callList(), h.m.notice)
+	}
+
+	h.enter("/join vault --secret")
+	h.typ("hunter22")
 	v := h.view()
-	if strings.Contains(v, "hunter2") || !strings.Contains(v, "secret for #vault: •••••••") {
+	if strings.Contains(v, "hunter22") || !strings.Contains(v, "secret for #vault: ••••••••") {
 		t.Fatalf("the prompt must mask the secret:\n%s", v)
 	}
 	h.key("enter")
-	if !f.called("JoinRoom vault private=true") || string(f.secrets["vault"]) != "hunter2" {
+	if !f.called("JoinRoom vault private=true") || string(f.secrets["vault"]) != "hunter22" {
 		t.Fatalf("calls %s, secret %q", f.callList(), f.secrets["vault"])
 	}
 	if h.m.secret != nil || strings.Contains(h.view(), "•••") {
@@ -217,6 +229,34 @@ func offer(id, name string) node.TransferInfo {
 	return node.TransferInfo{ID: id, Peer: anaID, PeerName: "ana", Direction: "in", State: "offered", Files: 1, Bytes: 2 << 20, Names: []string{name}, Dir: "/home/me/Downloads"}
 }
 
+// The daemon's offer event names no files (they are named on accept): the
+// popup looks the offer up and says what it holds before it is answered.
+func TestOfferPopupNamesWhatIsOffered(t *testing.T) {
+	f := newFake()
+	f.entries = map[string][]node.EntryInfo{"dddd4444": {
+		{Path: "photos", Dir: true}, {Path: "photos/a.jpg", Size: 1 << 20}, {Path: "photos/b.jpg", Size: 1 << 20},
+		{Path: "notes\x1b[2J.txt", Size: 10},
+	}}
+	h := start(t, f, Options{})
+	tr := node.TransferInfo{ID: "dddd4444", Peer: benID, Direction: "in", State: "offered", Files: 3, Bytes: 2<<20 + 10}
+	h.event(node.Event{Type: node.EventTransfer, Kind: node.TransferOffer, Transfer: &tr})
+	if !f.called("Transfer dddd4444") {
+		t.Fatalf("the offer was not looked up: calls %s", f.callList())
+	}
+	v := h.view()
+	for _, want := range []string{"offers photos, notes\\x1b[2J.txt", "3 files, 2.0 MiB", "into /home/me/Downloads"} {
+		if !strings.Contains(v, want) {
+			t.Fatalf("popup lacks %q:\n%s", want, v)
+		}
+	}
+	// A later event without names keeps them.
+	tr.Notified = true
+	h.event(node.Event{Type: node.EventTransfer, Kind: node.TransferState, Transfer: &tr})
+	if v := h.view(); !strings.Contains(v, "offers photos, notes") {
+		t.Fatalf("names lost after another event:\n%s", v)
+	}
+}
+
 func TestOfferPopup(t *testing.T) {
 	f := newFake()
 	h := start(t, f, Options{})
@@ -224,7 +264,7 @@ func TestOfferPopup(t *testing.T) {
 	h.event(node.Event{Type: node.EventTransfer, Kind: node.TransferOffer, Transfer: &t1})
 	h.event(node.Event{Type: node.EventTransfer, Kind: node.TransferOffer, Transfer: &t2})
 	v := h.view()
-	for _, want := range []string{"Incoming files", "ana offers report.pdf", "1 files, 2.0 MiB", "[a] accept", "1 more waiting"} {
+	for _, want := range []string{"Incoming files", "ana offers report.pdf", "1 file, 2.0 MiB", "[a] accept", "1 more waiting"} {
 		if !strings.Contains(v, want) {
 			t.Fatalf("popup lacks %q:\n%s", want, v)
 		}
@@ -395,5 +435,31 @@ func TestRoomsJoinedAndLeftElsewhere(t *testing.T) {
 	h.event(node.Event{Type: node.EventRoom, Kind: node.RoomKindLeft, Room: "ops"})
 	if h.m.convs.get(roomKey("ops")) != nil || h.m.sel == roomKey("ops") || h.m.sel == "" {
 		t.Fatalf("left elsewhere: the room should go and another be selected (selected %q)", h.m.sel)
+	}
+}
+
+// Help wraps under its description column, not back at the margin.
+func TestHelpWrapsUnderItsColumn(t *testing.T) {
+	got := hangWrap("  /join NAME --secret      join a private room, asking for the secret (hidden)\nshort", 60)
+	want := "  /join NAME --secret      join a private room, asking for\n" +
+		strings.Repeat(" ", 27) + "the secret (hidden)\nshort"
+	if got != want {
+		t.Fatalf("hangWrap:\n%s\nwant:\n%s", got, want)
+	}
+	// Too narrow for two columns: the description goes under its line.
+	got = hangWrap("  /join NAME --secret      join a private room, asking for the secret (hidden)", 30)
+	want = "  /join NAME --secret\n      join a private room,\n      asking for the secret\n      (hidden)"
+	if got != want {
+		t.Fatalf("hangWrap narrow:\n%s\nwant:\n%s", got, want)
+	}
+	h := start(t, newFake(), Options{})
+	h.send(teaSize(70, 40))
+	h.enter("/help")
+	for _, l := range strings.Split(h.view(), "\n") {
+		_, text, _ := strings.Cut(l, "│")
+		if text = strings.TrimRight(text, " "); text != "" && !strings.HasPrefix(text, "  ") &&
+			!slices.Contains([]string{"Keys", "Commands", "Help  (esc: back)"}, text) {
+			t.Errorf("a help line restarts at the margin: %q", l)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package tui
 import (
 	"cmp"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/charmbracelet/bubbles/progress"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/node"
 )
 
@@ -140,7 +142,7 @@ func (m *Model) sideEntry(c *conv, w int) string {
 	if c.key() == m.sel {
 		mark = "› "
 	}
-	label := ansi.Truncate(clean(c.label()), max(1, w-len(mark)-len(count)), "…")
+	label := ansi.Truncate(termtext.Escape(c.label()), max(1, w-len(mark)-len(count)), "…")
 	pad := max(0, w-len(mark)-ansi.StringWidth(label)-len(count))
 	line := mark + label + strings.Repeat(" ", pad)
 	if c.key() == m.sel {
@@ -174,9 +176,9 @@ func (m *Model) header() string {
 		if c.private {
 			kind = "private room"
 		}
-		return stHeader.Render(clean(c.label())) + stFaint.Render(fmt.Sprintf("  %s · %d members seen", kind, c.members))
+		return stHeader.Render(termtext.Escape(c.label())) + stFaint.Render("  "+kind+" · "+plural(c.members, "member")+" seen")
 	}
-	return stHeader.Render(clean(c.label())) + stFaint.Render("  "+clean(c.peer))
+	return stHeader.Render(termtext.Escape(c.label())) + stFaint.Render("  "+termtext.Escape(c.peer))
 }
 
 // render lays the main pane's content into the viewport.
@@ -188,7 +190,7 @@ func (m *Model) render() {
 		m.vp.SetContent(m.transfersText(w))
 		return
 	case viewHelp:
-		m.vp.SetContent(ansi.Wrap(helpText, max(1, w), " "))
+		m.vp.SetContent(hangWrap(helpText, max(1, w)))
 		return
 	}
 	c := m.current()
@@ -222,14 +224,14 @@ func (m *Model) messagesText(c *conv, w int) string {
 // entryText is one message: time, author, text; long lines wrap under the
 // text.
 func (m *Model) entryText(e entry, w int, now time.Time) string {
-	author := stAuthor.Render(clean(m.author(e)))
+	author := stAuthor.Render(termtext.Escape(m.author(e)))
 	if e.mine {
 		author = stMe.Render("me")
 	}
 	prefix := stTime.Render(clock(e.at, now)) + " " + author + ": "
 	indent := min(ansi.StringWidth(prefix), w/2)
 	var out []string
-	for i, line := range cleanLines(e.text) {
+	for i, line := range termtext.Lines(e.text) {
 		first := prefix
 		if i > 0 {
 			first = strings.Repeat(" ", indent)
@@ -257,24 +259,24 @@ func (m *Model) author(e entry) string {
 	case e.name != "":
 		return e.name
 	}
-	return m.contactName(e.from, shortID(e.from))
+	return m.contactName(e.from, termtext.ShortID(e.from))
 }
 
 func (m *Model) offerBox(w int) string {
 	t := m.transfers[m.offers[0]]
 	who := t.PeerName
 	if who == "" {
-		who = shortID(t.Peer)
+		who = termtext.ShortID(t.Peer)
 	}
 	names := strings.Join(t.Names, ", ")
 	if names == "" {
-		names = fmt.Sprintf("%d files", t.Files)
+		names = plural(t.Files, "file")
 	}
 	inner := min(60, max(10, w-4))
-	text := clean(who) + " offers " + clean(names) + "\n" +
-		stFaint.Render(fmt.Sprintf("%d files, %s", t.Files, size(t.Bytes))) + "\n"
+	text := termtext.Escape(who) + " offers " + termtext.Escape(names) + "\n" +
+		stFaint.Render(plural(t.Files, "file")+", "+termtext.Bytes(t.Bytes)) + "\n"
 	if t.Dir != "" {
-		text += stFaint.Render("into "+clean(t.Dir)) + "\n"
+		text += stFaint.Render("into "+termtext.Escape(t.Dir)) + "\n"
 	}
 	text += "\n[a] accept   [r] reject   [esc] later"
 	if n := len(m.offers) - 1; n > 0 {
@@ -309,16 +311,16 @@ func (m *Model) transfersText(w int) string {
 		if t.Error != "" {
 			state += " · " + t.Error
 		}
-		b.WriteString(arrow + " " + clean(transferLabel(t)) + stFaint.Render("  "+clean(state)+"  "+t.ID[:min(8, len(t.ID))]) + "\n")
+		b.WriteString(arrow + " " + termtext.Escape(transferLabel(t)) + stFaint.Render("  "+termtext.Escape(state)+"  "+t.ID[:min(8, len(t.ID))]) + "\n")
 		pct := 0.0
 		if t.Bytes > 0 {
 			pct = float64(t.DoneBytes) / float64(t.Bytes)
 		} else if t.State == "done" {
 			pct = 1
 		}
-		line := fmt.Sprintf("  %s %3.0f%%  %s / %s", bar.ViewAs(pct), 100*pct, size(t.DoneBytes), size(t.Bytes))
+		line := fmt.Sprintf("  %s %3.0f%%  %s / %s", bar.ViewAs(pct), 100*pct, termtext.Bytes(t.DoneBytes), termtext.Bytes(t.Bytes))
 		if t.Rate > 0 && t.State == "active" {
-			line += "  " + size(int64(t.Rate)) + "/s"
+			line += "  " + termtext.Bytes(int64(t.Rate)) + "/s"
 		}
 		b.WriteString(line + "\n")
 	}
@@ -338,7 +340,7 @@ func (m *Model) noticeLine() string {
 // setNotice sets the notice line; its text is escaped here, since errors
 // may quote what peers sent.
 func (m *Model) setNotice(isError bool, format string, args ...any) {
-	m.notice, m.isError = clean(fmt.Sprintf(format, args...)), isError
+	m.notice, m.isError = termtext.Escape(fmt.Sprintf(format, args...)), isError
 }
 
 func (m *Model) statusLine() string {
@@ -348,7 +350,7 @@ func (m *Model) statusLine() string {
 	}
 	parts = append(parts, cmp.Or(m.status.Reachability, "unknown"), plural(len(m.status.Peers), "peer"))
 	if c := m.current(); c != nil && c.peer != "" {
-		parts = append(parts, clean(strings.TrimPrefix(c.label(), "@"))+": "+m.pathOf(c.peer))
+		parts = append(parts, termtext.Escape(strings.TrimPrefix(c.label(), "@"))+": "+m.pathOf(c.peer))
 	}
 	if n := len(m.offers); n > 0 && !m.popup {
 		parts = append(parts, plural(n, "offer")+" waiting (/accept, /reject)")
@@ -370,7 +372,7 @@ func (m *Model) pathOf(peer string) string {
 	}
 	p := m.status.Peers[i]
 	if p.Path == node.PathRelayed && p.Relay != "" {
-		return "relayed via " + shortID(p.Relay)
+		return "relayed via " + termtext.ShortID(p.Relay)
 	}
 	return cmp.Or(p.Path, "connected")
 }
@@ -382,10 +384,42 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
+// helpColumn finds where a help line's description starts: after the
+// first gap of two spaces or more that follows its text.
+var helpColumn = regexp.MustCompile(`^ *\S.*?  +`)
+
+// hangWrap wraps each line of a two-column text to w columns, going on
+// under the description's column, so the table still reads as one; in a
+// pane too narrow for that, the description goes under its line, indented.
+func hangWrap(s string, w int) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		loc := helpColumn.FindStringIndex(line)
+		if ansi.StringWidth(line) <= w || loc == nil || w < 16 {
+			out = append(out, ansi.Wrap(line, w, " "))
+			continue
+		}
+		col, head := loc[1], line[:loc[1]]
+		if col > w/2 {
+			out = append(out, ansi.Wrap(strings.TrimRight(head, " "), w, " "))
+			col, head = 6, strings.Repeat(" ", 6)
+		}
+		for i, p := range strings.Split(ansi.Wrap(line[loc[1]:], w-col, " "), "\n") {
+			if i > 0 {
+				head = strings.Repeat(" ", col)
+			}
+			out = append(out, head+p)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 const helpText = `Keys
   Enter              send the line (a message, or a /command)
-  Tab, Ctrl-N        next conversation       Shift-Tab, Ctrl-P  previous
-  PgUp, PgDn, Up, Dn scroll the messages     Ctrl-T             transfers
+  Tab, Ctrl-N        next conversation
+  Shift-Tab, Ctrl-P  previous conversation
+  PgUp/PgDn, Up/Dn   scroll the messages
+  Ctrl-T             show transfers (again: back)
   Esc                back to the chat, or put off an offer
   Ctrl-C             quit
   a / r              accept / reject the file offer popping up
