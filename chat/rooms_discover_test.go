@@ -322,6 +322,14 @@ func (d *memDiscovery) FindPeers(_ context.Context, ns string, _ ...discovery.Op
 // one ends its rendezvous (and every goroutine its join started) before
 // Leave returns, and rejoining it starts a new one; Close ends the other.
 func TestRoomRendezvousStopsOnLeave(t *testing.T) {
+	// Goroutines that start a moment after what started them, so that a
+	// snapshot may miss them: identify's push loop (started with the host)
+	// and room kept's history watcher. Neither hides a leak of room gone:
+	// its history loop waits for its watcher, and would show.
+	settling := []goleak.Option{
+		goleak.IgnoreTopFunction("github.com/libp2p/go-libp2p/p2p/protocol/identify.(*idService).loop.func1"),
+		goleak.IgnoreAnyFunction("github.com/kithnet/kith/chat.(*RoomService).watchJoins"),
+	}
 	r := newMemRendezvous(time.Hour)
 	store := newMemRoomStore()
 	kept, err := protocols.RoomTopic("kept", nil)
@@ -371,7 +379,7 @@ func TestRoomRendezvousStopsOnLeave(t *testing.T) {
 	if c := n.log.count("gone", stopped, ""); c != 1 {
 		t.Fatalf("after Leave: %d stopped events of room gone, want 1", c)
 	}
-	goleak.VerifyNone(t, before)
+	goleak.VerifyNone(t, append(settling, before)...)
 	ads := n.log.count("gone", advertised, "")
 
 	// The topic was closed (its event handler was gone): joining again
@@ -388,7 +396,7 @@ func TestRoomRendezvousStopsOnLeave(t *testing.T) {
 			t.Errorf("after Close: %d stopped events of room %s, want %d", c, room, want)
 		}
 	}
-	goleak.VerifyNone(t, start)
+	goleak.VerifyNone(t, append(settling, start)...)
 }
 
 // Advertising retries after a failure, looks up again once it succeeds
