@@ -69,7 +69,19 @@ const (
 // second per author by default: 100 per second for 5 publishers).
 // `just bench-rooms` runs it.
 func BenchmarkRoom50(b *testing.B) {
-	r := newBenchRoom(b, chat.RoomConfig{Rate: 1000, Burst: 1000}, true)
+	benchRoom50(b, newBenchRoom(b, chat.RoomConfig{Rate: 1000, Burst: 1000}, true))
+}
+
+// BenchmarkRoom50Heartbeat1s is BenchmarkRoom50 with pubsub's default
+// GossipSub parameters (a heartbeat every second) instead of
+// RoomGossipSubParams: the baseline that shows what kith's 200 ms heartbeat
+// costs or saves, measured in the same run.
+func BenchmarkRoom50Heartbeat1s(b *testing.B) {
+	benchRoom50(b, newBenchRoom(b, chat.RoomConfig{Rate: 1000, Burst: 1000}, true,
+		pubsub.WithGossipSubParams(pubsub.DefaultGossipSubParams())))
+}
+
+func benchRoom50(b *testing.B, r *benchRoom) {
 	b.Run("latency", func(b *testing.B) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		for b.Loop() {
@@ -132,7 +144,18 @@ func BenchmarkRoom50(b *testing.B) {
 // iteration count (just bench-rooms runs 100 messages): the first second
 // or so is what it measures.
 func BenchmarkRoom50Cold(b *testing.B) {
-	r := newBenchRoom(b, chat.RoomConfig{Rate: 1000, Burst: 1000}, false)
+	benchRoom50Cold(b, newBenchRoom(b, chat.RoomConfig{Rate: 1000, Burst: 1000}, false))
+}
+
+// BenchmarkRoom50ColdHeartbeat1s is BenchmarkRoom50Cold with pubsub's
+// default one-second heartbeat: the stragglers kith's 200 ms heartbeat
+// removes show here, in the same run.
+func BenchmarkRoom50ColdHeartbeat1s(b *testing.B) {
+	benchRoom50Cold(b, newBenchRoom(b, chat.RoomConfig{Rate: 1000, Burst: 1000}, false,
+		pubsub.WithGossipSubParams(pubsub.DefaultGossipSubParams())))
+}
+
+func benchRoom50Cold(b *testing.B, r *benchRoom) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for b.Loop() {
 		id := r.send(b, rng.IntN(len(r.nodes)))
