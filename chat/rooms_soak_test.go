@@ -481,8 +481,10 @@ type soakStats struct {
 	p50, p99, max                     time.Duration
 }
 
-func (s soakStats) livePct() float64      { return 100 * float64(s.live) / float64(max(s.want, 1)) }
-func (s soakStats) deliveredPct() float64 { return 100 * float64(s.delivered) / float64(max(s.want, 1)) }
+func (s soakStats) livePct() float64 { return 100 * float64(s.live) / float64(max(s.want, 1)) }
+func (s soakStats) deliveredPct() float64 {
+	return 100 * float64(s.delivered) / float64(max(s.want, 1))
+}
 
 // stats sums, over the members, what they were told of the messages of
 // want.
