@@ -117,10 +117,14 @@ func (s *RoomService) historyLoop(ctx context.Context, j *joined) {
 	var retry <-chan time.Time
 	for {
 		if need && retry == nil {
-			switch ok, asked := s.syncHistory(ctx, j); {
-			case ok:
-				need, delay = false, historyRetryMin
-			case asked > 0 && ctx.Err() == nil:
+			switch r := s.syncHistory(ctx, j); {
+			case r.again && ctx.Err() == nil:
+				retry = time.After(delay)
+				delay = min(2*delay, historyRetryMax)
+			case r.ok:
+				// With gaps left, the next member to join is asked.
+				need, delay = r.gapsLeft, historyRetryMin
+			case r.asked > 0 && ctx.Err() == nil:
 				retry = time.After(delay)
 				delay = min(2*delay, historyRetryMax)
 			}
@@ -158,35 +162,51 @@ func (s *RoomService) watchJoins(ctx context.Context, j *joined, ev *pubsub.Topi
 	}
 }
 
+// syncRound is what one round of syncHistory did.
+type syncRound struct {
+	ok       bool // a member answered in full
+	asked    int  // members asked (none: no member is known yet)
+	gapsLeft bool // gaps are left after the answers
+	again    bool // gaps are left, and the round repaired some: try again soon
+}
+
 // syncHistory asks up to historyAsk members in turn, the hinted one
-// first, until one answers in full and no gap is left. It says whether
-// that happened, and how many it asked (none: no member is known yet). A
-// member that answered in full may lack what we lack (the forwarder of a
-// gap often missed the same messages), so a gap left after its answer is
-// asked of the next member, and, after the round, again with back-off:
-// ending the round at the first answer left gaps other members could fill
-// unrepaired until the next gap was seen (TestSoakRoomOverload, build tag
-// soak).
-func (s *RoomService) syncHistory(ctx context.Context, j *joined) (ok bool, asked int) {
+// first, until one answers in full and no gap is left. A member that
+// answered in full may lack what we lack (the forwarder of a gap often
+// missed the same messages), so a gap left after its answer is asked of
+// the next member, and, while rounds repair something, in another round
+// with back-off: ending at the first answer left gaps other members could
+// fill unrepaired until the next gap was seen (TestSoakRoomOverload, build
+// tag soak). A gap that a round could not narrow waits for the next gap
+// seen or the next member to join (TestHistoryGapFromNextMember): retrying
+// it on a timer would have members hand over, again and again, what they
+// hold after a hole that may never close (messages sent before anyone
+// still here joined).
+func (s *RoomService) syncHistory(ctx context.Context, j *joined) (r syncRound) {
+	stored := 0
 	hint := j.hist.takeHint()
 	cands := j.topic.ListPeers()
 	if hint != "" {
 		cands = append([]peer.ID{hint}, slices.DeleteFunc(cands, func(p peer.ID) bool { return p == hint })...)
 	}
 	for _, p := range cands {
-		if asked == historyAsk || ctx.Err() != nil {
+		if r.asked == historyAsk || ctx.Err() != nil {
 			break
 		}
 		if p == s.h.ID() || j.hist.isShunned(p, s.now()) {
 			continue
 		}
-		asked++
-		err := s.fetchFrom(ctx, j, p)
+		r.asked++
+		n, err := s.fetchFrom(ctx, j, p)
+		stored += n
 		if err == nil {
-			gaps, gerr := s.store.RoomGaps(ctx, j.Name)
-			if gerr == nil && len(gaps) == 0 {
-				return true, asked
+			r.ok = true
+			gaps, err := s.store.RoomGaps(ctx, j.Name)
+			if err == nil && len(gaps) == 0 {
+				return r
 			}
+			r.gapsLeft = err == nil
+			r.again = r.gapsLeft && stored > 0
 			continue
 		}
 		if errors.Is(err, errCutOff) {
@@ -196,24 +216,25 @@ func (s *RoomService) syncHistory(ctx context.Context, j *joined) (ok bool, aske
 			s.log.Info("history: member did not answer", "room", j.Name, "peer", p, "err", err)
 		}
 	}
-	return false, asked
+	return r
 }
 
 // fetchFrom asks p for what we lack, again while it says there is more and
 // a round stored something.
-func (s *RoomService) fetchFrom(ctx context.Context, j *joined, p peer.ID) error {
+func (s *RoomService) fetchFrom(ctx context.Context, j *joined, p peer.ID) (stored int, err error) {
 	for {
 		have, err := s.haves(ctx, j)
 		if err != nil {
-			return err
+			return stored, err
 		}
 		r, err := s.fetch(ctx, j, p, have)
+		stored += r.stored
 		if r.stored > 0 || r.bad > 0 {
 			s.log.Info("history received", "room", j.Name, "peer", p,
 				"stored", r.stored, "duplicates", r.got-r.stored-r.bad, "dropped", r.bad)
 		}
 		if err != nil || !r.more || r.stored == 0 {
-			return err
+			return stored, err
 		}
 	}
 }
@@ -320,12 +341,29 @@ func (s *RoomService) takeBatch(ctx context.Context, j *joined, raws [][]byte, r
 			}
 			continue
 		}
+		hw, err := s.store.HighWater(ctx, j.Name, m.Author)
+		if err != nil {
+			return fmt.Errorf("chat: store history message: %w", err)
+		}
 		added, err := s.store.AddRoomMessage(ctx, m)
 		if err != nil {
 			return fmt.Errorf("chat: store history message: %w", err)
 		}
 		if added {
 			r.stored++
+			// A backfilled message past a hole (the member that answered
+			// lacks what comes before it) is a gap as one received live
+			// is: reported, and repaired from another member. Unreported,
+			// the hole showed nowhere, since later messages then arrive
+			// right after the new high-water mark (TestSoakRoomOverload,
+			// build tag soak).
+			if m.Seq > hw+1 {
+				s.notify(RoomEvent{Room: j.Name, Gap: &Gap{Author: m.Author, From: hw + 1, To: m.Seq - 1}})
+				select { // another round, which asks other members too
+				case j.hist.gap <- struct{}{}:
+				default:
+				}
+			}
 			s.notify(RoomEvent{Room: j.Name, Message: &m, Backfilled: true})
 		}
 	}
