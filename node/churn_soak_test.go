@@ -5,6 +5,7 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -151,7 +152,8 @@ func (c *churn) add() *churnNode {
 	if i > 0 {
 		cfg.Network.Bootstrap = nodetest.P2PAddrs(c.live[0].n)
 	}
-	n, err := node.New(cfg, node.WithLogger(nodetest.Logger(t)))
+	// Quiet: 20 nodes' debug logs over 30 min would drown the figures.
+	n, err := node.New(cfg, node.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatalf("start node %d: %v", i, err)
 	}
