@@ -2,6 +2,7 @@ package tui
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -461,5 +462,51 @@ func TestHelpWrapsUnderItsColumn(t *testing.T) {
 			!slices.Contains([]string{"Keys", "Commands", "Help  (esc: back)"}, text) {
 			t.Errorf("a help line restarts at the margin: %q", l)
 		}
+	}
+}
+
+// Our own room message may show before it is published (no ID yet: a
+// listing during the send, or a publish that failed and is retried after a
+// restart) and again with its ID: it is one message, known by author and
+// seq, and keeps its place in room order.
+func TestOwnRoomMessageShownOnce(t *testing.T) {
+	h := start(t, newFake(), Options{})
+	sent := at(10, 0)
+	unpublished := node.RoomMessageInfo{Room: "general", From: meID, Mine: true, Seq: 1, Text: "deploying now", SentAt: sent}
+	h.event(node.Event{Type: node.EventRoom, Kind: node.RoomKindMessage, Room: "general", RoomMessage: &unpublished})
+	published := unpublished
+	published.ID = "r-deploy"
+	h.event(node.Event{Type: node.EventRoom, Kind: node.RoomKindMessage, Room: "general", RoomMessage: &published})
+	h.event(node.Event{Type: node.EventRoom, Kind: node.RoomKindMessage, Room: "general", RoomMessage: &unpublished})
+	// Same millisecond, another author: room order puts the lower peer ID
+	// (of real IDs' one length) first, then seq.
+	same := node.RoomMessageInfo{ID: "r-ana", Room: "general", From: anaID[:len(meID)], Name: "ana", Seq: 7, Text: "ok", SentAt: sent}
+	h.event(node.Event{Type: node.EventRoom, Kind: node.RoomKindMessage, Room: "general", RoomMessage: &same})
+	c := h.m.convs.get(roomKey("general"))
+	var got []string
+	for _, e := range c.entries {
+		got = append(got, e.id+":"+e.text)
+	}
+	if want := "g1:welcome,r-ana:ok,r-deploy:deploying now"; strings.Join(got, ",") != want {
+		t.Fatalf("entries %v, want %s", got, want)
+	}
+	if v := h.view(); strings.Count(v, "deploying now") != 1 {
+		t.Fatalf("our message shows %d times:\n%s", strings.Count(v, "deploying now"), v)
+	}
+}
+
+// A conversation keeps its maxLines newest messages; one older than all of
+// them is not kept, nor counted unread.
+func TestConversationCapped(t *testing.T) {
+	c := &conv{room: "big"}
+	base := at(0, 0)
+	for i := range maxLines + 10 {
+		c.add(entry{id: fmt.Sprint(i), from: anaID, rseq: uint64(i + 1), at: base.Add(time.Duration(i) * time.Second)})
+	}
+	if len(c.entries) != maxLines || c.entries[0].rseq != 11 || len(c.ids) != maxLines {
+		t.Fatalf("%d entries (first seq %d, %d indexed), want the %d newest", len(c.entries), c.entries[0].rseq, len(c.ids), maxLines)
+	}
+	if c.add(entry{id: "old", from: anaID, rseq: 1000000, at: base.Add(-time.Hour)}) {
+		t.Fatal("a message older than every kept one was reported new")
 	}
 }
