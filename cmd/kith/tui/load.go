@@ -126,10 +126,15 @@ func (m *Model) loadedMsg(l loadedMsg) tea.Cmd {
 	}
 	if !m.roomOpened && m.opts.Room != "" {
 		m.roomOpened = true
-		if m.convs.get(roomKey(m.opts.Room)) != nil {
+		// With a secret the room is joined even when we are in it: the node
+		// says whether the secret is the room's (or the room was open), and
+		// the secret is wiped after.
+		secret := m.opts.Secret
+		m.opts.Secret = nil
+		if m.convs.get(roomKey(m.opts.Room)) != nil && secret == nil {
 			m.selectConv(roomKey(m.opts.Room))
 		} else {
-			cmds = append(cmds, m.join(m.opts.Room, m.opts.Secret))
+			cmds = append(cmds, m.join(m.opts.Room, secret))
 		}
 	}
 	if m.sel == "" || m.convs.get(m.sel) == nil {

@@ -19,7 +19,8 @@ import (
 type Options struct {
 	// Room, if set, is opened at start, joined first if we are not in it.
 	Room string
-	// Secret is Room's secret when it is a private room (nil: open).
+	// Secret is Room's secret when it is a private room (nil: open). The
+	// Model wipes it once sent, or at Close.
 	Secret []byte
 	// ReadSecret reads the secret file of `/join NAME --secret-file F`
 	// (default: ReadSecretFile).
@@ -126,9 +127,10 @@ func newInput(prompt string, echo textinput.EchoMode) textinput.Model {
 	return in
 }
 
-// Close stops the event stream and waits for its goroutine. Safe to call
-// twice.
+// Close stops the event stream and waits for its goroutine, and wipes
+// Options.Secret if it was never used. Safe to call twice.
 func (m *Model) Close() {
+	clear(m.opts.Secret)
 	m.cancel()
 	if m.pump != nil {
 		m.pump.wg.Wait()

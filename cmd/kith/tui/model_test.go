@@ -390,6 +390,18 @@ func TestOpenRoomAtStart(t *testing.T) {
 	if f2.called("JoinRoom general private=false") || h2.m.sel != roomKey("general") {
 		t.Fatalf("a room we are in is opened, not joined again: calls %s, selected %q", f2.callList(), h2.m.sel)
 	}
+	// kith chat general --secret-file F: the node is asked, so that a wrong
+	// secret (or a room that is open) is said, not silently ignored; the
+	// secret is wiped once sent.
+	f3 := newFake()
+	secret := []byte("a long enough secret")
+	h3 := start(t, f3, Options{Room: "general", Secret: secret})
+	if !f3.called("JoinRoom general private=true") || h3.m.sel != roomKey("general") {
+		t.Fatalf("a room we are in, given a secret: calls %s, selected %q", f3.callList(), h3.m.sel)
+	}
+	if string(f3.secrets["general"]) != "a long enough secret" || strings.Trim(string(secret), "\x00") != "" {
+		t.Fatalf("the node got %q; the caller's copy is now %q (want it wiped)", f3.secrets["general"], secret)
+	}
 }
 
 func TestRoomsUnavailable(t *testing.T) {
