@@ -121,8 +121,12 @@ func (m *Model) loadedMsg(l loadedMsg) tea.Cmd {
 		cmds = append(cmds, m.event(ev))
 	}
 	m.pending = nil
-	if l.err != nil {
+	switch {
+	case l.err != nil:
 		m.fail("%v", l.err)
+	case m.down:
+		m.down = false
+		m.say("reconnected to the node")
 	}
 	if !m.roomOpened && m.opts.Room != "" {
 		m.roomOpened = true

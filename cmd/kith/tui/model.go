@@ -82,6 +82,7 @@ type Model struct {
 	notice  string
 	isError bool
 	live    bool // the event stream is up
+	down    bool // the event stream went down since the last good load
 }
 
 // secretPrompt asks for a private room's secret without echoing it.
@@ -167,11 +168,15 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.live = true
 		return tea.Batch(m.pump.next(m.ctx), m.load())
 	case streamDownMsg:
+		// The lists load again once the stream is back (streamReadyMsg):
+		// loading now would only fail the same way, and its error would
+		// outlive the reconnection.
 		m.live = false
+		m.down = true
 		if msg.err != nil {
-			m.fail("event stream: %v (retrying)", msg.err)
+			m.fail("lost the node's event stream (%v); reconnecting", describe(msg.err))
 		}
-		return tea.Batch(m.pump.next(m.ctx), m.load())
+		return m.pump.next(m.ctx)
 	case eventMsg:
 		if !m.loaded {
 			m.pending = append(m.pending, msg.ev)

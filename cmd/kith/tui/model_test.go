@@ -522,3 +522,25 @@ func TestConversationCapped(t *testing.T) {
 		t.Fatal("a message older than every kept one was reported new")
 	}
 }
+
+// When the daemon goes away the UI says so once, and says it is back when
+// the stream returns and the lists load again, instead of keeping a stale
+// error.
+func TestStreamDownAndBack(t *testing.T) {
+	f := newFake()
+	h := start(t, f, Options{})
+	h.send(streamDownMsg{errors.New("dial unix kith.sock: connect: connection refused")})
+	if !h.m.isError || !strings.Contains(h.m.notice, "reconnecting") || !strings.Contains(h.view(), "connecting…") {
+		t.Fatalf("stream down: notice %q, view:\n%s", h.m.notice, h.view())
+	}
+	f.mu.Lock()
+	f.logs["general"] = append(f.logs["general"], node.RoomMessageInfo{ID: "g2", Room: "general", From: anaID, Name: "ana", Seq: 2, Text: "said while you were away", SentAt: at(9, 5)})
+	f.mu.Unlock()
+	h.send(streamReadyMsg{})
+	if h.m.isError || h.m.notice != "reconnected to the node" || strings.Contains(h.view(), "connecting…") {
+		t.Fatalf("stream back: notice %q (error %v)", h.m.notice, h.m.isError)
+	}
+	if v := h.view(); !strings.Contains(v, "said while you were away") {
+		t.Fatalf("what was said meanwhile is not shown:\n%s", v)
+	}
+}
