@@ -181,8 +181,8 @@ type limiters struct {
 	m     map[peer.ID]*rate.Limiter
 }
 
-// maxLimiters bounds the buckets kept; past it, full buckets are dropped
-// (a full bucket is what a new one would be).
+// maxLimiters bounds the buckets kept; past it, the fullest go (a full
+// bucket is what a new one would be).
 const maxLimiters = 4096
 
 func (l *limiters) allow(p peer.ID) bool {
@@ -190,13 +190,7 @@ func (l *limiters) allow(p peer.ID) bool {
 	defer l.mu.Unlock()
 	b, ok := l.m[p]
 	if !ok {
-		if len(l.m) >= maxLimiters {
-			for q, b := range l.m {
-				if b.Tokens() >= float64(l.burst) {
-					delete(l.m, q)
-				}
-			}
-		}
+		trim(l.m, maxLimiters, func(b *rate.Limiter) float64 { return -b.Tokens() })
 		b = rate.NewLimiter(l.rate, l.burst)
 		l.m[p] = b
 	}
