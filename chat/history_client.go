@@ -32,6 +32,12 @@ const (
 	// pubsub has not seen our subscription yet).
 	historyRetryMin = time.Second
 	historyRetryMax = time.Minute
+	// historySyncRounds is how many exchanges one sync has with a member
+	// (each brings at most MaxHistoryMessages, from kith historyAnswerMax):
+	// a member that keeps answering "more" with new messages (anyone may
+	// sign messages for an open room with fresh keys) cannot keep us asking.
+	// What is left is asked for historyRetryMax later.
+	historySyncRounds = 50
 )
 
 // errCutOff: a history server sent too many messages that fail
@@ -117,10 +123,13 @@ func (s *RoomService) historyLoop(ctx context.Context, j *joined) {
 	var retry <-chan time.Time
 	for {
 		if need && retry == nil {
-			switch ok, asked := s.syncHistory(ctx, j); {
-			case ok:
+			switch r := s.syncHistory(ctx, j); {
+			case ctx.Err() != nil:
+			case r == syncDone:
 				need, delay = false, historyRetryMin
-			case asked > 0 && ctx.Err() == nil:
+			case r == syncCut:
+				retry, delay = time.After(historyRetryMax), historyRetryMin
+			case r == syncFailed:
 				retry = time.After(delay)
 				delay = min(2*delay, historyRetryMax)
 			}
@@ -158,15 +167,25 @@ func (s *RoomService) watchJoins(ctx context.Context, j *joined, ev *pubsub.Topi
 	}
 }
 
+// syncResult is how a sync ended.
+type syncResult int
+
+const (
+	syncNobody syncResult = iota // no member to ask is known yet
+	syncFailed                   // no member asked answered in full
+	syncDone                     // a member answered in full
+	syncCut                      // a member answered historySyncRounds times and had more
+)
+
 // syncHistory asks up to historyAsk members in turn, the hinted one
-// first, until one answers in full. It says whether one did, and how many
-// it asked (none: no member is known yet).
-func (s *RoomService) syncHistory(ctx context.Context, j *joined) (ok bool, asked int) {
+// first, until one answers in full.
+func (s *RoomService) syncHistory(ctx context.Context, j *joined) syncResult {
 	hint := j.hist.takeHint()
 	cands := j.topic.ListPeers()
 	if hint != "" {
 		cands = append([]peer.ID{hint}, slices.DeleteFunc(cands, func(p peer.ID) bool { return p == hint })...)
 	}
+	asked := 0
 	for _, p := range cands {
 		if asked == historyAsk || ctx.Err() != nil {
 			break
@@ -175,9 +194,13 @@ func (s *RoomService) syncHistory(ctx context.Context, j *joined) (ok bool, aske
 			continue
 		}
 		asked++
-		err := s.fetchFrom(ctx, j, p)
-		if err == nil {
-			return true, asked
+		cut, err := s.fetchFrom(ctx, j, p)
+		switch {
+		case err == nil && cut:
+			s.log.Info("history: more to fetch later", "room", j.Name, "peer", p, "rounds", historySyncRounds)
+			return syncCut
+		case err == nil:
+			return syncDone
 		}
 		if errors.Is(err, errCutOff) {
 			j.hist.shun(p, s.now())
@@ -186,16 +209,20 @@ func (s *RoomService) syncHistory(ctx context.Context, j *joined) (ok bool, aske
 			s.log.Info("history: member did not answer", "room", j.Name, "peer", p, "err", err)
 		}
 	}
-	return false, asked
+	if asked == 0 {
+		return syncNobody
+	}
+	return syncFailed
 }
 
 // fetchFrom asks p for what we lack, again while it says there is more and
-// a round stored something.
-func (s *RoomService) fetchFrom(ctx context.Context, j *joined, p peer.ID) error {
-	for {
+// a round stored something, for at most historySyncRounds rounds; cut says
+// that it stopped there.
+func (s *RoomService) fetchFrom(ctx context.Context, j *joined, p peer.ID) (cut bool, err error) {
+	for range historySyncRounds {
 		have, err := s.haves(ctx, j)
 		if err != nil {
-			return err
+			return false, err
 		}
 		r, err := s.fetch(ctx, j, p, have)
 		if r.stored > 0 || r.bad > 0 {
@@ -203,9 +230,10 @@ func (s *RoomService) fetchFrom(ctx context.Context, j *joined, p peer.ID) error
 				"stored", r.stored, "duplicates", r.got-r.stored-r.bad, "dropped", r.bad)
 		}
 		if err != nil || !r.more || r.stored == 0 {
-			return err
+			return false, err
 		}
 	}
+	return true, nil
 }
 
 // haves returns, for every author of j we hold messages of, the prefix of
@@ -244,6 +272,8 @@ type fetchResult struct {
 // message of the answer and stores those that pass.
 func (s *RoomService) fetch(ctx context.Context, j *joined, p peer.ID, have []protocols.HistoryHave) (fetchResult, error) {
 	var r fetchResult
+	ctx, cancel := context.WithTimeout(ctx, historyExchange)
+	defer cancel()
 	st, err := s.h.NewStream(network.WithAllowLimitedConn(ctx, "history"), p, protocols.HistoryProtocol)
 	if err != nil {
 		return r, fmt.Errorf("chat: open history stream: %w", err)

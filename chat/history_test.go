@@ -334,3 +334,77 @@ func TestHistoryRefusals(t *testing.T) {
 		}
 	}
 }
+
+// A member that answers every request with one new valid message (signed
+// with a fresh key: anyone may author in an open room) and "more" cannot
+// keep the requester asking: it stops after HistorySyncRounds exchanges.
+func TestHostileHistoryServerEndless(t *testing.T) {
+	srv := newRoomNode(t, chat.RoomConfig{})
+	topic := protocols.OpenRoomTopicPrefix + "lobby"
+	tp, err := srv.ps.Join(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := tp.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Cancel)
+	asked := make(chan struct{}, 4*chat.HistorySyncRounds)
+	srv.h.SetStreamHandler(protocols.HistoryProtocol, func(st network.Stream) {
+		defer st.Close()
+		st.SetDeadline(time.Now().Add(waitBound))
+		if _, err := protocols.NewHistoryReader(st).Read(protocols.MaxHistoryRequest); err != nil {
+			return
+		}
+		asked <- struct{}{}
+		key, _, _ := crypto.GenerateEd25519Key(nil)
+		p, err := protocols.EncodeRoomPayload(protocols.RoomMessage{Room: "lobby", Seq: 1, SentAt: time.Now(), Text: "more"}, nil, topic)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		w := protocols.NewHistoryWriter(st)
+		if err := w.WriteMessages([][]byte{signedRaw(t, key, topic, p, 1)}); err == nil {
+			w.Write(protocols.HistoryFrame{End: &protocols.HistoryEnd{More: true}})
+		}
+	})
+	v := newRoomNode(t, chat.RoomConfig{})
+	connect(t, v.h, srv.h)
+	v.join(t, "lobby", nil)
+	for i := range chat.HistorySyncRounds {
+		select {
+		case <-asked:
+		case <-time.After(waitBound):
+			t.Fatalf("asked %d times, want %d", i, chat.HistorySyncRounds)
+		}
+	}
+	v.waitHolds(t, "lobby", chat.HistorySyncRounds)
+	// A requester that kept asking would be back within milliseconds; the
+	// next sync is a minute away.
+	select {
+	case <-asked:
+		t.Fatalf("asked again after %d rounds", chat.HistorySyncRounds)
+	case <-time.After(2 * time.Second):
+	}
+}
+
+// A member holding more than one answer carries (historyAnswerMax, 128)
+// hands on all of it over several rounds.
+func TestHistoryBackfillInRounds(t *testing.T) {
+	a := newRoomNode(t, chat.RoomConfig{Rate: 1000, Burst: 1000})
+	a.join(t, "lobby", nil)
+	const n = 300
+	for i := range n {
+		if _, err := a.svc.Send(t.Context(), "lobby", fmt.Sprintf("message %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newRoomNode(t, chat.RoomConfig{})
+	connect(t, c.h, a.h)
+	c.join(t, "lobby", nil)
+	c.waitBackfilled(t, "lobby", n)
+	if got, want := c.ids(t, "lobby"), a.ids(t, "lobby"); !slices.Equal(got, want) {
+		t.Errorf("c shows %d messages, a %d, or in another order", len(got), len(want))
+	}
+}

@@ -64,7 +64,8 @@ type HistoryBatch struct {
 }
 
 // HistoryEnd ends a successful answer. More says that the server stopped at
-// the request's Max: the requester may ask again.
+// the request's Max, or at its own cap on an answer, with more to send: the
+// requester may ask again.
 type HistoryEnd struct {
 	More bool
 }
