@@ -772,9 +772,9 @@
 // messages", Framing): a minimal uvarint length, then a protobuf
 // kith.history.v1.HistoryFrame (the schema is internal/pb/history.proto) of
 // that many bytes. The server reads the request with the limit
-// MaxHistoryRequest (65536); the requester reads the answer with the limit
-// MaxHistoryFrame (1048576). A larger length is TOO_LARGE, before anything
-// is allocated for the body.
+// MaxHistoryRequest (98304: every request the rules below allow fits); the
+// requester reads the answer with the limit MaxHistoryFrame (1048576). A
+// larger length is TOO_LARGE, before anything is allocated for the body.
 //
 //	message HistoryFrame {
 //	  oneof part {
@@ -898,7 +898,7 @@
 //
 // Limits, in one place:
 //
-//	MaxHistoryRequest     65536    bytes of a frame before the request is read
+//	MaxHistoryRequest     98304    bytes of a frame before the request is read
 //	MaxHistoryFrame       1048576  bytes of any frame (a batch is cut to fit)
 //	MaxHistoryAuthors     1024     authors of a request
 //	MaxHistoryMessages    2000     messages asked for in one request (a

@@ -18,8 +18,10 @@ const (
 	// and accepts.
 	HistoryVersion = 1
 	// MaxHistoryRequest is the most bytes of a frame a server reads before
-	// it has read the request (after the length prefix).
-	MaxHistoryRequest = 64 << 10
+	// it has read the request (after the length prefix). Every request the
+	// rules allow fits: MaxHistoryAuthors authors of MaxHistoryAuthorLen
+	// bytes, each with the largest through, make about 79 KiB.
+	MaxHistoryRequest = 96 << 10
 	// MaxHistoryAuthors is the most authors a request lists.
 	MaxHistoryAuthors = 1024
 	// MaxHistoryMessages is the most messages a request asks for.
