@@ -46,7 +46,7 @@ var errCutOff = errors.New("chat: history peer cut off")
 
 // history is a room's history client state: what to ask, and whom first.
 type history struct {
-	gap    chan struct{} // a gap was seen: repair (capacity 1, coalescing)
+	gap    chan struct{} // a gap was seen, or the room is back: sync (capacity 1, coalescing)
 	joined chan struct{} // a peer joined the topic (capacity 1)
 	done   chan struct{} // closed when the client has stopped
 
@@ -64,10 +64,7 @@ func newHistory() *history {
 // seen while a request is in flight are coalesced into the next one.
 func (s *RoomService) wantRepair(j *joined, p peer.ID) {
 	j.hist.setHint(p, true)
-	select {
-	case j.hist.gap <- struct{}{}:
-	default:
-	}
+	wake(j.hist.gap)
 }
 
 func (h *history) setHint(p peer.ID, replace bool) {
@@ -105,7 +102,8 @@ func (h *history) isShunned(p peer.ID, now time.Time) bool {
 
 // historyLoop runs j's history client until ctx ends: it backfills once a
 // member is there (at join, and at every start since rooms are rejoined),
-// then repairs gaps as they are seen. A round in which no member answered
+// then again whenever a peer joins after the room had lost its last, and
+// repairs gaps as they are seen. A round in which no member answered
 // is retried with back-off, and at once when a peer joins. It closes
 // j.hist.done once it and its topic event handler have stopped (a topic
 // with a live handler cannot be closed).
@@ -148,22 +146,40 @@ func (s *RoomService) historyLoop(ctx context.Context, j *joined) {
 }
 
 // watchJoins turns the topic's PeerJoin events into hints and wake-ups of
-// historyLoop.
+// historyLoop. A peer that joins after the room lost its last peer (we
+// were cut off, or the others away for hours) also asks for a sync: the
+// room may have spoken meanwhile, and without a later message from the
+// same author no gap would show it. (The first peers need none: historyLoop
+// syncs at the start until a member answers.)
 func (s *RoomService) watchJoins(ctx context.Context, j *joined, ev *pubsub.TopicEventHandler) {
 	defer ev.Cancel()
+	peers := map[peer.ID]bool{} // the topic's peers now, at most our connections'
+	emptied := false
 	for {
 		e, err := ev.NextPeerEvent(ctx)
 		if err != nil {
 			return
 		}
 		if e.Type != pubsub.PeerJoin {
+			delete(peers, e.Peer)
+			emptied = emptied || len(peers) == 0
 			continue
 		}
+		peers[e.Peer] = true
 		j.hist.setHint(e.Peer, false)
-		select {
-		case j.hist.joined <- struct{}{}:
-		default:
+		if emptied {
+			emptied = false
+			wake(j.hist.gap)
 		}
+		wake(j.hist.joined)
+	}
+}
+
+// wake signals c, a channel of capacity 1, unless a signal is pending.
+func wake(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 

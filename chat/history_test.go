@@ -2,6 +2,7 @@ package chat_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,8 +13,10 @@ import (
 	"github.com/kithnet/kith/chat"
 	"github.com/kithnet/kith/protocols"
 	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -55,27 +58,59 @@ func TestHistoryLateJoiner(t *testing.T) {
 	}
 }
 
-// A member cut off while others send sees the gap at the next message it
-// gets, and repairs it: every member ends with the same messages in the
-// same order.
-func TestHistoryGapRepair(t *testing.T) {
+// gatedRoomNode is a room node whose connections the returned gater can
+// refuse.
+func gatedRoomNode(t *testing.T) (*roomNode, *gater) {
 	g := &gater{}
 	key, _, _ := crypto.GenerateEd25519Key(nil)
-	hc, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.ConnectionGater(g))
+	h, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.ConnectionGater(g))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { hc.Close() })
-	a, b, c := newRoomNode(t, chat.RoomConfig{}), newRoomNode(t, chat.RoomConfig{}), newRoomNodeOn(t, hc)
+	t.Cleanup(func() { h.Close() })
+	return newRoomNodeOn(t, h), g
+}
+
+// silentPeer is subscribed to topic but forwards nothing and serves no
+// history: a peer that keeps a member from being alone in a room.
+func silentPeer(t *testing.T, topic string) host.Host {
+	h := newHost(t, nil)
+	ps, err := chat.NewPubSub(t.Context(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ignore := func(context.Context, peer.ID, *pubsub.Message) pubsub.ValidationResult {
+		return pubsub.ValidationIgnore
+	}
+	if err := ps.RegisterTopicValidator(topic, ignore); err != nil {
+		t.Fatal(err)
+	}
+	tp, err := ps.Join(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := tp.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Cancel)
+	return h
+}
+
+// A member cut off from the others while others send (but not alone in the
+// room) sees the gap at the next message it gets, and repairs it: every
+// member ends with the same messages in the same order.
+func TestHistoryGapRepair(t *testing.T) {
+	a, b := newRoomNode(t, chat.RoomConfig{}), newRoomNode(t, chat.RoomConfig{})
+	c, g := gatedRoomNode(t)
+	x := silentPeer(t, protocols.OpenRoomTopicPrefix+"lobby")
 	connect(t, a.h, b.h)
 	connect(t, c.h, a.h)
 	connect(t, c.h, b.h)
-	for _, n := range []*roomNode{a, b, c} {
-		n.join(t, "lobby", nil)
-	}
-	a.waitPeers(t, "lobby", b.h.ID(), c.h.ID())
-	b.waitPeers(t, "lobby", a.h.ID(), c.h.ID())
-	c.waitPeers(t, "lobby", a.h.ID(), b.h.ID())
+	connect(t, c.h, x)
+	a.join(t, "lobby", nil)
+	b.join(t, "lobby", nil)
+	a.waitPeers(t, "lobby", b.h.ID())
 	send := func(n *roomNode, text string) {
 		t.Helper()
 		if _, err := n.svc.Send(t.Context(), "lobby", text); err != nil {
@@ -83,9 +118,12 @@ func TestHistoryGapRepair(t *testing.T) {
 		}
 	}
 	send(a, "before")
-	c.waitHolds(t, "lobby", 1)
+	b.waitHolds(t, "lobby", 1)
+	c.join(t, "lobby", nil)
+	c.waitBackfilled(t, "lobby", 1) // c's first sync is done
+	c.waitPeers(t, "lobby", a.h.ID(), b.h.ID(), x.ID())
 
-	g.set(a.h.ID(), b.h.ID()) // c is cut off, and stays so
+	g.set(a.h.ID(), b.h.ID()) // c is cut off from a and b, and stays so
 	for _, p := range []peer.ID{a.h.ID(), b.h.ID()} {
 		c.h.Network().ClosePeer(p)
 	}
@@ -125,6 +163,35 @@ func TestHistoryGapRepair(t *testing.T) {
 		if gaps, _ := n.svc.Gaps(t.Context(), "lobby"); len(gaps) != 0 {
 			t.Errorf("%s: gaps %v", n.h.ID(), gaps)
 		}
+	}
+}
+
+// A member that was alone in a room (cut off, or the others away) gets what
+// was said meanwhile as soon as a member is back, without waiting for a
+// new message to show a gap.
+func TestHistoryAfterBeingAlone(t *testing.T) {
+	a := newRoomNode(t, chat.RoomConfig{})
+	c, g := gatedRoomNode(t)
+	connect(t, c.h, a.h)
+	a.join(t, "lobby", nil)
+	if _, err := a.svc.Send(t.Context(), "lobby", "before"); err != nil {
+		t.Fatal(err)
+	}
+	c.join(t, "lobby", nil)
+	c.waitBackfilled(t, "lobby", 1)
+
+	g.set(a.h.ID())
+	c.h.Network().ClosePeer(a.h.ID())
+	for _, text := range []string{"while away 1", "while away 2"} {
+		if _, err := a.svc.Send(t.Context(), "lobby", text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.set()
+	connect(t, c.h, a.h)
+	c.waitBackfilled(t, "lobby", 2)
+	if got, want := c.ids(t, "lobby"), a.ids(t, "lobby"); !slices.Equal(got, want) {
+		t.Errorf("c shows %v, a shows %v", got, want)
 	}
 }
 

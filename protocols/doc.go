@@ -760,7 +760,8 @@
 //
 // # Room history
 //
-// A member that joins a room, comes back to it, or sees a gap in an
+// A member that joins a room, comes back to it (kith: at every start, and
+// when a peer joins the topic after its last peer left), or sees a gap in an
 // author's seqs (section "Rooms") asks another member for the messages it
 // lacks on a stream of HistoryProtocol ("/kith/history/1.0.0"). The answer
 // carries the signed pubsub messages exactly as the topic carried them, so
