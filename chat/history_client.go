@@ -83,9 +83,12 @@ func (h *history) takeHint() peer.ID {
 	return p
 }
 
+// shun stops asking p for historyShun. Entries past their time go, so
+// that peers cut off and never seen again are not kept.
 func (h *history) shun(p peer.ID, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	maps.DeleteFunc(h.shunned, func(_ peer.ID, until time.Time) bool { return now.After(until) })
 	h.shunned[p] = now.Add(historyShun)
 }
 
