@@ -121,15 +121,15 @@ func (s *RoomService) historyLoop(ctx context.Context, j *joined) {
 	defer watch.Wait()
 	watch.Go(func() { s.watchJoins(ctx, j, ev) })
 	need, delay := true, historyRetryMin
-	var retry <-chan time.Time
+	var retry, later <-chan time.Time // later: the rest of a sync cut short
 	for {
 		if need && retry == nil {
 			switch r := s.syncHistory(ctx, j); {
 			case ctx.Err() != nil:
 			case r == syncDone:
 				need, delay = false, historyRetryMin
-			case r == syncCut:
-				retry, delay = time.After(historyRetryMax), historyRetryMin
+			case r == syncCut: // not sooner, even when a peer joins
+				need, later, delay = false, time.After(historyRetryMax), historyRetryMin
 			case r == syncFailed:
 				retry = time.After(delay)
 				delay = min(2*delay, historyRetryMax)
@@ -144,6 +144,8 @@ func (s *RoomService) historyLoop(ctx context.Context, j *joined) {
 			retry = nil // a new member: ask now
 		case <-retry:
 			retry = nil
+		case <-later:
+			need, later = true, nil
 		}
 	}
 }
