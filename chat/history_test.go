@@ -85,6 +85,14 @@ func silentPeer(t *testing.T, topic string) host.Host {
 	if err := ps.RegisterTopicValidator(topic, ignore); err != nil {
 		t.Fatal(err)
 	}
+	subscribeTopic(t, ps, topic)
+	return h
+}
+
+// subscribeTopic subscribes ps to topic, bypassing the room service, until
+// the test ends.
+func subscribeTopic(t *testing.T, ps *pubsub.PubSub, topic string) {
+	t.Helper()
 	tp, err := ps.Join(topic)
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +102,6 @@ func silentPeer(t *testing.T, topic string) host.Host {
 		t.Fatal(err)
 	}
 	t.Cleanup(sub.Cancel)
-	return h
 }
 
 // A member cut off from the others while others send (but not alone in the
@@ -204,15 +211,7 @@ type hostileServer struct {
 
 func newHostileServer(t *testing.T, topic string, answer func() [][]byte, flood bool) *hostileServer {
 	hs := &hostileServer{n: newRoomNode(t, chat.RoomConfig{}), served: make(chan error, 16)}
-	tp, err := hs.n.ps.Join(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := tp.Subscribe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sub.Cancel)
+	subscribeTopic(t, hs.n.ps, topic)
 	hs.n.h.SetStreamHandler(protocols.HistoryProtocol, func(st network.Stream) {
 		defer st.Close()
 		st.SetDeadline(time.Now().Add(waitBound))
@@ -408,15 +407,7 @@ func TestHistoryRefusals(t *testing.T) {
 func TestHostileHistoryServerEndless(t *testing.T) {
 	srv := newRoomNode(t, chat.RoomConfig{})
 	topic := protocols.OpenRoomTopicPrefix + "lobby"
-	tp, err := srv.ps.Join(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := tp.Subscribe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sub.Cancel)
+	subscribeTopic(t, srv.ps, topic)
 	asked := make(chan struct{}, 4*chat.HistorySyncRounds)
 	srv.h.SetStreamHandler(protocols.HistoryProtocol, func(st network.Stream) {
 		defer st.Close()
