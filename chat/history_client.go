@@ -32,6 +32,12 @@ const (
 	// pubsub has not seen our subscription yet).
 	historyRetryMin = time.Second
 	historyRetryMax = time.Minute
+	// historySyncRounds is how many exchanges one sync has with a member
+	// (each brings at most MaxHistoryMessages, from kith historyAnswerMax):
+	// a member that keeps answering "more" with new messages (anyone may
+	// sign messages for an open room with fresh keys) cannot keep us asking.
+	// What is left is asked for historyRetryMax later.
+	historySyncRounds = 50
 )
 
 // errCutOff: a history server sent too many messages that fail
@@ -40,7 +46,7 @@ var errCutOff = errors.New("chat: history peer cut off")
 
 // history is a room's history client state: what to ask, and whom first.
 type history struct {
-	gap    chan struct{} // a gap was seen: repair (capacity 1, coalescing)
+	gap    chan struct{} // a gap was seen, or the room is back: sync (capacity 1, coalescing)
 	joined chan struct{} // a peer joined the topic (capacity 1)
 	done   chan struct{} // closed when the client has stopped
 
@@ -58,10 +64,7 @@ func newHistory() *history {
 // seen while a request is in flight are coalesced into the next one.
 func (s *RoomService) wantRepair(j *joined, p peer.ID) {
 	j.hist.setHint(p, true)
-	select {
-	case j.hist.gap <- struct{}{}:
-	default:
-	}
+	wake(j.hist.gap)
 }
 
 func (h *history) setHint(p peer.ID, replace bool) {
@@ -80,9 +83,12 @@ func (h *history) takeHint() peer.ID {
 	return p
 }
 
+// shun stops asking p for historyShun. Entries past their time go, so
+// that peers cut off and never seen again are not kept.
 func (h *history) shun(p peer.ID, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	maps.DeleteFunc(h.shunned, func(_ peer.ID, until time.Time) bool { return now.After(until) })
 	h.shunned[p] = now.Add(historyShun)
 }
 
@@ -99,7 +105,8 @@ func (h *history) isShunned(p peer.ID, now time.Time) bool {
 
 // historyLoop runs j's history client until ctx ends: it backfills once a
 // member is there (at join, and at every start since rooms are rejoined),
-// then repairs gaps as they are seen. A round in which no member answered
+// then again whenever a peer joins after the room had lost its last, and
+// repairs gaps as they are seen. A round in which no member answered
 // is retried with back-off, and at once when a peer joins. It closes
 // j.hist.done once it and its topic event handler have stopped (a topic
 // with a live handler cannot be closed).
@@ -114,13 +121,16 @@ func (s *RoomService) historyLoop(ctx context.Context, j *joined) {
 	defer watch.Wait()
 	watch.Go(func() { s.watchJoins(ctx, j, ev) })
 	need, delay := true, historyRetryMin
-	var retry <-chan time.Time
+	var retry, later <-chan time.Time // later: the rest of a sync cut short
 	for {
 		if need && retry == nil {
-			switch ok, asked := s.syncHistory(ctx, j); {
-			case ok:
+			switch r := s.syncHistory(ctx, j); {
+			case ctx.Err() != nil:
+			case r == syncDone:
 				need, delay = false, historyRetryMin
-			case asked > 0 && ctx.Err() == nil:
+			case r == syncCut: // not sooner, even when a peer joins
+				need, later, delay = false, time.After(historyRetryMax), historyRetryMin
+			case r == syncFailed:
 				retry = time.After(delay)
 				delay = min(2*delay, historyRetryMax)
 			}
@@ -134,39 +144,69 @@ func (s *RoomService) historyLoop(ctx context.Context, j *joined) {
 			retry = nil // a new member: ask now
 		case <-retry:
 			retry = nil
+		case <-later:
+			need, later = true, nil
 		}
 	}
 }
 
 // watchJoins turns the topic's PeerJoin events into hints and wake-ups of
-// historyLoop.
+// historyLoop. A peer that joins after the room lost its last peer (we
+// were cut off, or the others away for hours) also asks for a sync: the
+// room may have spoken meanwhile, and without a later message from the
+// same author no gap would show it. (The first peers need none: historyLoop
+// syncs at the start until a member answers.)
 func (s *RoomService) watchJoins(ctx context.Context, j *joined, ev *pubsub.TopicEventHandler) {
 	defer ev.Cancel()
+	peers := map[peer.ID]bool{} // the topic's peers now, at most our connections'
+	emptied := false
 	for {
 		e, err := ev.NextPeerEvent(ctx)
 		if err != nil {
 			return
 		}
 		if e.Type != pubsub.PeerJoin {
+			delete(peers, e.Peer)
+			emptied = emptied || len(peers) == 0
 			continue
 		}
+		peers[e.Peer] = true
 		j.hist.setHint(e.Peer, false)
-		select {
-		case j.hist.joined <- struct{}{}:
-		default:
+		if emptied {
+			emptied = false
+			wake(j.hist.gap)
 		}
+		wake(j.hist.joined)
 	}
 }
 
+// wake signals c, a channel of capacity 1, unless a signal is pending.
+func wake(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// syncResult is how a sync ended.
+type syncResult int
+
+const (
+	syncNobody syncResult = iota // no member to ask is known yet
+	syncFailed                   // no member asked answered in full
+	syncDone                     // a member answered in full
+	syncCut                      // a member answered historySyncRounds times and had more
+)
+
 // syncHistory asks up to historyAsk members in turn, the hinted one
-// first, until one answers in full. It says whether one did, and how many
-// it asked (none: no member is known yet).
-func (s *RoomService) syncHistory(ctx context.Context, j *joined) (ok bool, asked int) {
+// first, until one answers in full.
+func (s *RoomService) syncHistory(ctx context.Context, j *joined) syncResult {
 	hint := j.hist.takeHint()
 	cands := j.topic.ListPeers()
 	if hint != "" {
 		cands = append([]peer.ID{hint}, slices.DeleteFunc(cands, func(p peer.ID) bool { return p == hint })...)
 	}
+	asked := 0
 	for _, p := range cands {
 		if asked == historyAsk || ctx.Err() != nil {
 			break
@@ -175,9 +215,13 @@ func (s *RoomService) syncHistory(ctx context.Context, j *joined) (ok bool, aske
 			continue
 		}
 		asked++
-		err := s.fetchFrom(ctx, j, p)
-		if err == nil {
-			return true, asked
+		cut, err := s.fetchFrom(ctx, j, p)
+		switch {
+		case err == nil && cut:
+			s.log.Info("history: more to fetch later", "room", j.Name, "peer", p, "rounds", historySyncRounds)
+			return syncCut
+		case err == nil:
+			return syncDone
 		}
 		if errors.Is(err, errCutOff) {
 			j.hist.shun(p, s.now())
@@ -186,16 +230,20 @@ func (s *RoomService) syncHistory(ctx context.Context, j *joined) (ok bool, aske
 			s.log.Info("history: member did not answer", "room", j.Name, "peer", p, "err", err)
 		}
 	}
-	return false, asked
+	if asked == 0 {
+		return syncNobody
+	}
+	return syncFailed
 }
 
 // fetchFrom asks p for what we lack, again while it says there is more and
-// a round stored something.
-func (s *RoomService) fetchFrom(ctx context.Context, j *joined, p peer.ID) error {
-	for {
+// a round stored something, for at most historySyncRounds rounds; cut says
+// that it stopped there.
+func (s *RoomService) fetchFrom(ctx context.Context, j *joined, p peer.ID) (cut bool, err error) {
+	for range historySyncRounds {
 		have, err := s.haves(ctx, j)
 		if err != nil {
-			return err
+			return false, err
 		}
 		r, err := s.fetch(ctx, j, p, have)
 		if r.stored > 0 || r.bad > 0 {
@@ -203,9 +251,10 @@ func (s *RoomService) fetchFrom(ctx context.Context, j *joined, p peer.ID) error
 				"stored", r.stored, "duplicates", r.got-r.stored-r.bad, "dropped", r.bad)
 		}
 		if err != nil || !r.more || r.stored == 0 {
-			return err
+			return false, err
 		}
 	}
+	return true, nil
 }
 
 // haves returns, for every author of j we hold messages of, the prefix of
@@ -244,6 +293,8 @@ type fetchResult struct {
 // message of the answer and stores those that pass.
 func (s *RoomService) fetch(ctx context.Context, j *joined, p peer.ID, have []protocols.HistoryHave) (fetchResult, error) {
 	var r fetchResult
+	ctx, cancel := context.WithTimeout(ctx, historyExchange)
+	defer cancel()
 	st, err := s.h.NewStream(network.WithAllowLimitedConn(ctx, "history"), p, protocols.HistoryProtocol)
 	if err != nil {
 		return r, fmt.Errorf("chat: open history stream: %w", err)

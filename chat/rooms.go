@@ -108,9 +108,11 @@ type joined struct {
 	topic  *pubsub.Topic
 	sub    *pubsub.Subscription
 	cancel context.CancelFunc
-	done   chan struct{}
-	send   sync.Mutex    // one Send at a time: seqs are taken in order
-	self   *rate.Limiter // our own sending rate
+	done   chan struct{} // closed when the reader has stopped
+	// republished is closed when the republishing at join has ended.
+	republished chan struct{}
+	send        sync.Mutex    // one Send at a time: seqs are taken in order
+	self        *rate.Limiter // our own sending rate
 	// Under send: the time our last message stated, and the signed form
 	// of the message being published (set by the validator).
 	lastSent  time.Time

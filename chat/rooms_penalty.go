@@ -1,7 +1,9 @@
 package chat
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,7 +32,8 @@ const PenaltyWeight = 10
 // penaltyForget is how long an offence takes to fade to 1% of its weight.
 const penaltyForget = 10 * time.Minute
 
-// maxPenalised bounds the peers tracked; past it, faded entries go.
+// maxPenalised bounds the peers tracked; past it, those with the fewest
+// offences go (trim).
 const maxPenalised = 4096
 
 // penalties counts offences per peer, decaying over time.
@@ -61,13 +64,7 @@ func (ps *penalties) add(p peer.ID) {
 	now := ps.now()
 	o, ok := ps.m[p]
 	if !ok {
-		if len(ps.m) >= maxPenalised {
-			for q, o := range ps.m {
-				if o.decayed(now) < 0.1 {
-					delete(ps.m, q)
-				}
-			}
-		}
+		trim(ps.m, maxPenalised, func(o *offences) float64 { return o.decayed(now) })
 		o = &offences{}
 		ps.m[p] = o
 	}
@@ -97,4 +94,27 @@ func (s *RoomService) penalise(msg *pubsub.Message) pubsub.ValidationResult {
 		s.pen.add(msg.GetFrom())
 	}
 	return pubsub.ValidationIgnore
+}
+
+// trim keeps m, a table per peer, under limit entries: once it holds limit,
+// it drops the entries worth least until it holds 3/4 of limit. Peers that
+// keep adding fresh identities thus cost at most limit entries, one sort a
+// limit/4 additions, and cannot push out the entries worth most (the peers
+// with the most offences, the buckets most drained).
+func trim[V any](m map[peer.ID]V, limit int, worth func(V) float64) {
+	if len(m) < limit {
+		return
+	}
+	type entry struct {
+		p peer.ID
+		w float64
+	}
+	all := make([]entry, 0, len(m))
+	for p, v := range m {
+		all = append(all, entry{p, worth(v)})
+	}
+	slices.SortFunc(all, func(a, b entry) int { return cmp.Compare(a.w, b.w) })
+	for _, e := range all[:len(m)-limit*3/4] {
+		delete(m, e.p)
+	}
 }

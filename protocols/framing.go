@@ -1,12 +1,14 @@
 package protocols
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -138,4 +140,19 @@ func (o *oneByteReader) ReadByte() (byte, error) {
 		return 0, err
 	}
 	return o.b[0], nil
+}
+
+// marshalFrame returns pf behind its length prefix, encoded
+// deterministically, or ErrFrameTooLarge when its body is over limit.
+func marshalFrame(pf proto.Message, limit int) ([]byte, error) {
+	size := proto.Size(pf)
+	if size > limit {
+		return nil, fmt.Errorf("%w: frame is %d bytes, more than the %d allowed", ErrFrameTooLarge, size, limit)
+	}
+	buf := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen32+size), uint64(size))
+	buf, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(buf, pf)
+	if err != nil {
+		return nil, fmt.Errorf("protocols: encoding a frame: %w", err)
+	}
+	return buf, nil
 }
