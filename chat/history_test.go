@@ -91,7 +91,7 @@ func silentPeer(t *testing.T, topic string) host.Host {
 
 // subscribeTopic subscribes ps to topic, bypassing the room service, until
 // the test ends.
-func subscribeTopic(t *testing.T, ps *pubsub.PubSub, topic string) {
+func subscribeTopic(t *testing.T, ps *chat.PubSub, topic string) {
 	t.Helper()
 	tp, err := ps.Join(topic)
 	if err != nil {

@@ -95,7 +95,7 @@ type RoomService struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	pen    *penalties // nil when ps was not made by NewPubSub
+	pen    *penalties // what ps's peer score reads (NewPubSub)
 	joinMu sync.Mutex // serialises Join and Leave
 	mu     sync.Mutex
 	rooms  map[string]*joined
@@ -123,12 +123,9 @@ type joined struct {
 }
 
 // NewRooms starts the service and joins the rooms store holds.
-func NewRooms(h host.Host, ps *pubsub.PubSub, store RoomStore, cfg RoomConfig, opts ...RoomOption) (*RoomService, error) {
-	s := &RoomService{h: h, ps: ps, store: store, cfg: cfg.withDefaults(),
+func NewRooms(h host.Host, ps *PubSub, store RoomStore, cfg RoomConfig, opts ...RoomOption) (*RoomService, error) {
+	s := &RoomService{h: h, ps: ps.PubSub, pen: ps.pen, store: store, cfg: cfg.withDefaults(),
 		log: slog.Default(), now: time.Now, rooms: make(map[string]*joined)}
-	if pen, ok := penaltiesOf.Load(ps); ok {
-		s.pen = pen.(*penalties)
-	}
 	for _, o := range opts {
 		o(s)
 	}

@@ -83,10 +83,6 @@ func (ps *penalties) score(p peer.ID) float64 {
 	return -PenaltyWeight * n * n
 }
 
-// penaltiesOf finds the penalties NewPubSub made for a router, for the
-// RoomService built on it.
-var penaltiesOf sync.Map // *pubsub.PubSub -> *penalties
-
 // penalise ignores msg, which broke a rule judged by our own state, and
 // penalises its author when the author sent it to us itself.
 func (s *RoomService) penalise(msg *pubsub.Message) pubsub.ValidationResult {
