@@ -148,7 +148,7 @@ func FilesFetch(contentID protocols.Hash, secret []byte) Spec {
 		Fetch: &protocols.FileFetch{ContentID: contentID, Secret: secret, WantManifest: true}}))
 	var zero [16]byte
 	rest := Field(Field(Field(Field(nil, 2, zero[:]), 3, contentID[:]), 4, secret), 5, uint64(1))
-	return filesSpec("files-fetch", 3, rest, buf.Bytes(), protocols.MaxFilesControlFrame)
+	return filesSpec("files-fetch", 3, rest, buf.Bytes(), protocols.MaxFilesFrame)
 }
 
 func filesSpec(name string, part protowire.Number, rest, valid []byte, limit int) Spec {

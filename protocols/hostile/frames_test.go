@@ -30,7 +30,7 @@ func specs() []struct {
 			return err
 		}},
 		{hostile.FilesFetch(protocols.Hash{9}, bytes.Repeat([]byte{7}, 16)), func(r io.Reader) error {
-			_, err := protocols.NewFilesReader(r).Read(protocols.MaxFilesControlFrame)
+			_, err := protocols.NewFilesReader(r).Read(protocols.MaxFilesFrame)
 			return err
 		}},
 		{hostile.History("/kith/room/1/open/lobby", 100), func(r io.Reader) error {
