@@ -40,6 +40,13 @@
 // sending nothing, for the same. Attacker.Replay writes a captured frame
 // again on a new stream.
 //
-// Tests that use it: chat/hostile_peer_test.go, files/hostile_peer_test.go
-// and node/hostile_test.go.
+// # Checks
+//
+// CheckDeadline and CheckPerPeerLimit run row B6 against any victim: a
+// slowloris stream and a silent one end at the victim's deadline, and a
+// peer holding the service's per-peer number of streams gets no more while
+// another peer is served. They take a testing.TB: this package is for tests.
+//
+// Tests that use it: node/hostile_test.go (B3, B4, B5, B9 against real
+// nodes), chat/hostile_peer_test.go and files/hostile_peer_test.go (B6).
 package hostile
