@@ -86,7 +86,7 @@ func (s *RoomService) serveHistory(st network.Stream) {
 	defer closeOnCtx(ctx, st)()
 	p := st.Conn().RemotePeer()
 	w := protocols.NewHistoryWriter(st)
-	st.SetDeadline(time.Now().Add(historyFirstFrame))
+	st.SetDeadline(time.Now().Add(s.cfg.HistoryFirstFrame))
 	f, err := protocols.NewHistoryReader(st).Read(protocols.MaxHistoryRequest)
 	switch {
 	case errors.Is(err, io.EOF) || timedOut(err):
@@ -136,14 +136,14 @@ func (s *RoomService) answerHistory(ctx context.Context, st network.Stream, w *p
 		}
 	}
 	for g := range slices.Chunk(raws, historyWriteGroup) {
-		st.SetWriteDeadline(time.Now().Add(historyIdle))
+		st.SetWriteDeadline(time.Now().Add(s.cfg.HistoryIdle))
 		if err := w.WriteMessages(g); err != nil {
 			s.log.Debug("history answer broken", "peer", p, "err", err)
 			st.Reset()
 			return
 		}
 	}
-	st.SetWriteDeadline(time.Now().Add(historyIdle))
+	st.SetWriteDeadline(time.Now().Add(s.cfg.HistoryIdle))
 	if err := w.Write(protocols.HistoryFrame{End: &protocols.HistoryEnd{More: more}}); err != nil {
 		st.Reset()
 		return

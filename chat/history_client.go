@@ -309,7 +309,7 @@ func (s *RoomService) fetch(ctx context.Context, j *joined, p peer.ID, have []pr
 	}
 	defer st.Scope().ReleaseMemory(protocols.MaxHistoryFrame)
 	defer closeOnCtx(ctx, st)()
-	st.SetDeadline(time.Now().Add(historyFirstFrame))
+	st.SetDeadline(time.Now().Add(s.cfg.HistoryFirstFrame))
 	req := &protocols.HistoryRequest{Topic: j.Topic, Have: have, Max: protocols.MaxHistoryMessages}
 	if err := protocols.NewHistoryWriter(st).Write(protocols.HistoryFrame{Request: req}); err != nil {
 		st.Reset()
@@ -341,7 +341,7 @@ func (s *RoomService) fetch(ctx context.Context, j *joined, p peer.ID, have []pr
 			st.Reset()
 			return r, err
 		}
-		st.SetReadDeadline(time.Now().Add(historyIdle))
+		st.SetReadDeadline(time.Now().Add(s.cfg.HistoryIdle))
 	}
 }
 

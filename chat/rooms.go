@@ -29,6 +29,11 @@ type RoomConfig struct {
 	// drop what we send for being too fast.
 	Rate  float64
 	Burst int
+	// HistoryFirstFrame bounds the wait for the first frame of a
+	// /kith/history/1.0.0 stream, the request or the first answer (30 s);
+	// HistoryIdle each later one (60 s). Tests shorten them.
+	HistoryFirstFrame time.Duration
+	HistoryIdle       time.Duration
 }
 
 func (c RoomConfig) withDefaults() RoomConfig {
@@ -37,6 +42,12 @@ func (c RoomConfig) withDefaults() RoomConfig {
 	}
 	if c.Burst <= 0 {
 		c.Burst = 40
+	}
+	if c.HistoryFirstFrame <= 0 {
+		c.HistoryFirstFrame = historyFirstFrame
+	}
+	if c.HistoryIdle <= 0 {
+		c.HistoryIdle = historyIdle
 	}
 	return c
 }

@@ -57,6 +57,33 @@ func readLength(br io.ByteReader, limit int) (int, error) {
 	}
 }
 
+// bodyStep is the most a reader allocates for a frame's body before its
+// bytes arrive.
+const bodyStep = 64 << 10
+
+// readBody reads a frame's body of n bytes, n already checked against its
+// limit. It allocates as the bytes arrive, not as the length prefix claims:
+// a peer that claims a frame of 16 MiB (MaxFilesFrame) and sends nothing
+// makes the reader allocate bodyStep, and one that sends part of it about
+// twice that part, so memory follows what a peer sends. A body of at most
+// bodyStep bytes takes one allocation.
+func readBody(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, min(n, bodyStep))
+	for done := 0; ; {
+		m, err := io.ReadFull(r, buf[done:])
+		done += m
+		if err != nil {
+			return nil, err
+		}
+		if done == n {
+			return buf, nil
+		}
+		grown := make([]byte, min(n, 2*len(buf)))
+		copy(grown, buf)
+		buf = grown
+	}
+}
+
 // readError reports a failed read of what: the end of the stream inside a
 // frame is malformed; other errors come from the stream.
 func readError(what string, err error) error {

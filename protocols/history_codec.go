@@ -54,8 +54,8 @@ func (r *HistoryReader) read(limit int) (HistoryFrame, error) {
 	if err != nil {
 		return HistoryFrame{}, err
 	}
-	body := make([]byte, n) // n <= limit <= MaxHistoryFrame
-	if _, err := io.ReadFull(r.r, body); err != nil {
+	body, err := readBody(r.r, n)
+	if err != nil {
 		return HistoryFrame{}, readError(fmt.Sprintf("frame of %d bytes", n), err)
 	}
 	return decodeHistoryFrame(body)
