@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kithnet/kith/internal/invariants"
 	"github.com/kithnet/kith/protocols"
 )
 
@@ -54,11 +55,13 @@ func verifiedStored(t *testing.T, n *tnode, id TransferID) int64 {
 func TestResumeAfterSenderRestart(t *testing.T) {
 	a, b := newNode(t, resumeConfig()), newNode(t, resumeConfig())
 	know(a, b)
-	_, want, out, in, dir := startBig(t, a, b)
+	src, want, out, in, dir := startBig(t, a, b)
 	a.stop()
 	b.waitState(t, in.ID, StatePaused)
 	have := verifiedStored(t, b, in.ID)
 	assertNoFinal(t, dir)
+	sums := sentSums(t, src)
+	invariants.CheckFinals(t, dir, sums) // N2
 
 	a.start(t)
 	know(a, b)
@@ -67,6 +70,8 @@ func TestResumeAfterSenderRestart(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(dir, "big.bin")); string(got) != string(want) {
 		t.Fatal("received bytes differ")
 	}
+	invariants.SameFile(t, src, filepath.Join(dir, "big.bin")) // N1
+	invariants.CheckFinals(t, dir, sums)                       // N2
 	if sent := a.svc.sent.Load(); sent != int64(len(want))-have {
 		t.Errorf("after the restart the sender sent %d bytes; %d were missing", sent, int64(len(want))-have)
 	}
@@ -75,13 +80,15 @@ func TestResumeAfterSenderRestart(t *testing.T) {
 func TestResumeAfterReceiverRestart(t *testing.T) {
 	a, b := newNode(t, resumeConfig()), newNode(t, resumeConfig())
 	know(a, b)
-	_, want, out, in, dir := startBig(t, a, b)
+	src, want, out, in, dir := startBig(t, a, b)
 	b.stop()
 	have := verifiedStored(t, b, in.ID)
 	if have == 0 || have == int64(len(want)) {
 		t.Fatalf("journal holds %d of %d bytes; the test needs a transfer cut half way", have, len(want))
 	}
 	assertNoFinal(t, dir)
+	sums := sentSums(t, src)
+	invariants.CheckFinals(t, dir, sums) // N2
 	before := a.svc.sent.Load()
 
 	b.start(t)
@@ -91,6 +98,8 @@ func TestResumeAfterReceiverRestart(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(dir, "big.bin")); string(got) != string(want) {
 		t.Fatal("received bytes differ")
 	}
+	invariants.SameFile(t, src, filepath.Join(dir, "big.bin")) // N1
+	invariants.CheckFinals(t, dir, sums)                       // N2
 	// Chunks verified but not yet journaled when b stopped are fetched
 	// again; nothing the journal holds is.
 	if resent := a.svc.sent.Load() - before; resent > int64(len(want))-have {
@@ -128,6 +137,7 @@ func TestDiskFullPausesThenResumes(t *testing.T) {
 		t.Errorf("paused with %q; want it to say the disk is full", paused.Error)
 	}
 	assertNoFinal(t, dir)
+	invariants.CheckFinals(t, dir, sentSums(t, src)) // N2
 	if _, err := os.Stat(filepath.Join(dir, "big.bin"+PartialSuffix)); err != nil {
 		t.Errorf("the partial file is gone: %v", err)
 	}
