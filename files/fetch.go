@@ -197,6 +197,7 @@ func (s *Service) runFetch(ctx context.Context, t Transfer) error {
 	if err := sink.Finalize(); err != nil {
 		return permanent{fmt.Errorf("files: put the files in place: %w", err)}
 	}
+	failpoint(FailBeforeDone)
 	// The sender is told before the transfer is recorded done, so that
 	// whoever waits for done (kith receive) can stop the node at once. If
 	// it cannot be told now, the retrier tells it later.

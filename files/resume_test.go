@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -188,5 +189,45 @@ func TestJournalEveryJournalBytes(t *testing.T) {
 	b.waitState(t, in.ID, StatePaused)
 	if have := verifiedStored(t, b, in.ID); have != journalBytes {
 		t.Fatalf("journal holds %d bytes; want the first %d, recorded without waiting for JournalEvery", have, journalBytes)
+	}
+}
+
+// F1, sender side: when the sender dies mid-transfer, the receiver, still
+// running, journals every chunk it verified before it pauses, so the resume
+// starts from the last verified chunk, not from the last timed journal.
+func TestSenderLossJournalsEveryVerifiedChunk(t *testing.T) {
+	cfg := resumeConfig()
+	cfg.JournalEvery = time.Hour // only journalBytes or the end would journal
+	a, b := newNode(t, cfg), newNode(t, cfg)
+	know(a, b)
+	var written atomic.Int64
+	half, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	b.svc.sinkHook = func(s *Sink) {
+		s.writeAt = func(f *os.File, p []byte, off int64) (int, error) {
+			n, err := f.WriteAt(p, off)
+			if written.Add(int64(n)) >= 6*protocols.ChunkSize {
+				once.Do(func() { close(half); <-resume })
+			}
+			return n, err
+		}
+	}
+	src := filepath.Join(t.TempDir(), "big.bin")
+	randomFile(t, src, 12*protocols.ChunkSize)
+	if _, err := a.svc.Send(t.Context(), b.h.ID(), []string{src}, SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	in := b.waitOffer(t)
+	dir := t.TempDir()
+	if _, err := b.svc.Accept(t.Context(), in.ID, ReceiveOptions{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	<-half
+	a.stop()
+	close(resume)
+	b.waitState(t, in.ID, StatePaused)
+	invariants.CheckFinals(t, dir, sentSums(t, src)) // N2
+	if have, w := verifiedStored(t, b, in.ID), written.Load(); have != w {
+		t.Fatalf("the journal holds %d bytes of the %d verified and written before the sender died", have, w)
 	}
 }
