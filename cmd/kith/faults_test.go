@@ -127,6 +127,11 @@ func (p *faultPair) incoming(t *testing.T) string {
 func waitTransfer(t *testing.T, c *api.Client, id, state string) node.TransferInfo {
 	t.Helper()
 	var tr node.TransferInfo
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("transfer %s was last seen %s (%d of %d bytes): %s", id, tr.State, tr.DoneBytes, tr.Bytes, tr.Error)
+		}
+	})
 	pollUntil(t, "transfer "+id+" "+state, func() bool {
 		var err error
 		tr, err = c.Transfer(t.Context(), id)
