@@ -57,6 +57,10 @@ deps:
 gen:
     go generate ./...
 
+# Crashes at the failpoints between write, fsync, rename and journal (F11; build tag failpoint).
+failpoints *flags:
+    go test -tags failpoint -count=1 -run 'F11|Failpoint' {{flags}} ./files/ ./cmd/kith/
+
 # Long-running soak tests (build tag soak; e.g. just soak -timeout=2h).
 soak *flags:
     go test -tags soak {{flags}} ./...
