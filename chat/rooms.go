@@ -89,9 +89,9 @@ func WithRoomClock(now func() time.Time) RoomOption { return func(s *RoomService
 // that is too far in the future or over its author's rate limit is ignored,
 // since another member's clock or bucket may rightly have judged it valid
 // and forwarded it, and pubsub would count every later copy of a rejected
-// message against its forwarder; when the author itself sent it to us, the
-// author is penalised instead (PenaltyWeight). A replay of a message we
-// hold is ignored.
+// message against its forwarder; when the author itself sent us a message
+// over its rate, the author is penalised instead (PenaltyWeight), but not
+// for its clock. A replay of a message we hold is ignored.
 type RoomService struct {
 	h       host.Host
 	ps      *pubsub.PubSub

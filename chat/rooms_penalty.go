@@ -18,15 +18,17 @@ import (
 // or another clock, may rightly accept and forward it. Such a message is
 // therefore never rejected (pubsub would then count every later copy of it,
 // from any honest forwarder, as that forwarder's invalid delivery): it is
-// ignored, and when its author sent it to us itself, the author is
-// penalised through pubsub's application-specific score instead.
+// ignored. When its author sent a message over its rate to us itself, the
+// author is penalised through pubsub's application-specific score instead;
+// a clock far ahead is not penalised, since an honest colleague's clock
+// can be wrong.
 //
 // The penalty is -PenaltyWeight × n², n being the count of such messages,
 // forgotten over 10 minutes like invalid deliveries (RoomTopicScoreParams'
 // P4). With weight 10, 8 offences put a peer below the gossip threshold
 // (-640 < -500), 11 below the publish threshold and 16 on the graylist
 // (-2560 < -2500); an honest member never offends, since Send waits on the
-// same bucket and clock skew of less than 5 minutes is accepted.
+// same bucket.
 const PenaltyWeight = 10
 
 // penaltyForget is how long an offence takes to fade to 1% of its weight.

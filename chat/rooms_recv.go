@@ -95,9 +95,6 @@ func (s *RoomService) validator(j *joined) pubsub.ValidatorEx {
 			return pubsub.ValidationAccept
 		}
 		author := msg.GetFrom()
-		if m.CheckTime(s.now()) != nil {
-			return s.penalise(msg)
-		}
 		held, err := s.store.HasRoomMessage(ctx, j.Name, author, m.Seq)
 		if err != nil || held {
 			return pubsub.ValidationIgnore // a replay (or no store: cannot tell)
@@ -105,6 +102,13 @@ func (s *RoomService) validator(j *joined) pubsub.ValidatorEx {
 		if !j.limits.allow(author) {
 			s.log.Debug("over rate", "room", j.Name, "author", author)
 			return s.penalise(msg)
+		}
+		// A clock far ahead is dropped but not penalised: an honest
+		// colleague's clock may be wrong, and its peer score must not
+		// suffer for it (its messages still count against its rate above).
+		if err := m.CheckTime(s.now()); err != nil {
+			s.log.Debug("sent_at too far ahead", "room", j.Name, "author", author, "err", err)
+			return pubsub.ValidationIgnore
 		}
 		return pubsub.ValidationAccept
 	}
