@@ -1,11 +1,9 @@
 package node_test
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/kithnet/kith/protocols"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
@@ -26,7 +25,8 @@ import (
 // R allows and that holds a reservation on R. Strangers reach N three
 // ways: directly, only through R's circuit, and found through the DHT.
 type gateWorld struct {
-	r, n *node.Node
+	r, n      *node.Node
+	strangers map[peer.ID]*node.Node // the strangers that are kith nodes
 }
 
 func newGateWorld(t *testing.T) gateWorld {
@@ -46,7 +46,7 @@ func newGateWorld(t *testing.T) gateWorld {
 	if _, err := circuitclient.Reserve(t.Context(), n.Host(), relayInfo(r)); err != nil {
 		t.Fatalf("N's reservation on R: %v", err)
 	}
-	return gateWorld{r: r, n: n}
+	return gateWorld{r: r, n: n, strangers: map[peer.ID]*node.Node{}}
 }
 
 // identityOf creates the identity of a home and returns its peer ID.
@@ -63,49 +63,71 @@ func identityOf(t *testing.T, home string) peer.ID {
 	return id
 }
 
-// gatePaths are the ways a stranger S connects to N: each returns the
-// error of S's attempt.
+// gatePaths are the ways a stranger S reaches N: host starts S, connect
+// is S's attempt to connect.
 var gatePaths = []struct {
 	name    string
-	dht     bool // S bootstraps from R (else S knows nobody but N)
-	connect func(t *testing.T, w gateWorld, s *node.Node) error
+	host    func(t *testing.T, w gateWorld) host.Host
+	connect func(t *testing.T, w gateWorld, s host.Host) error
 }{
-	{"direct", false, func(t *testing.T, w gateWorld, s *node.Node) error {
-		return s.Host().Connect(t.Context(), peer.AddrInfo{ID: w.n.ID(), Addrs: w.n.Host().Addrs()})
-	}},
-	{"relay", false, func(t *testing.T, w gateWorld, s *node.Node) error {
-		ctx := network.WithAllowLimitedConn(t.Context(), "test")
-		err := s.Host().Connect(ctx, circuitTo(w.r, w.n.ID()))
-		if err == nil {
-			for _, c := range s.Host().Network().ConnsToPeer(w.n.ID()) {
-				if !isRelayed(c.RemoteMultiaddr()) {
-					t.Fatalf("S reached N directly (%s), not through R", c.RemoteMultiaddr())
-				}
-			}
+	{"direct", func(t *testing.T, w gateWorld) host.Host { return bareHost(t) },
+		func(t *testing.T, w gateWorld, s host.Host) error {
+			return s.Connect(t.Context(), peer.AddrInfo{ID: w.n.ID(), Addrs: w.n.Host().Addrs()})
+		}},
+	{"relay", func(t *testing.T, w gateWorld) host.Host {
+		// No listen address and no hole punching: S's only way to N is
+		// R's circuit, and it stays so (a kith node would upgrade to a
+		// direct connection on loopback).
+		s, err := libp2p.New(libp2p.NoListenAddrs, libp2p.EnableRelay())
+		if err != nil {
+			t.Fatal(err)
 		}
-		return err
+		t.Cleanup(func() { s.Close() })
+		return s
+	}, func(t *testing.T, w gateWorld, s host.Host) error {
+		return s.Connect(network.WithAllowLimitedConn(t.Context(), "test"), circuitTo(w.r, w.n.ID()))
 	}},
-	{"dht", true, func(t *testing.T, w gateWorld, s *node.Node) error {
-		// S was given N's peer ID only: the routed host asks the DHT.
-		return s.Connect(t.Context(), w.n.ID())
+	{"dht", func(t *testing.T, w gateWorld) host.Host {
+		s := nodetest.Start(t, nodetest.BootstrapFrom(w.r))
+		w.strangers[s.ID()] = s
+		return s.Host()
+	}, func(t *testing.T, w gateWorld, s host.Host) error {
+		// S is given N's peer ID only: its routed host asks the DHT (and
+		// asks again while N is not in it yet).
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		return w.strangers[s.ID()].Connect(ctx, w.n.ID())
 	}},
 }
 
-// startStranger starts S, bootstrapping from R when dht is set.
-func startStranger(t *testing.T, w gateWorld, dht bool) *node.Node {
-	if dht {
-		return nodetest.Start(t, nodetest.BootstrapFrom(w.r))
+// onlyRelayed fails the test unless every connection of h to p is relayed.
+func onlyRelayed(t *testing.T, h host.Host, p peer.ID) {
+	t.Helper()
+	for _, c := range h.Network().ConnsToPeer(p) {
+		if _, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT); err != nil {
+			t.Fatalf("S reached N directly (%s), not through R", c.RemoteMultiaddr())
+		}
 	}
-	return nodetest.Start(t)
 }
 
-func isRelayed(a ma.Multiaddr) bool {
-	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
-	return err == nil
+// rawDM sends text to p as a direct message and returns p's answer.
+func rawDM(ctx context.Context, h host.Host, p peer.ID, text string) (protocols.DMFrame, error) {
+	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "test"), p, protocols.DMProtocol)
+	if err != nil {
+		return protocols.DMFrame{}, err
+	}
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(30 * time.Second))
+	m := &protocols.DMMessage{SentAt: time.Now(), Text: text}
+	rand.Read(m.ID[:])
+	if err := protocols.NewDMWriter(s).Write(protocols.DMFrame{Message: m}); err != nil {
+		return protocols.DMFrame{}, err
+	}
+	return protocols.NewDMReader(s).Read()
 }
 
 // A stranger who reaches N on any path is refused by N's stream handlers:
-// its direct message gets NOT_ALLOWED, its file offer is refused, and N
+// its direct message gets NOT_ALLOWED, its file offer NOT_ALLOWED, and N
 // stores nothing and shows no message or offer event. The relay carries the
 // stranger to N (N is allowed: the destination decides), and the DHT finds
 // N for it: refusing strangers is the handlers' work, not the gater's.
@@ -113,32 +135,26 @@ func TestStrangerRefusedOnEveryPath(t *testing.T) {
 	w := newGateWorld(t)
 	nEvents, cancel := w.n.Events().Subscribe()
 	defer cancel()
-	file := filepath.Join(t.TempDir(), "gift.txt")
-	if err := os.WriteFile(file, []byte("open me"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	for _, path := range gatePaths {
 		t.Run(path.name, func(t *testing.T) {
-			s := startStranger(t, w, path.dht)
+			s := path.host(t, w)
 			if err := path.connect(t, w, s); err != nil {
 				t.Fatalf("S could not reach N at all: %v", err)
 			}
-			_, err := s.SendMessage(t.Context(), w.n.ID().String(), "let me in")
-			var re *protocols.RemoteError
-			if !errors.As(err, &re) || re.Code != protocols.CodeNotAllowed {
-				t.Fatalf("stranger's message: %v, want NOT_ALLOWED", err)
+			if path.name == "relay" {
+				onlyRelayed(t, s, w.n.ID())
 			}
-			sEvents, cancelS := s.Events().Subscribe()
-			defer cancelS()
-			tr, err := s.SendFiles(t.Context(), w.n.ID().String(), []string{file})
-			if err != nil {
-				t.Fatal(err)
+			f, err := rawDM(t.Context(), s, w.n.ID(), "let me in")
+			if err != nil || f.Error == nil || f.Error.Code != protocols.CodeNotAllowed {
+				t.Errorf("stranger's message: %+v %v, want NOT_ALLOWED", f, err)
 			}
-			got := waitTransfer(t, sEvents, tr.ID, func(ev node.Event) bool {
-				return ev.Transfer.State == "failed" || ev.Transfer.State == "rejected"
-			})
-			if !strings.Contains(got.Error, "not_allowed") {
-				t.Errorf("stranger's offer ended %s (%q), want refused as not allowed", got.State, got.Error)
+			ctx := network.WithAllowLimitedConn(t.Context(), "test")
+			ans, err := rawOffer(ctx, s, w.n.ID(), oneFileManifest(t))
+			if err != nil || ans.Error == nil || ans.Error.Code != protocols.CodeNotAllowed {
+				t.Errorf("stranger's offer: %+v %v, want NOT_ALLOWED", ans, err)
+			}
+			if path.name == "relay" {
+				onlyRelayed(t, s, w.n.ID()) // both went through R
 			}
 		})
 	}
@@ -170,14 +186,7 @@ func TestBlockedPeerRefusedOnEveryPath(t *testing.T) {
 	w := newGateWorld(t)
 	for _, path := range gatePaths {
 		t.Run(path.name, func(t *testing.T) {
-			s := startStranger(t, w, path.dht)
-			// By peer ID: a ticket would give S N's addresses.
-			if _, err := w.n.AddContact(t.Context(), "pest-"+path.name, s.ID().String()); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.AddContact(t.Context(), "ana", w.n.ID().String()); err != nil {
-				t.Fatal(err)
-			}
+			s := path.host(t, w)
 			if _, err := w.n.Block(t.Context(), s.ID().String(), true); err != nil {
 				t.Fatal(err)
 			}
@@ -188,9 +197,8 @@ func TestBlockedPeerRefusedOnEveryPath(t *testing.T) {
 			if w.n.Host().Network().Connectedness(s.ID()) == network.Connected {
 				t.Fatal("N keeps a connection to a blocked peer")
 			}
-			m, err := s.SendMessage(t.Context(), "ana", "after the block")
-			if err == nil && m.State == "delivered" {
-				t.Fatal("a blocked peer's message was delivered")
+			if f, err := rawDM(t.Context(), s, w.n.ID(), "after the block"); err == nil {
+				t.Fatalf("a blocked peer's message got an answer: %+v", f)
 			}
 		})
 	}
