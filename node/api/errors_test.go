@@ -46,6 +46,7 @@ func TestTransferErrorCodes(t *testing.T) {
 		{wrap(node.ErrBadPath), CodeBadRequest, http.StatusBadRequest},
 		{wrap(node.ErrNotFileTicket), CodeBadRequest, http.StatusBadRequest},
 		{wrap(files.ErrSelf), CodeBadRequest, http.StatusBadRequest},
+		{wrap(node.ErrNotEd25519), CodeBadRequest, http.StatusBadRequest}, // contacts add of an RSA peer
 		{wrap(files.ErrNoTransfer), CodeNotFound, http.StatusNotFound},
 		{wrap(files.ErrNotOffered), CodeConflict, http.StatusConflict},
 		{wrap(files.ErrNotAllowed), CodeRefused, http.StatusForbidden},
