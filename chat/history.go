@@ -45,12 +45,15 @@ const (
 // most a few history streams, each until its deadline; a served stream
 // reserves about 4.3 MiB (historyMemory), a requested one 1 MiB.
 func HistoryLimits(l *rcmgr.ScalingLimitConfig) {
-	l.AddServiceLimit(HistoryServiceName,
-		rcmgr.BaseLimit{StreamsInbound: 32, StreamsOutbound: 32, Streams: 64, Memory: 128 << 20},
-		rcmgr.BaseLimitIncrease{StreamsInbound: 16, StreamsOutbound: 16, Streams: 32, Memory: 32 << 20})
-	l.AddServicePeerLimit(HistoryServiceName,
-		rcmgr.BaseLimit{StreamsInbound: 4, StreamsOutbound: 4, Streams: 8, Memory: 16 << 20},
-		rcmgr.BaseLimitIncrease{})
+	all := rcmgr.BaseLimit{StreamsInbound: 32, StreamsOutbound: 32, Streams: 64, Memory: 160 << 20}
+	more := rcmgr.BaseLimitIncrease{StreamsInbound: 16, StreamsOutbound: 16, Streams: 32, Memory: 32 << 20}
+	perPeer := rcmgr.BaseLimit{StreamsInbound: 4, StreamsOutbound: 4, Streams: 8, Memory: 24 << 20}
+	l.AddServiceLimit(HistoryServiceName, all, more)
+	l.AddServicePeerLimit(HistoryServiceName, perPeer, rcmgr.BaseLimitIncrease{})
+	// The protocol scopes are charged too, and go-libp2p's defaults for a
+	// protocol's peer (16 MiB) would refuse a peer's fourth served stream.
+	l.AddProtocolLimit(protocols.HistoryProtocol, all, more)
+	l.AddProtocolPeerLimit(protocols.HistoryProtocol, perPeer, rcmgr.BaseLimitIncrease{})
 }
 
 // serveHistory answers one /kith/history/1.0.0 request (section "Room
