@@ -57,6 +57,10 @@ deps:
 gen:
     go generate ./...
 
+# Crashes at the failpoints between write, fsync, rename and journal (F11; build tag failpoint).
+failpoints *flags:
+    go test -tags failpoint -count=1 -run 'F11|Failpoint' {{flags}} ./files/ ./cmd/kith/
+
 # KITH_SOAK_DURATION for just soak (the load rows of RELIABILITY.md; CI runs 30s).
 soak_duration := env_var_or_default("KITH_SOAK_DURATION", "30m")
 
@@ -64,7 +68,6 @@ soak_duration := env_var_or_default("KITH_SOAK_DURATION", "30m")
 soak *flags:
     KITH_SOAK_DURATION={{soak_duration}} go test -tags soak -run Soak -count=1 -p 1 -timeout=0 -v {{flags}} ./... \
         | grep -E '^(=== RUN|--- |PASS|FAIL|ok |panic|\s+[a-z_]+_test\.go:)'
-
 
 # The whole CI, as .ci/run (apt and the NAT lab only when root).
 ci:

@@ -29,3 +29,7 @@ func WithRendezvousTiming(t RendezvousTiming) RoomOption {
 
 // RenewAfter is when an advertisement that lives ttl is renewed.
 func RenewAfter(ttl time.Duration) time.Duration { return renewAfter(ttl) }
+
+// HistorySyncRounds is how many exchanges one history sync has with a
+// member.
+const HistorySyncRounds = historySyncRounds

@@ -23,25 +23,37 @@ const HistoryServiceName = "kith.history"
 const (
 	historyFirstFrame = 30 * time.Second
 	historyIdle       = 60 * time.Second
+	// historyExchange bounds a whole exchange, on either side, however
+	// busily a slow peer trickles frames.
+	historyExchange = 5 * time.Minute
 	// historyWriteGroup is how many messages the server writes under one
 	// write deadline: at most about 768 KiB, one batch.
 	historyWriteGroup = 32
-	// historyMemory is what a history stream reserves: the largest frame it
-	// may read and the one it may build.
-	historyMemory = protocols.MaxHistoryFrame + protocols.MaxHistoryRequest
+	// historyAnswerMax is the most messages the server sends in one answer,
+	// whatever the request's max_messages: it holds them in memory, each
+	// up to MaxHistoryRawMessage. HistoryEnd.more sends the requester back
+	// for the rest.
+	historyAnswerMax = 128
+	// historyMemory is what a served history stream reserves: the request,
+	// the messages of one answer and the frame it builds.
+	historyMemory = protocols.MaxHistoryRequest + (historyAnswerMax+1)*protocols.MaxHistoryRawMessage +
+		protocols.MaxHistoryFrame
 )
 
 // HistoryLimits adds the resource-manager limits of the room history
 // service: a member asks one peer at a time per room, so a peer holds at
-// most a few history streams, each until its deadline, and reserves about
-// 1 MiB for each.
+// most a few history streams, each until its deadline; a served stream
+// reserves about 4.3 MiB (historyMemory), a requested one 1 MiB.
 func HistoryLimits(l *rcmgr.ScalingLimitConfig) {
-	l.AddServiceLimit(HistoryServiceName,
-		rcmgr.BaseLimit{StreamsInbound: 32, StreamsOutbound: 32, Streams: 64, Memory: 96 << 20},
-		rcmgr.BaseLimitIncrease{StreamsInbound: 16, StreamsOutbound: 16, Streams: 32, Memory: 32 << 20})
-	l.AddServicePeerLimit(HistoryServiceName,
-		rcmgr.BaseLimit{StreamsInbound: 4, StreamsOutbound: 4, Streams: 8, Memory: 8 << 20},
-		rcmgr.BaseLimitIncrease{})
+	all := rcmgr.BaseLimit{StreamsInbound: 32, StreamsOutbound: 32, Streams: 64, Memory: 160 << 20}
+	more := rcmgr.BaseLimitIncrease{StreamsInbound: 16, StreamsOutbound: 16, Streams: 32, Memory: 32 << 20}
+	perPeer := rcmgr.BaseLimit{StreamsInbound: 4, StreamsOutbound: 4, Streams: 8, Memory: 24 << 20}
+	l.AddServiceLimit(HistoryServiceName, all, more)
+	l.AddServicePeerLimit(HistoryServiceName, perPeer, rcmgr.BaseLimitIncrease{})
+	// The protocol scopes are charged too, and go-libp2p's defaults for a
+	// protocol's peer (16 MiB) would refuse a peer's fourth served stream.
+	l.AddProtocolLimit(protocols.HistoryProtocol, all, more)
+	l.AddProtocolPeerLimit(protocols.HistoryProtocol, perPeer, rcmgr.BaseLimitIncrease{})
 }
 
 // serveHistory answers one /kith/history/1.0.0 request (section "Room
@@ -72,11 +84,12 @@ func (s *RoomService) serveHistory(st network.Stream) {
 		return
 	}
 	defer st.Scope().ReleaseMemory(historyMemory)
-	stop := closeOnCtx(s.ctx, st)
-	defer stop()
+	ctx, cancel := context.WithTimeout(s.ctx, historyExchange)
+	defer cancel()
+	defer closeOnCtx(ctx, st)()
 	p := st.Conn().RemotePeer()
 	w := protocols.NewHistoryWriter(st)
-	st.SetDeadline(time.Now().Add(historyFirstFrame))
+	st.SetDeadline(time.Now().Add(s.cfg.HistoryFirstFrame))
 	f, err := protocols.NewHistoryReader(st).Read(protocols.MaxHistoryRequest)
 	switch {
 	case errors.Is(err, io.EOF) || timedOut(err):
@@ -96,12 +109,12 @@ func (s *RoomService) serveHistory(st network.Stream) {
 		historyFail(st, w, protocols.CodeNotAllowed, "not a member of this room")
 		return
 	}
-	s.answerHistory(st, w, p, j, f.Request)
+	s.answerHistory(ctx, st, w, p, j, f.Request)
 }
 
 // answerHistory writes what j holds above the request's haves, in room
-// order, up to its Max, then End.
-func (s *RoomService) answerHistory(st network.Stream, w *protocols.HistoryWriter, p peer.ID,
+// order, up to its Max or historyAnswerMax, then End.
+func (s *RoomService) answerHistory(ctx context.Context, st network.Stream, w *protocols.HistoryWriter, p peer.ID,
 	j *joined, req *protocols.HistoryRequest) {
 	above := make(map[peer.ID]uint64, len(req.Have))
 	for _, h := range req.Have {
@@ -109,15 +122,16 @@ func (s *RoomService) answerHistory(st network.Stream, w *protocols.HistoryWrite
 	}
 	// The oldest above the haves, so that a requester asking again moves
 	// forward; one more than asked tells whether there is more.
-	ms, err := s.store.RoomMessages(s.ctx, RoomFilter{Room: j.Name, Above: above, Signed: true,
-		Limit: req.Max + 1, Oldest: true})
+	limit := min(req.Max, historyAnswerMax)
+	ms, err := s.store.RoomMessages(ctx, RoomFilter{Room: j.Name, Above: above, Signed: true,
+		Limit: limit + 1, Oldest: true})
 	if err != nil {
 		s.log.Warn("history: read room messages", "room", j.Name, "err", err)
 		historyFail(st, w, protocols.CodeInternal, "could not read the room's messages")
 		return
 	}
-	more := len(ms) > req.Max
-	ms = ms[:min(len(ms), req.Max)]
+	more := len(ms) > limit
+	ms = ms[:min(len(ms), limit)]
 	raws := make([][]byte, 0, len(ms))
 	for _, m := range ms {
 		if len(m.Raw) <= protocols.MaxHistoryRawMessage {
@@ -125,14 +139,14 @@ func (s *RoomService) answerHistory(st network.Stream, w *protocols.HistoryWrite
 		}
 	}
 	for g := range slices.Chunk(raws, historyWriteGroup) {
-		st.SetWriteDeadline(time.Now().Add(historyIdle))
+		st.SetWriteDeadline(time.Now().Add(s.cfg.HistoryIdle))
 		if err := w.WriteMessages(g); err != nil {
 			s.log.Debug("history answer broken", "peer", p, "err", err)
 			st.Reset()
 			return
 		}
 	}
-	st.SetWriteDeadline(time.Now().Add(historyIdle))
+	st.SetWriteDeadline(time.Now().Add(s.cfg.HistoryIdle))
 	if err := w.Write(protocols.HistoryFrame{End: &protocols.HistoryEnd{More: more}}); err != nil {
 		st.Reset()
 		return

@@ -32,6 +32,12 @@ const (
 	// pubsub has not seen our subscription yet).
 	historyRetryMin = time.Second
 	historyRetryMax = time.Minute
+	// historySyncRounds is how many exchanges one sync has with a member
+	// (each brings at most MaxHistoryMessages, from kith historyAnswerMax):
+	// a member that keeps answering "more" with new messages (anyone may
+	// sign messages for an open room with fresh keys) cannot keep us asking.
+	// What is left is asked for historyRetryMax later.
+	historySyncRounds = 50
 )
 
 // errCutOff: a history server sent too many messages that fail
@@ -40,7 +46,7 @@ var errCutOff = errors.New("chat: history peer cut off")
 
 // history is a room's history client state: what to ask, and whom first.
 type history struct {
-	gap    chan struct{} // a gap was seen: repair (capacity 1, coalescing)
+	gap    chan struct{} // a gap was seen, or the room is back: sync (capacity 1, coalescing)
 	joined chan struct{} // a peer joined the topic (capacity 1)
 	done   chan struct{} // closed when the client has stopped
 
@@ -58,10 +64,7 @@ func newHistory() *history {
 // seen while a request is in flight are coalesced into the next one.
 func (s *RoomService) wantRepair(j *joined, p peer.ID) {
 	j.hist.setHint(p, true)
-	select {
-	case j.hist.gap <- struct{}{}:
-	default:
-	}
+	wake(j.hist.gap)
 }
 
 func (h *history) setHint(p peer.ID, replace bool) {
@@ -80,9 +83,12 @@ func (h *history) takeHint() peer.ID {
 	return p
 }
 
+// shun stops asking p for historyShun. Entries past their time go, so
+// that peers cut off and never seen again are not kept.
 func (h *history) shun(p peer.ID, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	maps.DeleteFunc(h.shunned, func(_ peer.ID, until time.Time) bool { return now.After(until) })
 	h.shunned[p] = now.Add(historyShun)
 }
 
@@ -99,7 +105,8 @@ func (h *history) isShunned(p peer.ID, now time.Time) bool {
 
 // historyLoop runs j's history client until ctx ends: it backfills once a
 // member is there (at join, and at every start since rooms are rejoined),
-// then repairs gaps as they are seen. A round in which no member answered
+// then again whenever a peer joins after the room had lost its last, and
+// repairs gaps as they are seen. A round in which no member answered
 // is retried with back-off, and at once when a peer joins. It closes
 // j.hist.done once it and its topic event handler have stopped (a topic
 // with a live handler cannot be closed).
@@ -114,17 +121,18 @@ func (s *RoomService) historyLoop(ctx context.Context, j *joined) {
 	defer watch.Wait()
 	watch.Go(func() { s.watchJoins(ctx, j, ev) })
 	need, delay := true, historyRetryMin
-	var retry <-chan time.Time
+	var retry, later <-chan time.Time // later: the rest of a sync cut short
 	for {
 		if need && retry == nil {
 			switch r := s.syncHistory(ctx, j); {
-			case r.again && ctx.Err() == nil:
-				retry = time.After(delay)
-				delay = min(2*delay, historyRetryMax)
-			case r.ok:
-				// With gaps left, the next member to join is asked.
-				need, delay = r.gapsLeft, historyRetryMin
-			case r.asked > 0 && ctx.Err() == nil:
+			case ctx.Err() != nil:
+			case r == syncDone:
+				need, delay = false, historyRetryMin
+			case r == syncGapsLeft: // the next gap seen or member to join
+				need, delay = true, historyRetryMin
+			case r == syncCut: // not sooner, even when a peer joins
+				need, later, delay = false, time.After(historyRetryMax), historyRetryMin
+			case r == syncFailed, r == syncAgain:
 				retry = time.After(delay)
 				delay = min(2*delay, historyRetryMax)
 			}
@@ -138,75 +146,102 @@ func (s *RoomService) historyLoop(ctx context.Context, j *joined) {
 			retry = nil // a new member: ask now
 		case <-retry:
 			retry = nil
+		case <-later:
+			need, later = true, nil
 		}
 	}
 }
 
 // watchJoins turns the topic's PeerJoin events into hints and wake-ups of
-// historyLoop.
+// historyLoop. A peer that joins after the room lost its last peer (we
+// were cut off, or the others away for hours) also asks for a sync: the
+// room may have spoken meanwhile, and without a later message from the
+// same author no gap would show it. (The first peers need none: historyLoop
+// syncs at the start until a member answers.)
 func (s *RoomService) watchJoins(ctx context.Context, j *joined, ev *pubsub.TopicEventHandler) {
 	defer ev.Cancel()
+	peers := map[peer.ID]bool{} // the topic's peers now, at most our connections'
+	emptied := false
 	for {
 		e, err := ev.NextPeerEvent(ctx)
 		if err != nil {
 			return
 		}
 		if e.Type != pubsub.PeerJoin {
+			delete(peers, e.Peer)
+			emptied = emptied || len(peers) == 0
 			continue
 		}
+		peers[e.Peer] = true
 		j.hist.setHint(e.Peer, false)
-		select {
-		case j.hist.joined <- struct{}{}:
-		default:
+		if emptied {
+			emptied = false
+			wake(j.hist.gap)
 		}
+		wake(j.hist.joined)
 	}
 }
 
-// syncRound is what one round of syncHistory did.
-type syncRound struct {
-	ok       bool // a member answered in full
-	asked    int  // members asked (none: no member is known yet)
-	gapsLeft bool // gaps are left after the answers
-	again    bool // gaps are left, and the round repaired some: try again soon
+// wake signals c, a channel of capacity 1, unless a signal is pending.
+func wake(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
+
+// syncResult is how a sync ended.
+type syncResult int
+
+const (
+	syncNobody   syncResult = iota // no member to ask is known yet
+	syncFailed                     // no member asked answered in full
+	syncDone                       // a member answered in full, and no gap is left
+	syncCut                        // a member answered historySyncRounds times and had more
+	syncAgain                      // members answered in full, gaps are left, and some were repaired
+	syncGapsLeft                   // members answered in full, and none had what the gaps lack
+)
 
 // syncHistory asks up to historyAsk members in turn, the hinted one
 // first, until one answers in full and no gap is left. A member that
 // answered in full may lack what we lack (the forwarder of a gap often
 // missed the same messages), so a gap left after its answer is asked of
 // the next member, and, while rounds repair something, in another round
-// with back-off: ending at the first answer left gaps other members could
-// fill unrepaired until the next gap was seen (TestSoakRoomOverload, build
-// tag soak). A gap that a round could not narrow waits for the next gap
-// seen or the next member to join (TestHistoryGapFromNextMember): retrying
-// it on a timer would have members hand over, again and again, what they
-// hold after a hole that may never close (messages sent before anyone
-// still here joined).
-func (s *RoomService) syncHistory(ctx context.Context, j *joined) (r syncRound) {
-	stored := 0
+// with back-off (syncAgain): ending at the first answer left gaps other
+// members could fill unrepaired until the next gap was seen
+// (TestSoakRoomOverload, build tag soak). A gap that a round could not
+// narrow waits for the next gap seen or the next member to join
+// (syncGapsLeft, TestHistoryGapFromNextMember): retrying it on a timer
+// would have members hand over, again and again, what they hold after a
+// hole that may never close (messages sent before anyone still here
+// joined).
+func (s *RoomService) syncHistory(ctx context.Context, j *joined) syncResult {
 	hint := j.hist.takeHint()
 	cands := j.topic.ListPeers()
 	if hint != "" {
 		cands = append([]peer.ID{hint}, slices.DeleteFunc(cands, func(p peer.ID) bool { return p == hint })...)
 	}
+	asked, stored, answered := 0, 0, false
 	for _, p := range cands {
-		if r.asked == historyAsk || ctx.Err() != nil {
+		if asked == historyAsk || ctx.Err() != nil {
 			break
 		}
 		if p == s.h.ID() || j.hist.isShunned(p, s.now()) {
 			continue
 		}
-		r.asked++
-		n, err := s.fetchFrom(ctx, j, p)
+		asked++
+		n, cut, err := s.fetchFrom(ctx, j, p)
 		stored += n
-		if err == nil {
-			r.ok = true
+		switch {
+		case err == nil && cut:
+			s.log.Info("history: more to fetch later", "room", j.Name, "peer", p, "rounds", historySyncRounds)
+			return syncCut
+		case err == nil:
 			gaps, err := s.store.RoomGaps(ctx, j.Name)
-			if err == nil && len(gaps) == 0 {
-				return r
+			if err != nil || len(gaps) == 0 {
+				return syncDone
 			}
-			r.gapsLeft = err == nil
-			r.again = r.gapsLeft && stored > 0
+			answered = true
 			continue
 		}
 		if errors.Is(err, errCutOff) {
@@ -216,16 +251,25 @@ func (s *RoomService) syncHistory(ctx context.Context, j *joined) (r syncRound) 
 			s.log.Info("history: member did not answer", "room", j.Name, "peer", p, "err", err)
 		}
 	}
-	return r
+	switch {
+	case answered && stored > 0:
+		return syncAgain
+	case answered:
+		return syncGapsLeft
+	case asked == 0:
+		return syncNobody
+	}
+	return syncFailed
 }
 
 // fetchFrom asks p for what we lack, again while it says there is more and
-// a round stored something.
-func (s *RoomService) fetchFrom(ctx context.Context, j *joined, p peer.ID) (stored int, err error) {
-	for {
+// a round stored something, for at most historySyncRounds rounds; cut says
+// that it stopped there, stored how many messages it stored.
+func (s *RoomService) fetchFrom(ctx context.Context, j *joined, p peer.ID) (stored int, cut bool, err error) {
+	for range historySyncRounds {
 		have, err := s.haves(ctx, j)
 		if err != nil {
-			return stored, err
+			return stored, false, err
 		}
 		r, err := s.fetch(ctx, j, p, have)
 		stored += r.stored
@@ -234,9 +278,10 @@ func (s *RoomService) fetchFrom(ctx context.Context, j *joined, p peer.ID) (stor
 				"stored", r.stored, "duplicates", r.got-r.stored-r.bad, "dropped", r.bad)
 		}
 		if err != nil || !r.more || r.stored == 0 {
-			return stored, err
+			return stored, false, err
 		}
 	}
+	return stored, true, nil
 }
 
 // haves returns, for every author of j we hold messages of, the prefix of
@@ -275,6 +320,8 @@ type fetchResult struct {
 // message of the answer and stores those that pass.
 func (s *RoomService) fetch(ctx context.Context, j *joined, p peer.ID, have []protocols.HistoryHave) (fetchResult, error) {
 	var r fetchResult
+	ctx, cancel := context.WithTimeout(ctx, historyExchange)
+	defer cancel()
 	st, err := s.h.NewStream(network.WithAllowLimitedConn(ctx, "history"), p, protocols.HistoryProtocol)
 	if err != nil {
 		return r, fmt.Errorf("chat: open history stream: %w", err)
@@ -289,7 +336,7 @@ func (s *RoomService) fetch(ctx context.Context, j *joined, p peer.ID, have []pr
 	}
 	defer st.Scope().ReleaseMemory(protocols.MaxHistoryFrame)
 	defer closeOnCtx(ctx, st)()
-	st.SetDeadline(time.Now().Add(historyFirstFrame))
+	st.SetDeadline(time.Now().Add(s.cfg.HistoryFirstFrame))
 	req := &protocols.HistoryRequest{Topic: j.Topic, Have: have, Max: protocols.MaxHistoryMessages}
 	if err := protocols.NewHistoryWriter(st).Write(protocols.HistoryFrame{Request: req}); err != nil {
 		st.Reset()
@@ -321,7 +368,7 @@ func (s *RoomService) fetch(ctx context.Context, j *joined, p peer.ID, have []pr
 			st.Reset()
 			return r, err
 		}
-		st.SetReadDeadline(time.Now().Add(historyIdle))
+		st.SetReadDeadline(time.Now().Add(s.cfg.HistoryIdle))
 	}
 }
 
@@ -353,16 +400,13 @@ func (s *RoomService) takeBatch(ctx context.Context, j *joined, raws [][]byte, r
 			r.stored++
 			// A backfilled message past a hole (the member that answered
 			// lacks what comes before it) is a gap as one received live
-			// is: reported, and repaired from another member. Unreported,
-			// the hole showed nowhere, since later messages then arrive
-			// right after the new high-water mark (TestSoakRoomOverload,
-			// build tag soak).
+			// is: reported, and repaired from another member in another
+			// round. Unreported, the hole showed nowhere, since later
+			// messages then arrive right after the new high-water mark
+			// (TestSoakRoomOverload, build tag soak).
 			if m.Seq > hw+1 {
 				s.notify(RoomEvent{Room: j.Name, Gap: &Gap{Author: m.Author, From: hw + 1, To: m.Seq - 1}})
-				select { // another round, which asks other members too
-				case j.hist.gap <- struct{}{}:
-				default:
-				}
+				wake(j.hist.gap)
 			}
 			s.notify(RoomEvent{Room: j.Name, Message: &m, Backfilled: true})
 		}

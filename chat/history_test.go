@@ -2,6 +2,7 @@ package chat_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,8 +13,10 @@ import (
 	"github.com/kithnet/kith/chat"
 	"github.com/kithnet/kith/protocols"
 	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -55,27 +58,66 @@ func TestHistoryLateJoiner(t *testing.T) {
 	}
 }
 
-// A member cut off while others send sees the gap at the next message it
-// gets, and repairs it: every member ends with the same messages in the
-// same order.
-func TestHistoryGapRepair(t *testing.T) {
+// gatedRoomNode is a room node whose connections the returned gater can
+// refuse.
+func gatedRoomNode(t *testing.T) (*roomNode, *gater) {
 	g := &gater{}
 	key, _, _ := crypto.GenerateEd25519Key(nil)
-	hc, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.ConnectionGater(g))
+	h, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.ConnectionGater(g))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { hc.Close() })
-	a, b, c := newRoomNode(t, chat.RoomConfig{}), newRoomNode(t, chat.RoomConfig{}), newRoomNodeOn(t, hc)
+	t.Cleanup(func() { h.Close() })
+	return newRoomNodeOn(t, h), g
+}
+
+// silentPeer is subscribed to topic but forwards nothing and serves no
+// history: a peer that keeps a member from being alone in a room.
+func silentPeer(t *testing.T, topic string) host.Host {
+	h := newHost(t, nil)
+	ps, err := chat.NewPubSub(t.Context(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ignore := func(context.Context, peer.ID, *pubsub.Message) pubsub.ValidationResult {
+		return pubsub.ValidationIgnore
+	}
+	if err := ps.RegisterTopicValidator(topic, ignore); err != nil {
+		t.Fatal(err)
+	}
+	subscribeTopic(t, ps, topic)
+	return h
+}
+
+// subscribeTopic subscribes ps to topic, bypassing the room service, until
+// the test ends.
+func subscribeTopic(t *testing.T, ps *chat.PubSub, topic string) {
+	t.Helper()
+	tp, err := ps.Join(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := tp.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Cancel)
+}
+
+// A member cut off from the others while others send (but not alone in the
+// room) sees the gap at the next message it gets, and repairs it: every
+// member ends with the same messages in the same order.
+func TestHistoryGapRepair(t *testing.T) {
+	a, b := newRoomNode(t, chat.RoomConfig{}), newRoomNode(t, chat.RoomConfig{})
+	c, g := gatedRoomNode(t)
+	x := silentPeer(t, protocols.OpenRoomTopicPrefix+"lobby")
 	connect(t, a.h, b.h)
 	connect(t, c.h, a.h)
 	connect(t, c.h, b.h)
-	for _, n := range []*roomNode{a, b, c} {
-		n.join(t, "lobby", nil)
-	}
-	a.waitPeers(t, "lobby", b.h.ID(), c.h.ID())
-	b.waitPeers(t, "lobby", a.h.ID(), c.h.ID())
-	c.waitPeers(t, "lobby", a.h.ID(), b.h.ID())
+	connect(t, c.h, x)
+	a.join(t, "lobby", nil)
+	b.join(t, "lobby", nil)
+	a.waitPeers(t, "lobby", b.h.ID())
 	send := func(n *roomNode, text string) {
 		t.Helper()
 		if _, err := n.svc.Send(t.Context(), "lobby", text); err != nil {
@@ -83,9 +125,12 @@ func TestHistoryGapRepair(t *testing.T) {
 		}
 	}
 	send(a, "before")
-	c.waitHolds(t, "lobby", 1)
+	b.waitHolds(t, "lobby", 1)
+	c.join(t, "lobby", nil)
+	c.waitBackfilled(t, "lobby", 1) // c's first sync is done
+	c.waitPeers(t, "lobby", a.h.ID(), b.h.ID(), x.ID())
 
-	g.set(a.h.ID(), b.h.ID()) // c is cut off, and stays so
+	g.set(a.h.ID(), b.h.ID()) // c is cut off from a and b, and stays so
 	for _, p := range []peer.ID{a.h.ID(), b.h.ID()} {
 		c.h.Network().ClosePeer(p)
 	}
@@ -125,6 +170,35 @@ func TestHistoryGapRepair(t *testing.T) {
 		if gaps, _ := n.svc.Gaps(t.Context(), "lobby"); len(gaps) != 0 {
 			t.Errorf("%s: gaps %v", n.h.ID(), gaps)
 		}
+	}
+}
+
+// A member that was alone in a room (cut off, or the others away) gets what
+// was said meanwhile as soon as a member is back, without waiting for a
+// new message to show a gap.
+func TestHistoryAfterBeingAlone(t *testing.T) {
+	a := newRoomNode(t, chat.RoomConfig{})
+	c, g := gatedRoomNode(t)
+	connect(t, c.h, a.h)
+	a.join(t, "lobby", nil)
+	if _, err := a.svc.Send(t.Context(), "lobby", "before"); err != nil {
+		t.Fatal(err)
+	}
+	c.join(t, "lobby", nil)
+	c.waitBackfilled(t, "lobby", 1)
+
+	g.set(a.h.ID())
+	c.h.Network().ClosePeer(a.h.ID())
+	for _, text := range []string{"while away 1", "while away 2"} {
+		if _, err := a.svc.Send(t.Context(), "lobby", text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.set()
+	connect(t, c.h, a.h)
+	c.waitBackfilled(t, "lobby", 2)
+	if got, want := c.ids(t, "lobby"), a.ids(t, "lobby"); !slices.Equal(got, want) {
+		t.Errorf("c shows %v, a shows %v", got, want)
 	}
 }
 
@@ -179,15 +253,7 @@ type hostileServer struct {
 
 func newHostileServer(t *testing.T, topic string, answer func() [][]byte, flood bool) *hostileServer {
 	hs := &hostileServer{n: newRoomNode(t, chat.RoomConfig{}), served: make(chan error, 16)}
-	tp, err := hs.n.ps.Join(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := tp.Subscribe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sub.Cancel)
+	subscribeTopic(t, hs.n.ps, topic)
 	hs.n.h.SetStreamHandler(protocols.HistoryProtocol, func(st network.Stream) {
 		defer st.Close()
 		st.SetDeadline(time.Now().Add(waitBound))
@@ -374,5 +440,71 @@ func TestHistoryRefusals(t *testing.T) {
 		if got := ask(c.frame); got != c.want {
 			t.Errorf("%s: answered %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// A member that answers every request with one new valid message (signed
+// with a fresh key: anyone may author in an open room) and "more" cannot
+// keep the requester asking: it stops after HistorySyncRounds exchanges.
+func TestHostileHistoryServerEndless(t *testing.T) {
+	srv := newRoomNode(t, chat.RoomConfig{})
+	topic := protocols.OpenRoomTopicPrefix + "lobby"
+	subscribeTopic(t, srv.ps, topic)
+	asked := make(chan struct{}, 4*chat.HistorySyncRounds)
+	srv.h.SetStreamHandler(protocols.HistoryProtocol, func(st network.Stream) {
+		defer st.Close()
+		st.SetDeadline(time.Now().Add(waitBound))
+		if _, err := protocols.NewHistoryReader(st).Read(protocols.MaxHistoryRequest); err != nil {
+			return
+		}
+		asked <- struct{}{}
+		key, _, _ := crypto.GenerateEd25519Key(nil)
+		p, err := protocols.EncodeRoomPayload(protocols.RoomMessage{Room: "lobby", Seq: 1, SentAt: time.Now(), Text: "more"}, nil, topic)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		w := protocols.NewHistoryWriter(st)
+		if err := w.WriteMessages([][]byte{signedRaw(t, key, topic, p, 1)}); err == nil {
+			w.Write(protocols.HistoryFrame{End: &protocols.HistoryEnd{More: true}})
+		}
+	})
+	v := newRoomNode(t, chat.RoomConfig{})
+	connect(t, v.h, srv.h)
+	v.join(t, "lobby", nil)
+	for i := range chat.HistorySyncRounds {
+		select {
+		case <-asked:
+		case <-time.After(waitBound):
+			t.Fatalf("asked %d times, want %d", i, chat.HistorySyncRounds)
+		}
+	}
+	v.waitHolds(t, "lobby", chat.HistorySyncRounds)
+	// A requester that kept asking would be back within milliseconds; the
+	// next sync is a minute away.
+	select {
+	case <-asked:
+		t.Fatalf("asked again after %d rounds", chat.HistorySyncRounds)
+	case <-time.After(2 * time.Second):
+	}
+}
+
+// A member holding more than one answer carries (historyAnswerMax, 128)
+// hands on all of it over several rounds.
+func TestHistoryBackfillInRounds(t *testing.T) {
+	a := newRoomNode(t, chat.RoomConfig{Rate: 1000, Burst: 1000})
+	a.join(t, "lobby", nil)
+	const n = 300
+	for i := range n {
+		if _, err := a.svc.Send(t.Context(), "lobby", fmt.Sprintf("message %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newRoomNode(t, chat.RoomConfig{})
+	connect(t, c.h, a.h)
+	c.join(t, "lobby", nil)
+	c.waitBackfilled(t, "lobby", n)
+	if got, want := c.ids(t, "lobby"), a.ids(t, "lobby"); !slices.Equal(got, want) {
+		t.Errorf("c shows %d messages, a %d, or in another order", len(got), len(want))
 	}
 }

@@ -32,6 +32,11 @@ type RoomConfig struct {
 	// author's messages that queues delayed and then delivered together.
 	Rate  float64
 	Burst int
+	// HistoryFirstFrame bounds the wait for the first frame of a
+	// /kith/history/1.0.0 stream, the request or the first answer (30 s);
+	// HistoryIdle each later one (60 s). Tests shorten them.
+	HistoryFirstFrame time.Duration
+	HistoryIdle       time.Duration
 }
 
 // RateSlack is the delivery jitter a member's per-author bucket allows for
@@ -56,6 +61,12 @@ func (c RoomConfig) withDefaults() RoomConfig {
 	}
 	if c.Burst <= 0 {
 		c.Burst = 40
+	}
+	if c.HistoryFirstFrame <= 0 {
+		c.HistoryFirstFrame = historyFirstFrame
+	}
+	if c.HistoryIdle <= 0 {
+		c.HistoryIdle = historyIdle
 	}
 	return c
 }
@@ -97,9 +108,9 @@ func WithRoomClock(now func() time.Time) RoomOption { return func(s *RoomService
 // that is too far in the future or over its author's rate limit is ignored,
 // since another member's clock or bucket may rightly have judged it valid
 // and forwarded it, and pubsub would count every later copy of a rejected
-// message against its forwarder; when the author itself sent it to us, the
-// author is penalised instead (PenaltyWeight). A replay of a message we
-// hold is ignored.
+// message against its forwarder; when the author itself sent us a message
+// over its rate, the author is penalised instead (PenaltyWeight), but not
+// for its clock. A replay of a message we hold is ignored.
 type RoomService struct {
 	h       host.Host
 	ps      *pubsub.PubSub
@@ -114,7 +125,7 @@ type RoomService struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	pen    *penalties // nil when ps was not made by NewPubSub
+	pen    *penalties // what ps's peer score reads (NewPubSub)
 	joinMu sync.Mutex // serialises Join and Leave
 	mu     sync.Mutex
 	rooms  map[string]*joined
@@ -127,9 +138,11 @@ type joined struct {
 	topic  *pubsub.Topic
 	sub    *pubsub.Subscription
 	cancel context.CancelFunc
-	done   chan struct{}
-	send   sync.Mutex    // one Send at a time: seqs are taken in order
-	self   *rate.Limiter // our own sending rate
+	done   chan struct{} // closed when the reader has stopped
+	// republished is closed when the republishing at join has ended.
+	republished chan struct{}
+	send        sync.Mutex    // one Send at a time: seqs are taken in order
+	self        *rate.Limiter // our own sending rate
 	// Under send: the time our last message stated, and the signed form
 	// of the message being published (set by the validator).
 	lastSent  time.Time
@@ -140,12 +153,9 @@ type joined struct {
 }
 
 // NewRooms starts the service and joins the rooms store holds.
-func NewRooms(h host.Host, ps *pubsub.PubSub, store RoomStore, cfg RoomConfig, opts ...RoomOption) (*RoomService, error) {
-	s := &RoomService{h: h, ps: ps, store: store, cfg: cfg.withDefaults(),
+func NewRooms(h host.Host, ps *PubSub, store RoomStore, cfg RoomConfig, opts ...RoomOption) (*RoomService, error) {
+	s := &RoomService{h: h, ps: ps.PubSub, pen: ps.pen, store: store, cfg: cfg.withDefaults(),
 		log: slog.Default(), now: time.Now, rooms: make(map[string]*joined)}
-	if pen, ok := penaltiesOf.Load(ps); ok {
-		s.pen = pen.(*penalties)
-	}
 	for _, o := range opts {
 		o(s)
 	}

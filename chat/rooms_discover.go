@@ -235,6 +235,9 @@ func (s *RoomService) lookup(ctx context.Context, room, ns string, log *slog.Log
 	seen := map[peer.ID]bool{s.h.ID(): true}
 	n := 0
 	for p := range found {
+		if n == rendezvousMaxFound {
+			break // a discovery that ignores the limit; cancel ends it
+		}
 		if p.ID == "" || seen[p.ID] {
 			continue
 		}

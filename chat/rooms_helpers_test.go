@@ -18,7 +18,7 @@ import (
 // roomNode is a host with a pubsub router, a room service and its store.
 type roomNode struct {
 	h       host.Host
-	ps      *pubsub.PubSub
+	ps      *chat.PubSub
 	svc     *chat.RoomService
 	store   *memRoomStore
 	events  chan chat.RoomEvent

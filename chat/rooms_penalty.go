@@ -1,7 +1,9 @@
 package chat
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,8 +18,10 @@ import (
 // or another clock, may rightly accept and forward it. Such a message is
 // therefore never rejected (pubsub would then count every later copy of it,
 // from any honest forwarder, as that forwarder's invalid delivery): it is
-// ignored, and when its author sent it to us itself, the author is
-// penalised through pubsub's application-specific score instead.
+// ignored. When its author sent a message over its rate to us itself, the
+// author is penalised through pubsub's application-specific score instead;
+// a clock far ahead is not penalised, since an honest colleague's clock
+// can be wrong.
 //
 // The penalty is -PenaltyWeight × n², n being the count of such messages,
 // forgotten over 10 minutes like invalid deliveries (RoomTopicScoreParams'
@@ -25,14 +29,14 @@ import (
 // (-640 < -500), 11 below the publish threshold and 16 on the graylist
 // (-2560 < -2500); an honest member never offends, since Send waits on a
 // bucket RateSlack smaller than the one members judge it by (delivery
-// jitter up to RateSlack is allowed for) and clock skew of less than 5
-// minutes is accepted.
+// jitter up to RateSlack is allowed for).
 const PenaltyWeight = 10
 
 // penaltyForget is how long an offence takes to fade to 1% of its weight.
 const penaltyForget = 10 * time.Minute
 
-// maxPenalised bounds the peers tracked; past it, faded entries go.
+// maxPenalised bounds the peers tracked; past it, those with the fewest
+// offences go (trim).
 const maxPenalised = 4096
 
 // penalties counts offences per peer, decaying over time.
@@ -63,13 +67,7 @@ func (ps *penalties) add(p peer.ID) {
 	now := ps.now()
 	o, ok := ps.m[p]
 	if !ok {
-		if len(ps.m) >= maxPenalised {
-			for q, o := range ps.m {
-				if o.decayed(now) < 0.1 {
-					delete(ps.m, q)
-				}
-			}
-		}
+		trim(ps.m, maxPenalised, func(o *offences) float64 { return o.decayed(now) })
 		o = &offences{}
 		ps.m[p] = o
 	}
@@ -88,10 +86,6 @@ func (ps *penalties) score(p peer.ID) float64 {
 	return -PenaltyWeight * n * n
 }
 
-// penaltiesOf finds the penalties NewPubSub made for a router, for the
-// RoomService built on it.
-var penaltiesOf sync.Map // *pubsub.PubSub -> *penalties
-
 // penalise ignores msg, which broke a rule judged by our own state, and
 // penalises its author when the author sent it to us itself.
 func (s *RoomService) penalise(msg *pubsub.Message) pubsub.ValidationResult {
@@ -99,4 +93,27 @@ func (s *RoomService) penalise(msg *pubsub.Message) pubsub.ValidationResult {
 		s.pen.add(msg.GetFrom())
 	}
 	return pubsub.ValidationIgnore
+}
+
+// trim keeps m, a table per peer, under limit entries: once it holds limit,
+// it drops the entries worth least until it holds 3/4 of limit. Peers that
+// keep adding fresh identities thus cost at most limit entries, one sort a
+// limit/4 additions, and cannot push out the entries worth most (the peers
+// with the most offences, the buckets most drained).
+func trim[V any](m map[peer.ID]V, limit int, worth func(V) float64) {
+	if len(m) < limit {
+		return
+	}
+	type entry struct {
+		p peer.ID
+		w float64
+	}
+	all := make([]entry, 0, len(m))
+	for p, v := range m {
+		all = append(all, entry{p, worth(v)})
+	}
+	slices.SortFunc(all, func(a, b entry) int { return cmp.Compare(a.w, b.w) })
+	for _, e := range all[:len(m)-limit*3/4] {
+		delete(m, e.p)
+	}
 }

@@ -56,7 +56,7 @@ const SeenMessagesTTL = 2 * time.Minute
 //     peer are validated and delivered in the order they arrived (a room's
 //     validator costs microseconds; Ed25519 verification dominates, about
 //     20,000 messages per second).
-func NewPubSub(ctx context.Context, h host.Host, opts ...pubsub.Option) (*pubsub.PubSub, error) {
+func NewPubSub(ctx context.Context, h host.Host, opts ...pubsub.Option) (*PubSub, error) {
 	pen := newPenalties()
 	params := RoomScoreParams()
 	params.AppSpecificScore, params.AppSpecificWeight = pen.score, 1
@@ -74,9 +74,15 @@ func NewPubSub(ctx context.Context, h host.Host, opts ...pubsub.Option) (*pubsub
 	if err != nil {
 		return nil, fmt.Errorf("chat: start gossipsub: %w", err)
 	}
-	penaltiesOf.Store(ps, pen)
-	context.AfterFunc(ctx, func() { penaltiesOf.Delete(ps) })
-	return ps, nil
+	return &PubSub{PubSub: ps, pen: pen}, nil
+}
+
+// PubSub is the GossipSub router rooms run on, as NewPubSub makes it: the
+// pubsub router, with the penalties its peer score reads and the room
+// service writes.
+type PubSub struct {
+	*pubsub.PubSub
+	pen *penalties
 }
 
 // RoomGossipSubParams are pubsub's defaults (D 6, D_lo 5, D_hi 12,

@@ -16,7 +16,7 @@ import (
 
 // subscribe joins r's topic with its validator and starts its reader.
 func (s *RoomService) subscribe(r Room) error {
-	j := &joined{Room: r, done: make(chan struct{}), hist: newHistory(),
+	j := &joined{Room: r, done: make(chan struct{}), republished: make(chan struct{}), hist: newHistory(),
 		self:   rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.Burst),
 		limits: &limiters{rate: rate.Limit(s.cfg.Rate), burst: s.cfg.receiveBurst(), m: map[peer.ID]*rate.Limiter{}}}
 	if err := s.ps.RegisterTopicValidator(r.Topic, s.validator(j), pubsub.WithValidatorInline(true)); err != nil {
@@ -48,7 +48,7 @@ func (s *RoomService) subscribe(r Room) error {
 	ctx, j.cancel = context.WithCancel(s.ctx)
 	s.rooms[r.Name] = j
 	s.wg.Go(func() { defer close(j.done); s.read(ctx, j) })
-	s.wg.Go(func() { s.republish(ctx, j) })
+	s.wg.Go(func() { defer close(j.republished); s.republish(ctx, j) })
 	s.wg.Go(func() { s.historyLoop(ctx, j) })
 	s.discover(ctx, j)
 	s.log.Info("joined room", "room", r.Name, "private", r.Private())
@@ -58,14 +58,18 @@ func (s *RoomService) subscribe(r Room) error {
 // ErrClosed: the service is closed.
 var ErrClosed = errors.New("chat: room service closed")
 
-// unsubscribe stops j's reader and leaves its topic.
+// unsubscribe stops j's goroutines and leaves its topic.
 func (s *RoomService) unsubscribe(j *joined) {
 	j.cancel()
 	j.sub.Cancel()
 	<-j.done
+	<-j.republished
 	<-j.hist.done
 	s.undiscover(j)
-	j.topic.Close()
+	if err := j.topic.Close(); err != nil {
+		// The topic stays joined in pubsub, and joining the room again fails.
+		s.log.Warn("close room topic", "room", j.Name, "err", err)
+	}
 	s.ps.UnregisterTopicValidator(j.Topic)
 }
 
@@ -91,9 +95,6 @@ func (s *RoomService) validator(j *joined) pubsub.ValidatorEx {
 			return pubsub.ValidationAccept
 		}
 		author := msg.GetFrom()
-		if m.CheckTime(s.now()) != nil {
-			return s.penalise(msg)
-		}
 		held, err := s.store.HasRoomMessage(ctx, j.Name, author, m.Seq)
 		if err != nil || held {
 			return pubsub.ValidationIgnore // a replay (or no store: cannot tell)
@@ -101,6 +102,13 @@ func (s *RoomService) validator(j *joined) pubsub.ValidatorEx {
 		if !j.limits.allow(author) {
 			s.log.Debug("over rate", "room", j.Name, "author", author)
 			return s.penalise(msg)
+		}
+		// A clock far ahead is dropped but not penalised: an honest
+		// colleague's clock may be wrong, and its peer score must not
+		// suffer for it (its messages still count against its rate above).
+		if err := m.CheckTime(s.now()); err != nil {
+			s.log.Debug("sent_at too far ahead", "room", j.Name, "author", author, "err", err)
+			return pubsub.ValidationIgnore
 		}
 		return pubsub.ValidationAccept
 	}
@@ -181,8 +189,8 @@ type limiters struct {
 	m     map[peer.ID]*rate.Limiter
 }
 
-// maxLimiters bounds the buckets kept; past it, full buckets are dropped
-// (a full bucket is what a new one would be).
+// maxLimiters bounds the buckets kept; past it, the fullest go (a full
+// bucket is what a new one would be).
 const maxLimiters = 4096
 
 func (l *limiters) allow(p peer.ID) bool {
@@ -190,13 +198,7 @@ func (l *limiters) allow(p peer.ID) bool {
 	defer l.mu.Unlock()
 	b, ok := l.m[p]
 	if !ok {
-		if len(l.m) >= maxLimiters {
-			for q, b := range l.m {
-				if b.Tokens() >= float64(l.burst) {
-					delete(l.m, q)
-				}
-			}
-		}
+		trim(l.m, maxLimiters, func(b *rate.Limiter) float64 { return -b.Tokens() })
 		b = rate.NewLimiter(l.rate, l.burst)
 		l.m[p] = b
 	}

@@ -62,6 +62,7 @@ func (s *RoomService) publish(ctx context.Context, j *joined, m *RoomMessage) er
 	if err != nil {
 		return fmt.Errorf("chat: send to %q: %w", m.Room, err)
 	}
+	j.signedID, j.signedRaw = "", nil // never another message's
 	if err := j.topic.Publish(ctx, payload); err != nil {
 		return fmt.Errorf("chat: publish to %q: %w", m.Room, err)
 	}

@@ -10,7 +10,9 @@ import (
 
 // write verifies each chunk the reader hands over, writes the good ones and
 // journals them; a chunk that fails verification is requested again, up to
-// maxChunkFailures times.
+// maxChunkFailures times. When the fetch stops (the sender died, the stream
+// broke, the service closes) it journals what it verified since the last
+// record, so that the resume starts from the last verified chunk.
 func (p *pump) write(ctx context.Context) error {
 	j := p.newJournal()
 	left := p.lay.total - countSet(p.verified, p.lay.total)
@@ -20,6 +22,7 @@ func (p *pump) write(ctx context.Context) error {
 		select {
 		case f = <-p.filled:
 		case <-ctx.Done():
+			j.flush()
 			return ctx.Err()
 		}
 		ok, err := p.settle(f, failures)
@@ -78,6 +81,7 @@ type journal struct {
 	meter   *rateMeter
 	last    time.Time
 	pending int64 // bytes verified since the last record
+	total   int64 // bytes verified in this fetch
 	rate    float64
 }
 
@@ -92,7 +96,7 @@ func (j *journal) note(n int64, final bool) error {
 	if report {
 		j.rate = rate
 	}
-	j.pending += n
+	j.pending, j.total = j.pending+n, total
 	timed := final || time.Since(j.last) >= j.p.s.cfg.JournalEvery
 	if timed || j.pending >= journalBytes {
 		if err := j.record(total); err != nil {
@@ -105,12 +109,25 @@ func (j *journal) note(n int64, final bool) error {
 	return nil
 }
 
+// flush records what was verified since the last record, if anything, as
+// the fetch stops. It does not after a failed write (the disk may be full:
+// its sync could fail too, and the next fetch starts from the last record).
+func (j *journal) flush() {
+	if j.pending == 0 {
+		return
+	}
+	if err := j.record(j.total); err != nil {
+		j.p.s.log.Debug("journal as the fetch stopped", "id", j.p.t.ID, "err", err)
+	}
+}
+
 // record syncs what was written, then records it as verified.
 func (j *journal) record(total int64) error {
 	j.last, j.pending = time.Now(), 0
 	if err := j.p.sink.Sync(); err != nil {
 		return err
 	}
+	failpoint(FailAfterSync)
 	done := j.base + total
 	snap := append([]byte(nil), j.p.verified...)
 	ctx := context.WithoutCancel(j.p.s.ctx)

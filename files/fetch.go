@@ -147,13 +147,21 @@ func (s *Service) fetchTransfer(ctx context.Context, id TransferID) error {
 func (s *Service) stopped(t Transfer, err error) {
 	var p permanent
 	re, coded := remoteRefusal(err)
+	st := StatePaused
 	if errors.As(err, &p) || coded && re.Code != protocols.CodeRateLimited && re.Code != protocols.CodeInternal {
+		st = StateFailed
 		s.log.Warn("transfer failed", "id", t.ID, "peer", t.Peer, "err", err)
-		s.setState(t.ID, StateFailed, err.Error())
-		return
+	} else {
+		s.log.Info("transfer paused; will resume", "id", t.ID, "peer", t.Peer, "err", err)
 	}
-	s.log.Info("transfer paused; will resume", "id", t.ID, "peer", t.Peer, "err", err)
-	s.setState(t.ID, StatePaused, err.Error())
+	if _, serr := s.setState(t.ID, st, err.Error()); serr != nil {
+		// The store cannot take it (its disk is full, most likely, as
+		// the transfer's is): say so to whoever follows events rather
+		// than leave the transfer looking active.
+		s.log.Warn("transfer state not saved", "id", t.ID, "state", st, "err", serr)
+		t.State, t.Error = st, fmt.Sprintf("%v (not saved: %v)", err, serr)
+		s.emit(EventState, t, 0)
+	}
 }
 
 // runFetch fetches what t is missing, verifies it, puts the files in place
@@ -197,6 +205,7 @@ func (s *Service) runFetch(ctx context.Context, t Transfer) error {
 	if err := sink.Finalize(); err != nil {
 		return permanent{fmt.Errorf("files: put the files in place: %w", err)}
 	}
+	failpoint(FailBeforeDone)
 	// The sender is told before the transfer is recorded done, so that
 	// whoever waits for done (kith receive) can stop the node at once. If
 	// it cannot be told now, the retrier tells it later.

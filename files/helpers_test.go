@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kithnet/kith/internal/invariants"
 	"github.com/kithnet/kith/protocols"
 )
 
@@ -78,5 +79,11 @@ func assertFile(t testing.TB, path string, data []byte, perm os.FileMode) {
 	got, err := os.ReadFile(path)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Errorf("%s: %d bytes (err %v), want %d bytes as sent", path, len(got), err, len(data))
+	}
+}
+
+func TestPartialSuffixIsInvariants(t *testing.T) {
+	if !invariants.IsPartial("x" + PartialSuffix) {
+		t.Fatalf("internal/invariants does not take %q for a partial", PartialSuffix)
 	}
 }

@@ -214,6 +214,8 @@ var (
 // allowed; an offer already stored is returned as it is.
 func (s *Service) storeOffer(p peer.ID, o *protocols.FileOffer, m *protocols.Manifest) (Transfer, error) {
 	ctx := s.ctx
+	s.offerMu.Lock()
+	defer s.offerMu.Unlock()
 	if t, err := s.store.TransferByRemote(ctx, p, o.TransferID); err == nil {
 		if t.ContentID != protocols.ContentID(o.Manifest) {
 			return Transfer{}, errOfferChanged

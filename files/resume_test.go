@@ -4,11 +4,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/kithnet/kith/internal/invariants"
 	"github.com/kithnet/kith/protocols"
 )
 
@@ -54,11 +56,13 @@ func verifiedStored(t *testing.T, n *tnode, id TransferID) int64 {
 func TestResumeAfterSenderRestart(t *testing.T) {
 	a, b := newNode(t, resumeConfig()), newNode(t, resumeConfig())
 	know(a, b)
-	_, want, out, in, dir := startBig(t, a, b)
+	src, want, out, in, dir := startBig(t, a, b)
 	a.stop()
 	b.waitState(t, in.ID, StatePaused)
 	have := verifiedStored(t, b, in.ID)
 	assertNoFinal(t, dir)
+	sums := sentSums(t, src)
+	invariants.CheckFinals(t, dir, sums) // N2
 
 	a.start(t)
 	know(a, b)
@@ -67,6 +71,8 @@ func TestResumeAfterSenderRestart(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(dir, "big.bin")); string(got) != string(want) {
 		t.Fatal("received bytes differ")
 	}
+	invariants.SameFile(t, src, filepath.Join(dir, "big.bin")) // N1
+	invariants.CheckFinals(t, dir, sums)                       // N2
 	if sent := a.svc.sent.Load(); sent != int64(len(want))-have {
 		t.Errorf("after the restart the sender sent %d bytes; %d were missing", sent, int64(len(want))-have)
 	}
@@ -75,13 +81,15 @@ func TestResumeAfterSenderRestart(t *testing.T) {
 func TestResumeAfterReceiverRestart(t *testing.T) {
 	a, b := newNode(t, resumeConfig()), newNode(t, resumeConfig())
 	know(a, b)
-	_, want, out, in, dir := startBig(t, a, b)
+	src, want, out, in, dir := startBig(t, a, b)
 	b.stop()
 	have := verifiedStored(t, b, in.ID)
 	if have == 0 || have == int64(len(want)) {
 		t.Fatalf("journal holds %d of %d bytes; the test needs a transfer cut half way", have, len(want))
 	}
 	assertNoFinal(t, dir)
+	sums := sentSums(t, src)
+	invariants.CheckFinals(t, dir, sums) // N2
 	before := a.svc.sent.Load()
 
 	b.start(t)
@@ -91,6 +99,8 @@ func TestResumeAfterReceiverRestart(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(dir, "big.bin")); string(got) != string(want) {
 		t.Fatal("received bytes differ")
 	}
+	invariants.SameFile(t, src, filepath.Join(dir, "big.bin")) // N1
+	invariants.CheckFinals(t, dir, sums)                       // N2
 	// Chunks verified but not yet journaled when b stopped are fetched
 	// again; nothing the journal holds is.
 	if resent := a.svc.sent.Load() - before; resent > int64(len(want))-have {
@@ -128,6 +138,7 @@ func TestDiskFullPausesThenResumes(t *testing.T) {
 		t.Errorf("paused with %q; want it to say the disk is full", paused.Error)
 	}
 	assertNoFinal(t, dir)
+	invariants.CheckFinals(t, dir, sentSums(t, src)) // N2
 	if _, err := os.Stat(filepath.Join(dir, "big.bin"+PartialSuffix)); err != nil {
 		t.Errorf("the partial file is gone: %v", err)
 	}
@@ -178,5 +189,45 @@ func TestJournalEveryJournalBytes(t *testing.T) {
 	b.waitState(t, in.ID, StatePaused)
 	if have := verifiedStored(t, b, in.ID); have != journalBytes {
 		t.Fatalf("journal holds %d bytes; want the first %d, recorded without waiting for JournalEvery", have, journalBytes)
+	}
+}
+
+// F1, sender side: when the sender dies mid-transfer, the receiver, still
+// running, journals every chunk it verified before it pauses, so the resume
+// starts from the last verified chunk, not from the last timed journal.
+func TestSenderLossJournalsEveryVerifiedChunk(t *testing.T) {
+	cfg := resumeConfig()
+	cfg.JournalEvery = time.Hour // only journalBytes or the end would journal
+	a, b := newNode(t, cfg), newNode(t, cfg)
+	know(a, b)
+	var written atomic.Int64
+	half, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	b.svc.sinkHook = func(s *Sink) {
+		s.writeAt = func(f *os.File, p []byte, off int64) (int, error) {
+			n, err := f.WriteAt(p, off)
+			if written.Add(int64(n)) >= 6*protocols.ChunkSize {
+				once.Do(func() { close(half); <-resume })
+			}
+			return n, err
+		}
+	}
+	src := filepath.Join(t.TempDir(), "big.bin")
+	randomFile(t, src, 12*protocols.ChunkSize)
+	if _, err := a.svc.Send(t.Context(), b.h.ID(), []string{src}, SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	in := b.waitOffer(t)
+	dir := t.TempDir()
+	if _, err := b.svc.Accept(t.Context(), in.ID, ReceiveOptions{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	<-half
+	a.stop()
+	close(resume)
+	b.waitState(t, in.ID, StatePaused)
+	invariants.CheckFinals(t, dir, sentSums(t, src)) // N2
+	if have, w := verifiedStored(t, b, in.ID), written.Load(); have != w {
+		t.Fatalf("the journal holds %d bytes of the %d verified and written before the sender died", have, w)
 	}
 }

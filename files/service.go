@@ -129,6 +129,12 @@ type Service struct {
 	retry *retrier
 	sent  atomic.Int64 // chunk bytes served, for tests and metrics
 
+	// offerMu makes storeOffer's count of waiting offers and its insert one
+	// step: offers arrive on concurrent streams, and counting apart from
+	// inserting let 8 streams of one peer store 23 offers past a cap of 16
+	// (TestOfferStormFromOnePeer in node).
+	offerMu sync.Mutex
+
 	sinkHook func(*Sink) // tests: adjusts each sink a fetch opens
 }
 

@@ -351,6 +351,7 @@ func (s *Sink) WriteChunk(entry int, index uint64, data []byte) error {
 	} else if n != len(data) {
 		return diskErr(io.ErrShortWrite)
 	}
+	failpoint(FailAfterWrite)
 	return nil
 }
 

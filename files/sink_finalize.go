@@ -73,6 +73,7 @@ func (s *Sink) finalizeItem(i int) error {
 	if err := s.seal(i); err != nil {
 		return err
 	}
+	failpoint(FailBeforeRename)
 	if s.overwrite {
 		return s.replace(i)
 	}
@@ -234,6 +235,7 @@ func describe(info fs.FileInfo) string {
 
 // placed records that item i is at name, and fsyncs the folder.
 func (s *Sink) placed(i int, name string) error {
+	failpoint(FailAfterRename)
 	s.items[i].final, s.items[i].state = name, itemDone
 	return syncDir(s.root, ".")
 }

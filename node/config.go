@@ -361,8 +361,12 @@ func (r RelayConfig) validate() error {
 		}
 	}
 	for i, s := range r.Allow {
-		if _, err := peer.Decode(s); err != nil {
+		p, err := peer.Decode(s)
+		if err != nil {
 			return fmt.Errorf("relay.allow[%d]: %q is not a peer ID: %w", i, s, err)
+		}
+		if err := CheckPeerKey(p); err != nil {
+			return fmt.Errorf("relay.allow[%d]: %w", i, err)
 		}
 	}
 	if r.CircuitDuration < 0 || r.CircuitData < 0 || r.MaxReservations < 0 || r.MaxCircuits < 0 {

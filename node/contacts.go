@@ -48,6 +48,9 @@ func (n *Node) AddContact(ctx context.Context, name, target string) (ContactInfo
 		}
 		c.PeerID = id
 	}
+	if err := CheckPeerKey(c.PeerID); err != nil {
+		return ContactInfo{}, fmt.Errorf("node: contact %q: %w", name, err)
+	}
 	if c.PeerID == n.host.ID() {
 		return ContactInfo{}, fmt.Errorf("node: %s is this node: %w", c.PeerID, ErrNotPeer)
 	}

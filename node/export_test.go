@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kithnet/kith/files"
+	"github.com/libp2p/go-libp2p-kad-dht/dual"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -21,6 +22,9 @@ func WithBootstrapInterval(d time.Duration) Option {
 func WithForcedPublic() Option {
 	return func(o *options) { o.forcePublic = true }
 }
+
+// DHT exposes the node's dual DHT to the external tests.
+func (n *Node) DHT() *dual.DHT { return n.dht }
 
 // RelayShouldServe exposes relayShouldServe to the external tests.
 var RelayShouldServe = relayShouldServe

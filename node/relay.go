@@ -220,8 +220,12 @@ func readAllowFile(path string) ([]string, error) {
 		if line == "" {
 			continue
 		}
-		if _, err := peer.Decode(line); err != nil {
+		p, err := peer.Decode(line)
+		if err != nil {
 			return nil, fmt.Errorf("node: %s:%d: %q is not a peer ID", path, i+1, line)
+		}
+		if err := CheckPeerKey(p); err != nil {
+			return nil, fmt.Errorf("node: %s:%d: %w", path, i+1, err)
 		}
 		ids = append(ids, line)
 	}

@@ -66,11 +66,10 @@ func (n *Node) JoinRoom(ctx context.Context, name string, secret []byte) (RoomIn
 	if err != nil {
 		return RoomInfo{}, err
 	}
-	info := n.roomInfo(r, -1)
 	if added {
 		n.events.Publish(Event{Type: EventRoom, Kind: RoomKindJoined, Room: name})
 	}
-	return info, nil
+	return n.roomInfo(ctx, r)
 }
 
 // LeaveRoom leaves room name; its messages stay stored.
@@ -91,29 +90,29 @@ func (n *Node) Rooms(ctx context.Context) ([]RoomInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	counts, err := n.store.RoomMessageCounts(ctx)
-	if err != nil {
-		return nil, err
-	}
 	out := make([]RoomInfo, 0, len(rs))
 	for _, r := range rs {
-		out = append(out, n.roomInfo(r, counts[r.Name]))
+		info, err := n.roomInfo(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, info)
 	}
 	return out, nil
 }
 
-// roomInfo describes r; messages < 0 counts them.
-func (n *Node) roomInfo(r chat.Room, messages int) RoomInfo {
-	if messages < 0 {
-		if counts, err := n.store.RoomMessageCounts(n.ctx); err == nil {
-			messages = counts[r.Name]
-		}
+// roomInfo describes r: its messages counted in the store, its members
+// seen in its topic.
+func (n *Node) roomInfo(ctx context.Context, r chat.Room) (RoomInfo, error) {
+	count, err := n.store.RoomMessageCount(ctx, r.Name)
+	if err != nil {
+		return RoomInfo{}, err
 	}
-	info := RoomInfo{Name: r.Name, Private: r.Private(), Messages: messages, JoinedAt: r.JoinedAt.UTC()}
+	info := RoomInfo{Name: r.Name, Private: r.Private(), Messages: count, JoinedAt: r.JoinedAt.UTC()}
 	if t, err := n.rooms.Topic(r.Name); err == nil {
 		info.Members = len(t.ListPeers())
 	}
-	return info
+	return info, nil
 }
 
 // SendRoom publishes text to room. The message is stored first: when

@@ -9,6 +9,7 @@ import (
 
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p-kad-dht/dual"
+	record "github.com/libp2p/go-libp2p-record"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -34,7 +35,7 @@ func newDHT(h host.Host, cfg Config, bootstrap []peer.AddrInfo) (*dual.DHT, erro
 		mode = dht.ModeServer
 	}
 	opts := []dual.Option{
-		dual.DHTOption(dht.BootstrapPeers(bootstrap...)),
+		dual.DHTOption(dht.BootstrapPeers(bootstrap...), dht.Validator(dhtValidator())),
 		dual.WanDHTOption(dht.ProtocolPrefix(DHTProtocolPrefix), dht.Mode(mode)),
 		// dual.New already added the /lan extension to the default prefix;
 		// replacing the prefix drops it, so add it again after ours.
@@ -54,6 +55,19 @@ func newDHT(h host.Host, cfg Config, bootstrap []peer.AddrInfo) (*dual.DHT, erro
 	}
 	return d, nil
 }
+
+// dhtValidator is the record validator of kith's DHT: it accepts no value
+// record at all. kith uses the DHT for peer routing and provider records
+// (room rendezvous, RoutingDiscovery) only, never PutValue or GetValue, and
+// its identities are Ed25519 keys held in the peer ID, so neither of
+// kad-dht's default namespaces is of use: /pk holds keys that are too big for
+// a peer ID (RSA), and /ipns names. With those defaults any peer of the
+// network could fill a kith relay's in-memory datastore with valid records
+// under fresh names; with this validator every PUT_VALUE is refused whatever
+// its namespace, signer, sequence or size, and Select chooses nothing.
+// (Provider records are not validated: kad-dht stores one only for the peer
+// that sent it.)
+func dhtValidator() record.Validator { return record.NamespacedValidator{} }
 
 // dhtPeers is the number of peers in both routing tables.
 func dhtPeers(d *dual.DHT) int {

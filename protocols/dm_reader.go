@@ -54,8 +54,8 @@ func (r *DMReader) read() (DMFrame, error) {
 	if err != nil {
 		return DMFrame{}, err
 	}
-	body := make([]byte, n) // n <= MaxDMFrame
-	if _, err := io.ReadFull(r.r, body); err != nil {
+	body, err := readBody(r.r, n)
+	if err != nil {
 		return DMFrame{}, readError(fmt.Sprintf("frame of %d bytes", n), err)
 	}
 	return decodeDMFrame(body)

@@ -1,11 +1,8 @@
 package protocols
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/kithnet/kith/protocols/internal/pb"
 )
@@ -50,17 +47,7 @@ func encodeDMFrame(f DMFrame) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	size := proto.Size(pf)
-	if size > MaxDMFrame { // cannot happen with the limits checked above
-		return nil, fmt.Errorf("%w: frame is %d bytes, more than the %d allowed",
-			ErrFrameTooLarge, size, MaxDMFrame)
-	}
-	buf := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen32+size), uint64(size))
-	buf, err = proto.MarshalOptions{Deterministic: true}.MarshalAppend(buf, pf)
-	if err != nil {
-		return nil, fmt.Errorf("protocols: encoding a frame: %w", err)
-	}
-	return buf, nil
+	return marshalFrame(pf, MaxDMFrame) // never too large with the limits checked above
 }
 
 // toPB checks f and converts it to its protobuf form.

@@ -760,7 +760,8 @@
 //
 // # Room history
 //
-// A member that joins a room, comes back to it, or sees a gap in an
+// A member that joins a room, comes back to it (kith: at every start, and
+// when a peer joins the topic after its last peer left), or sees a gap in an
 // author's seqs (section "Rooms") asks another member for the messages it
 // lacks on a stream of HistoryProtocol ("/kith/history/1.0.0"). The answer
 // carries the signed pubsub messages exactly as the topic carried them, so
@@ -772,9 +773,9 @@
 // messages", Framing): a minimal uvarint length, then a protobuf
 // kith.history.v1.HistoryFrame (the schema is internal/pb/history.proto) of
 // that many bytes. The server reads the request with the limit
-// MaxHistoryRequest (65536); the requester reads the answer with the limit
-// MaxHistoryFrame (1048576). A larger length is TOO_LARGE, before anything
-// is allocated for the body.
+// MaxHistoryRequest (98304: every request the rules below allow fits); the
+// requester reads the answer with the limit MaxHistoryFrame (1048576). A
+// larger length is TOO_LARGE, before anything is allocated for the body.
 //
 //	message HistoryFrame {
 //	  oneof part {
@@ -824,18 +825,24 @@
 //  2. The server answers with an Error and closes, or with zero or more
 //     HistoryBatch frames and then one HistoryEnd, and closes. The batches
 //     hold, in room order (RoomOrder in package chat: by sent_at, author,
-//     seq), the first max_messages of the messages it holds on topic whose
-//     seq is above the requester's through for their author, and every
-//     message of an author the request does not list. HistoryEnd.more says
-//     it stopped at max_messages with more to send; the requester asks
-//     again with its new haves, and stops when more is false, or when a
-//     round brought nothing new (the server may hold nothing past the
-//     requester's gaps).
+//     seq), the first messages it holds on topic whose seq is above the
+//     requester's through for their author, and every message of an author
+//     the request does not list: max_messages of them, or fewer when the
+//     server caps its answers (kith: 128, which it holds in memory at
+//     once). HistoryEnd.more says it stopped at that count with more to
+//     send; the requester asks again with its new haves, and stops when
+//     more is false, when a round brought nothing new (the server may hold
+//     nothing past the requester's gaps), or after a number of rounds
+//     (kith: 50 with one member, then again a minute later: anyone may
+//     sign new messages for an open room, so a server could always have
+//     more).
 //
 // Only the requester writes a request, only the server the other frames; a
 // server answers any first frame but a request with UNEXPECTED. A requester
 // that reads a request, more messages than it asked for, or the end of the
-// stream before HistoryEnd, resets the stream and asks another member.
+// stream before HistoryEnd, resets the stream and asks another member (kith
+// does not ask a server that sent a request or too many messages again for
+// a while, as below).
 //
 // Who may ask. A server answers only for a room it is a member of, and only
 // a peer that its GossipSub router shows subscribed to that room's topic at
@@ -887,14 +894,16 @@
 //
 // Timeouts are not part of the wire format, but implementations bound every
 // read and write with a deadline (kith: 30 s for the first frame, 60 s for
-// each later one) and reset a stream whose peer stalls longer.
+// each later one, 5 minutes for the whole exchange) and reset a stream whose
+// peer stalls longer.
 //
 // Limits, in one place:
 //
-//	MaxHistoryRequest     65536    bytes of a frame before the request is read
+//	MaxHistoryRequest     98304    bytes of a frame before the request is read
 //	MaxHistoryFrame       1048576  bytes of any frame (a batch is cut to fit)
 //	MaxHistoryAuthors     1024     authors of a request
-//	MaxHistoryMessages    2000     messages asked for in one request
+//	MaxHistoryMessages    2000     messages asked for in one request (a
+//	                               server may send fewer and say more)
 //	MaxHistoryRawMessage  24576    bytes of one signed message in a batch
 //	MaxHistoryAuthorLen   64       bytes of an author's peer ID
 //

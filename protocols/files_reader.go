@@ -87,8 +87,8 @@ func (r *FilesReader) read(limit int) (FilesFrame, error) {
 	if err != nil {
 		return FilesFrame{}, err
 	}
-	body := make([]byte, n) // n <= limit <= MaxFilesFrame
-	if _, err := io.ReadFull(r.r, body); err != nil {
+	body, err := readBody(r.r, n)
+	if err != nil {
 		return FilesFrame{}, readError(fmt.Sprintf("frame of %d bytes", n), err)
 	}
 	return decodeFilesFrame(body)

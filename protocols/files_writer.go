@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 )
 
 // FilesWriter writes /kith/files/1.0.0 frames, and chunks with their data,
@@ -105,14 +104,5 @@ func encodeFilesFrame(f FilesFrame) ([]byte, error) {
 	if f.Offer != nil || f.Serving != nil {
 		limit = MaxFilesFrame
 	}
-	size := proto.Size(pf)
-	if size > limit { // cannot happen with the limits checked in toPB
-		return nil, fmt.Errorf("%w: frame is %d bytes, more than the %d allowed", ErrFrameTooLarge, size, limit)
-	}
-	buf := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen32+size), uint64(size))
-	buf, err = proto.MarshalOptions{Deterministic: true}.MarshalAppend(buf, pf)
-	if err != nil {
-		return nil, fmt.Errorf("protocols: encoding a frame: %w", err)
-	}
-	return buf, nil
+	return marshalFrame(pf, limit) // never too large with the limits checked in toPB
 }

@@ -1,12 +1,14 @@
 package protocols
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -52,6 +54,33 @@ func readLength(br io.ByteReader, limit int) (int, error) {
 				ErrFrameTooLarge, x, limit)
 		}
 		return int(x), nil
+	}
+}
+
+// bodyStep is the most a reader allocates for a frame's body before its
+// bytes arrive.
+const bodyStep = 64 << 10
+
+// readBody reads a frame's body of n bytes, n already checked against its
+// limit. It allocates as the bytes arrive, not as the length prefix claims:
+// a peer that claims a frame of 16 MiB (MaxFilesFrame) and sends nothing
+// makes the reader allocate bodyStep, and one that sends part of it about
+// twice that part, so memory follows what a peer sends. A body of at most
+// bodyStep bytes takes one allocation.
+func readBody(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, min(n, bodyStep))
+	for done := 0; ; {
+		m, err := io.ReadFull(r, buf[done:])
+		done += m
+		if err != nil {
+			return nil, err
+		}
+		if done == n {
+			return buf, nil
+		}
+		grown := make([]byte, min(n, 2*len(buf)))
+		copy(grown, buf)
+		buf = grown
 	}
 }
 
@@ -138,4 +167,19 @@ func (o *oneByteReader) ReadByte() (byte, error) {
 		return 0, err
 	}
 	return o.b[0], nil
+}
+
+// marshalFrame returns pf behind its length prefix, encoded
+// deterministically, or ErrFrameTooLarge when its body is over limit.
+func marshalFrame(pf proto.Message, limit int) ([]byte, error) {
+	size := proto.Size(pf)
+	if size > limit {
+		return nil, fmt.Errorf("%w: frame is %d bytes, more than the %d allowed", ErrFrameTooLarge, size, limit)
+	}
+	buf := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen32+size), uint64(size))
+	buf, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(buf, pf)
+	if err != nil {
+		return nil, fmt.Errorf("protocols: encoding a frame: %w", err)
+	}
+	return buf, nil
 }

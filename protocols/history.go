@@ -18,8 +18,10 @@ const (
 	// and accepts.
 	HistoryVersion = 1
 	// MaxHistoryRequest is the most bytes of a frame a server reads before
-	// it has read the request (after the length prefix).
-	MaxHistoryRequest = 64 << 10
+	// it has read the request (after the length prefix). Every request the
+	// rules allow fits: MaxHistoryAuthors authors of MaxHistoryAuthorLen
+	// bytes, each with the largest through, make about 79 KiB.
+	MaxHistoryRequest = 96 << 10
 	// MaxHistoryAuthors is the most authors a request lists.
 	MaxHistoryAuthors = 1024
 	// MaxHistoryMessages is the most messages a request asks for.
@@ -64,7 +66,8 @@ type HistoryBatch struct {
 }
 
 // HistoryEnd ends a successful answer. More says that the server stopped at
-// the request's Max: the requester may ask again.
+// the request's Max, or at its own cap on an answer, with more to send: the
+// requester may ask again.
 type HistoryEnd struct {
 	More bool
 }

@@ -1,7 +1,6 @@
 package protocols
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 
@@ -55,8 +54,8 @@ func (r *HistoryReader) read(limit int) (HistoryFrame, error) {
 	if err != nil {
 		return HistoryFrame{}, err
 	}
-	body := make([]byte, n) // n <= limit <= MaxHistoryFrame
-	if _, err := io.ReadFull(r.r, body); err != nil {
+	body, err := readBody(r.r, n)
+	if err != nil {
 		return HistoryFrame{}, readError(fmt.Sprintf("frame of %d bytes", n), err)
 	}
 	return decodeHistoryFrame(body)
@@ -214,16 +213,7 @@ func encodeHistoryFrame(f HistoryFrame) ([]byte, error) {
 	if f.Request != nil {
 		limit = MaxHistoryRequest
 	}
-	size := proto.Size(pf)
-	if size > limit {
-		return nil, fmt.Errorf("%w: frame is %d bytes, more than the %d allowed", ErrFrameTooLarge, size, limit)
-	}
-	buf := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen32+size), uint64(size))
-	buf, err = proto.MarshalOptions{Deterministic: true}.MarshalAppend(buf, pf)
-	if err != nil {
-		return nil, fmt.Errorf("protocols: encoding a frame: %w", err)
-	}
-	return buf, nil
+	return marshalFrame(pf, limit)
 }
 
 func (f HistoryFrame) toPB() (*roompb.HistoryFrame, error) {

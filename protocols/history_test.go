@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -59,7 +61,7 @@ func hostileHistoryFrames(tb testing.TB) []hostileHistory {
 	// count check, which comes first.
 	big := bytes.Repeat([]byte{1}, MaxHistoryRawMessage+1)
 	return []hostileHistory{
-		{"request over 64 KiB", hframe(make([]byte, MaxHistoryRequest+1)), true, ErrFrameTooLarge, "more than the 65536 allowed"},
+		{"request over 96 KiB", hframe(make([]byte, MaxHistoryRequest+1)), true, ErrFrameTooLarge, "more than the 98304 allowed"},
 		{"length 2^63", binary.AppendUvarint(nil, 1<<63), false, ErrFrameTooLarge, "allowed"},
 		{"version 2", rawRequest(2, topic, 10), true, ErrUnsupportedVersion, "version 2"},
 		{"version 0", rawRequest(0, topic, 10), true, ErrUnsupportedVersion, "version 0"},
@@ -164,4 +166,27 @@ func TestHistoryWriteMessagesSplits(t *testing.T) {
 	if err := NewHistoryWriter(&empty).WriteMessages([][]byte{{1}, nil}); err == nil || empty.Len() != 0 {
 		t.Errorf("WriteMessages with an empty message: %v, wrote %d bytes", err, empty.Len())
 	}
+}
+
+// The largest request the rules allow (every author as long as allowed, every
+// through as large as it gets) is written and read back: no valid request is
+// too large to send.
+func TestHistoryLargestRequestFits(t *testing.T) {
+	req := &HistoryRequest{Topic: OpenRoomTopicPrefix + strings.Repeat("a", MaxRoomNameLen), Max: MaxHistoryMessages}
+	for i := range MaxHistoryAuthors {
+		// An identity multihash: code 0, length, digest.
+		id := append([]byte{0, MaxHistoryAuthorLen - 2}, bytes.Repeat([]byte{byte(i >> 8)}, MaxHistoryAuthorLen-4)...)
+		id = binary.BigEndian.AppendUint16(id, uint16(i))
+		req.Have = append(req.Have, HistoryHave{Author: peer.ID(id), Through: math.MaxUint64})
+	}
+	var buf bytes.Buffer
+	if err := NewHistoryWriter(&buf).Write(HistoryFrame{Request: req}); err != nil {
+		t.Fatalf("writing the largest request: %v", err)
+	}
+	n := buf.Len()
+	f, err := NewHistoryReader(&buf).Read(MaxHistoryRequest)
+	if err != nil || f.Request == nil || len(f.Request.Have) != MaxHistoryAuthors {
+		t.Fatalf("reading it back: %+v, %v", f.Request != nil, err)
+	}
+	t.Logf("the largest request is %d bytes with its prefix, of the %d allowed", n, MaxHistoryRequest)
 }

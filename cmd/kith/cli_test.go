@@ -20,8 +20,12 @@ import (
 )
 
 // kithBin is the kith binary built once for the tests that run real
-// processes.
-var kithBin string
+// processes, with kithBuildTags: the test binary's own build tags that
+// change kith (failpoint_tags_test.go).
+var (
+	kithBin       string
+	kithBuildTags []string
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "kith-cli-test-")
@@ -30,7 +34,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	kithBin = filepath.Join(dir, "kith")
-	build := exec.Command("go", "build", "-o", kithBin, ".")
+	build := exec.Command("go", append(append([]string{"build"}, kithBuildTags...), "-o", kithBin, ".")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building kith:", err)

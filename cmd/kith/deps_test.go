@@ -179,7 +179,7 @@ func parseGoList(r io.Reader) (map[string][]string, error) {
 }
 
 // moduleGraph lists every package of the module, with its tests and with the
-// natlab and soak build tags, and returns the module path and import graph.
+// natlab, soak and failpoint build tags, and returns the module path and import graph.
 func moduleGraph(t *testing.T) (string, map[string][]string) {
 	t.Helper()
 	gomod, err := exec.Command("go", "env", "GOMOD").Output()
@@ -191,7 +191,7 @@ func moduleGraph(t *testing.T) (string, map[string][]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := goCmd(root, "list", "-deps", "-test", "-tags=natlab,soak",
+	out, err := goCmd(root, "list", "-deps", "-test", "-tags=natlab,soak,failpoint",
 		"-json=ImportPath,ForTest,Imports", "./...")
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kithnet/kith/internal/invariants"
 )
 
 // TestCLIResumeAfterKill9: either daemon is killed with SIGKILL while a
@@ -31,6 +33,7 @@ func TestCLIResumeAfterKill9(t *testing.T) {
 			}
 			d.kill()
 			assertOnlyPartials(t, dir)
+			invariants.CheckFinals(t, dir, invariants.SumTree(t, src)) // N2
 			restarted := startDaemon(t, home, "daemon", "--bootstrap", c.boot)
 			if victim == "sender" {
 				c.anaD = restarted
@@ -43,6 +46,7 @@ func TestCLIResumeAfterKill9(t *testing.T) {
 			}
 			waitDone(t, c.ben, offer.ID)
 			sameBytes(t, src, filepath.Join(dir, "big.bin"))
+			invariants.SameFile(t, src, filepath.Join(dir, "big.bin")) // N1
 			assertOnlyPartials(t, dir, "big.bin")
 		})
 	}

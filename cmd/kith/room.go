@@ -170,7 +170,8 @@ Exit status: 0 sent; 3 no daemon runs and no other member came online
 within --wait (nothing sent); 2 not a member of NAME, or bad text (empty,
 over 16 KiB, not UTF-8).
 
-JSON: {"id", "room", "from", "text", "sent_at", "received_at", "mine"}.`,
+JSON: the message as kith room log --json prints it: {"id", "room", "from",
+"name", "mine", "seq", "text", "sent_at", "received_at"}.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			text, err := messageText(args[1], g.stdin)
@@ -277,8 +278,13 @@ characters escaped.
 Each line: time, author (contact name, else short peer ID; "me" for yours),
 text.
 
-JSON: one object per line: {"id", "room", "from", "name", "mine", "text",
-"sent_at", "received_at"}; id is the same on every member.`,
+Exit status: 0 listed (or, with --follow, interrupted); 2 a bad name, or a
+room this node never joined and holds no message of; 1 the event stream
+ended (the daemon stopped).
+
+JSON: one object per line: {"id", "room", "from", "name", "mine", "seq",
+"text", "sent_at", "received_at"}; id is the same on every member, seq is the
+author's sequence number ("name" and "mine" are left out when empty).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if limit < 0 {

@@ -104,7 +104,9 @@ func (c *Client) Events(ctx context.Context, ready func(), fn func(node.Event) e
 
 func (c *Client) request(ctx context.Context, method, path string, body any) (*http.Response, error) {
 	var rd io.Reader
-	if body != nil {
+	if raw, ok := body.(rawBody); ok {
+		rd = bytes.NewReader(raw)
+	} else if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, err
@@ -126,6 +128,9 @@ func (c *Client) request(ctx context.Context, method, path string, body any) (*h
 	}
 	return resp, nil
 }
+
+// rawBody is a request body encoded already, sent as it is.
+type rawBody []byte
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
 	resp, err := c.request(ctx, method, path, body)

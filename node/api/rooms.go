@@ -2,8 +2,11 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -34,8 +37,29 @@ func (c *Client) Rooms(ctx context.Context) ([]node.RoomInfo, error) {
 // /v1/rooms). Joining a room we are in with the same secret is not an
 // error.
 func (c *Client) JoinRoom(ctx context.Context, name string, secret []byte) (node.RoomInfo, error) {
+	body, err := joinBody(name, secret)
+	if err != nil {
+		return node.RoomInfo{}, err
+	}
+	defer clear(body)
 	var v node.RoomInfo
-	return v, c.do(ctx, http.MethodPost, "/v1/rooms", JoinRequest{Name: name, Secret: secret}, &v)
+	return v, c.do(ctx, http.MethodPost, "/v1/rooms", rawBody(body), &v)
+}
+
+// joinBody encodes a JoinRequest into one buffer of its own, which the
+// caller wipes: json.Marshal would leave a copy of the secret in its pool.
+func joinBody(name string, secret []byte) ([]byte, error) {
+	n, err := json.Marshal(name)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(n)+base64.StdEncoding.EncodedLen(len(secret))+24)
+	b = append(append(b, `{"name":`...), n...)
+	if len(secret) > 0 {
+		b = base64.StdEncoding.AppendEncode(append(b, `,"secret":"`...), secret)
+		b = append(b, '"')
+	}
+	return append(b, '}'), nil
 }
 
 // LeaveRoom leaves a room (DELETE /v1/rooms/{name}); its messages stay.
@@ -77,12 +101,51 @@ func (s *Server) handleRooms(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleJoinRoom(w http.ResponseWriter, r *http.Request) {
-	var req JoinRequest
-	if readJSON(w, r, &req) {
-		info, err := s.n.JoinRoom(r.Context(), req.Name, req.Secret)
-		clear(req.Secret)
-		reply(w, info, err)
+	req, err := readJoin(r)
+	defer clear(req.Secret)
+	if err != nil {
+		writeError(w, fmt.Errorf("%w: %w", errBadRequest, err))
+		return
 	}
+	info, err := s.n.JoinRoom(r.Context(), req.Name, req.Secret)
+	reply(w, info, err)
+}
+
+// maxJoinBody caps a JoinRequest: a name, and a secret of at most
+// protocols.MaxRoomSecret bytes in base64, with room to spare.
+const maxJoinBody = 4 << 10
+
+// readJoin decodes a JoinRequest, strictly like readJSON, but through
+// buffers it wipes (the body in one of its own, each field's raw text), so
+// that the secret's only copy left is the returned one, which the caller
+// wipes. Its errors never quote the body.
+func readJoin(r *http.Request) (JoinRequest, error) {
+	buf := make([]byte, maxJoinBody+1)
+	defer clear(buf)
+	n, err := io.ReadFull(r.Body, buf)
+	switch {
+	case err == nil:
+		return JoinRequest{}, fmt.Errorf("request body over %d bytes", maxJoinBody)
+	case err != io.EOF && err != io.ErrUnexpectedEOF:
+		return JoinRequest{}, fmt.Errorf("read the request: %w", err)
+	}
+	body := buf[:n]
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil || fields == nil {
+		return JoinRequest{}, errors.New("the request is not a JSON object")
+	}
+	for k, v := range fields {
+		clear(v)
+		if k != "name" && k != "secret" {
+			return JoinRequest{}, fmt.Errorf("unknown field %q", k)
+		}
+	}
+	var req JoinRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		clear(req.Secret)
+		return JoinRequest{}, errors.New(`"name" must be a string and "secret" base64`)
+	}
+	return req, nil
 }
 
 func (s *Server) handleLeaveRoom(w http.ResponseWriter, r *http.Request) {

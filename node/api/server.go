@@ -165,7 +165,7 @@ func errorCode(err error) (string, int) {
 	var re *protocols.RemoteError
 	switch {
 	case errors.Is(err, errBadRequest), errors.Is(err, store.ErrBadName), isBadMessage(err), isBadTransferArg(err),
-		isBadRoomArg(err):
+		isBadRoomArg(err), errors.Is(err, node.ErrNotEd25519):
 		return CodeBadRequest, http.StatusBadRequest
 	case errors.Is(err, node.ErrUnknownPeer), errors.Is(err, node.ErrNotPeer), errors.Is(err, protocols.ErrTicket):
 		return CodeUnknownPeer, http.StatusBadRequest

@@ -292,23 +292,10 @@ func (s *Store) roomMessages(ctx context.Context, q string, args ...any) ([]chat
 	return out, wrapErr(rows.Err(), "store: room messages: %w")
 }
 
-// RoomMessageCounts returns how many messages are stored per room.
-func (s *Store) RoomMessageCounts(ctx context.Context) (map[string]int, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT room, count(*) FROM room_messages GROUP BY room`)
-	if err != nil {
-		return nil, fmt.Errorf("store: room message counts: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var (
-			room string
-			n    int
-		)
-		if err := rows.Scan(&room, &n); err != nil {
-			return nil, fmt.Errorf("store: room message counts: %w", err)
-		}
-		out[room] = n
-	}
-	return out, wrapErr(rows.Err(), "store: room message counts: %w")
+// RoomMessageCount returns how many messages of room are stored: a range
+// of the room_messages_order index, whatever the other rooms hold.
+func (s *Store) RoomMessageCount(ctx context.Context, room string) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM room_messages WHERE room = ?`, room).Scan(&n)
+	return n, wrapErr(err, "store: count messages of %q: %w", room)
 }

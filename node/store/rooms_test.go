@@ -50,6 +50,11 @@ func TestRoomsSurviveReopen(t *testing.T) {
 	if hw, err := s2.HighWater(ctx, "ops", a); hw != 1 || err != nil {
 		t.Fatalf("HighWater after reopening = %d, %v", hw, err)
 	}
+	for room, want := range map[string]int{"ops": 1, "lobby": 0} {
+		if n, err := s2.RoomMessageCount(ctx, room); n != want || err != nil {
+			t.Errorf("RoomMessageCount(%s) = %d, %v; want %d", room, n, err, want)
+		}
+	}
 }
 
 // What SQLite cannot keep, or what is no room, is refused with a clear

@@ -3,6 +3,7 @@ package tui
 import (
 	"cmp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,7 +23,19 @@ type entry struct {
 	text  string
 	at    time.Time // as the author stated it
 	seq   int64     // DMs: our store's order
+	rseq  uint64    // rooms: the author's sequence number (0: unknown)
 	state string    // DMs: received, delivered or queued
+}
+
+// key names the message in its conversation: a room message by author and
+// seq, which it has from the moment it is stored (our own gets its ID only
+// once published, and a listing or an event may show it before that); a
+// DM, or a room message without a seq, by ID.
+func (e entry) key() string {
+	if e.rseq > 0 {
+		return e.from + "/" + strconv.FormatUint(e.rseq, 10)
+	}
+	return e.id
 }
 
 // conv is a conversation: a room or a DM with one peer.
@@ -33,7 +46,7 @@ type conv struct {
 	members int    // room members seen, us not counted
 	name    string // DM: the contact name, if any
 	entries []entry
-	ids     map[string]int // message ID → index in entries
+	ids     map[string]int // entry key → index in entries
 	unread  int
 }
 
@@ -58,13 +71,16 @@ func (c *conv) label() string {
 	return "@" + termtext.ShortID(c.peer)
 }
 
-// add stores e in order, or updates the entry with its ID; it reports
-// whether e is new.
+// add stores e in order, or updates the entry with its key; it reports
+// whether e is new and kept (a conversation keeps its maxLines newest).
 func (c *conv) add(e entry) bool {
 	if c.ids == nil {
 		c.ids = map[string]int{}
 	}
-	if i, ok := c.ids[e.id]; ok && e.id != "" {
+	if i, ok := c.ids[e.key()]; ok && e.key() != "" {
+		if e.id == "" { // an update never takes a published message's ID away
+			e.id = c.entries[i].id
+		}
 		c.entries[i] = e
 		return false
 	}
@@ -75,16 +91,18 @@ func (c *conv) add(e entry) bool {
 		i--
 	}
 	c.entries = slices.Insert(c.entries, i, e)
-	if len(c.entries) > maxLines {
-		c.entries = slices.Delete(c.entries, 0, len(c.entries)-maxLines)
+	kept := true
+	if over := len(c.entries) - maxLines; over > 0 {
+		c.entries = slices.Delete(c.entries, 0, over)
+		kept = i >= over // e itself was older than all maxLines kept
 	}
 	c.reindex()
-	return true
+	return kept
 }
 
 // before reports whether a sorts strictly before b: DMs by our store's
 // sequence, rooms in the order every member shows (chat.RoomOrder: the time
-// the author stated, then the author).
+// the author stated, then the author, then the author's seq).
 func (c *conv) before(a, b entry) bool {
 	if c.room == "" {
 		if a.seq != 0 && b.seq != 0 {
@@ -92,17 +110,17 @@ func (c *conv) before(a, b entry) bool {
 		}
 		return a.at.Before(b.at)
 	}
-	if d := a.at.Compare(b.at); d != 0 {
-		return d < 0
-	}
-	return a.from < b.from
+	// Peer IDs of one kind have base58 forms of one length, whose order is
+	// that of their bytes, chat.RoomOrder's.
+	return cmp.Or(a.at.Compare(b.at), cmp.Compare(len(a.from), len(b.from)), strings.Compare(a.from, b.from),
+		cmp.Compare(a.rseq, b.rseq)) < 0
 }
 
 func (c *conv) reindex() {
 	clear(c.ids)
 	for i, e := range c.entries {
-		if e.id != "" {
-			c.ids[e.id] = i
+		if k := e.key(); k != "" {
+			c.ids[k] = i
 		}
 	}
 }
@@ -117,7 +135,7 @@ func dmEntry(m node.MessageInfo, me string) (peer string, e entry) {
 }
 
 func roomEntry(m node.RoomMessageInfo) entry {
-	return entry{id: m.ID, from: m.From, name: m.Name, mine: m.Mine, text: m.Text, at: m.SentAt}
+	return entry{id: m.ID, from: m.From, name: m.Name, mine: m.Mine, text: m.Text, at: m.SentAt, rseq: m.Seq}
 }
 
 // convs holds every conversation and the sidebar's order.

@@ -121,15 +121,24 @@ func (m *Model) loadedMsg(l loadedMsg) tea.Cmd {
 		cmds = append(cmds, m.event(ev))
 	}
 	m.pending = nil
-	if l.err != nil {
+	switch {
+	case l.err != nil:
 		m.fail("%v", l.err)
+	case m.down:
+		m.down = false
+		m.say("reconnected to the node")
 	}
 	if !m.roomOpened && m.opts.Room != "" {
 		m.roomOpened = true
-		if m.convs.get(roomKey(m.opts.Room)) != nil {
+		// With a secret the room is joined even when we are in it: the node
+		// says whether the secret is the room's (or the room was open), and
+		// the secret is wiped after.
+		secret := m.opts.Secret
+		m.opts.Secret = nil
+		if m.convs.get(roomKey(m.opts.Room)) != nil && secret == nil {
 			m.selectConv(roomKey(m.opts.Room))
 		} else {
-			cmds = append(cmds, m.join(m.opts.Room, m.opts.Secret))
+			cmds = append(cmds, m.join(m.opts.Room, secret))
 		}
 	}
 	if m.sel == "" || m.convs.get(m.sel) == nil {

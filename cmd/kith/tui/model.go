@@ -19,7 +19,8 @@ import (
 type Options struct {
 	// Room, if set, is opened at start, joined first if we are not in it.
 	Room string
-	// Secret is Room's secret when it is a private room (nil: open).
+	// Secret is Room's secret when it is a private room (nil: open). The
+	// Model wipes it once sent, or at Close.
 	Secret []byte
 	// ReadSecret reads the secret file of `/join NAME --secret-file F`
 	// (default: ReadSecretFile).
@@ -81,6 +82,7 @@ type Model struct {
 	notice  string
 	isError bool
 	live    bool // the event stream is up
+	down    bool // the event stream went down since the last good load
 }
 
 // secretPrompt asks for a private room's secret without echoing it.
@@ -126,9 +128,10 @@ func newInput(prompt string, echo textinput.EchoMode) textinput.Model {
 	return in
 }
 
-// Close stops the event stream and waits for its goroutine. Safe to call
-// twice.
+// Close stops the event stream and waits for its goroutine, and wipes
+// Options.Secret if it was never used. Safe to call twice.
 func (m *Model) Close() {
+	clear(m.opts.Secret)
 	m.cancel()
 	if m.pump != nil {
 		m.pump.wg.Wait()
@@ -165,11 +168,15 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.live = true
 		return tea.Batch(m.pump.next(m.ctx), m.load())
 	case streamDownMsg:
+		// The lists load again once the stream is back (streamReadyMsg):
+		// loading now would only fail the same way, and its error would
+		// outlive the reconnection.
 		m.live = false
+		m.down = true
 		if msg.err != nil {
-			m.fail("event stream: %v (retrying)", msg.err)
+			m.fail("lost the node's event stream (%v); reconnecting", describe(msg.err))
 		}
-		return tea.Batch(m.pump.next(m.ctx), m.load())
+		return m.pump.next(m.ctx)
 	case eventMsg:
 		if !m.loaded {
 			m.pending = append(m.pending, msg.ev)

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -389,6 +390,18 @@ func TestOpenRoomAtStart(t *testing.T) {
 	if f2.called("JoinRoom general private=false") || h2.m.sel != roomKey("general") {
 		t.Fatalf("a room we are in is opened, not joined again: calls %s, selected %q", f2.callList(), h2.m.sel)
 	}
+	// kith chat general --secret-file F: the node is asked, so that a wrong
+	// secret (or a room that is open) is said, not silently ignored; the
+	// secret is wiped once sent.
+	f3 := newFake()
+	secret := []byte("a long enough secret")
+	h3 := start(t, f3, Options{Room: "general", Secret: secret})
+	if !f3.called("JoinRoom general private=true") || h3.m.sel != roomKey("general") {
+		t.Fatalf("a room we are in, given a secret: calls %s, selected %q", f3.callList(), h3.m.sel)
+	}
+	if string(f3.secrets["general"]) != "a long enough secret" || strings.Trim(string(secret), "\x00") != "" {
+		t.Fatalf("the node got %q; the caller's copy is now %q (want it wiped)", f3.secrets["general"], secret)
+	}
 }
 
 func TestRoomsUnavailable(t *testing.T) {
@@ -461,5 +474,73 @@ func TestHelpWrapsUnderItsColumn(t *testing.T) {
 			!slices.Contains([]string{"Keys", "Commands", "Help  (esc: back)"}, text) {
 			t.Errorf("a help line restarts at the margin: %q", l)
 		}
+	}
+}
+
+// Our own room message may show before it is published (no ID yet: a
+// listing during the send, or a publish that failed and is retried after a
+// restart) and again with its ID: it is one message, known by author and
+// seq, and keeps its place in room order.
+func TestOwnRoomMessageShownOnce(t *testing.T) {
+	h := start(t, newFake(), Options{})
+	sent := at(10, 0)
+	unpublished := node.RoomMessageInfo{Room: "general", From: meID, Mine: true, Seq: 1, Text: "deploying now", SentAt: sent}
+	h.event(node.Event{Type: node.EventRoom, Kind: node.RoomKindMessage, Room: "general", RoomMessage: &unpublished})
+	published := unpublished
+	published.ID = "r-deploy"
+	h.event(node.Event{Type: node.EventRoom, Kind: node.RoomKindMessage, Room: "general", RoomMessage: &published})
+	h.event(node.Event{Type: node.EventRoom, Kind: node.RoomKindMessage, Room: "general", RoomMessage: &unpublished})
+	// Same millisecond, another author: room order puts the lower peer ID
+	// (of real IDs' one length) first, then seq.
+	same := node.RoomMessageInfo{ID: "r-ana", Room: "general", From: anaID[:len(meID)], Name: "ana", Seq: 7, Text: "ok", SentAt: sent}
+	h.event(node.Event{Type: node.EventRoom, Kind: node.RoomKindMessage, Room: "general", RoomMessage: &same})
+	c := h.m.convs.get(roomKey("general"))
+	var got []string
+	for _, e := range c.entries {
+		got = append(got, e.id+":"+e.text)
+	}
+	if want := "g1:welcome,r-ana:ok,r-deploy:deploying now"; strings.Join(got, ",") != want {
+		t.Fatalf("entries %v, want %s", got, want)
+	}
+	if v := h.view(); strings.Count(v, "deploying now") != 1 {
+		t.Fatalf("our message shows %d times:\n%s", strings.Count(v, "deploying now"), v)
+	}
+}
+
+// A conversation keeps its maxLines newest messages; one older than all of
+// them is not kept, nor counted unread.
+func TestConversationCapped(t *testing.T) {
+	c := &conv{room: "big"}
+	base := at(0, 0)
+	for i := range maxLines + 10 {
+		c.add(entry{id: fmt.Sprint(i), from: anaID, rseq: uint64(i + 1), at: base.Add(time.Duration(i) * time.Second)})
+	}
+	if len(c.entries) != maxLines || c.entries[0].rseq != 11 || len(c.ids) != maxLines {
+		t.Fatalf("%d entries (first seq %d, %d indexed), want the %d newest", len(c.entries), c.entries[0].rseq, len(c.ids), maxLines)
+	}
+	if c.add(entry{id: "old", from: anaID, rseq: 1000000, at: base.Add(-time.Hour)}) {
+		t.Fatal("a message older than every kept one was reported new")
+	}
+}
+
+// When the daemon goes away the UI says so once, and says it is back when
+// the stream returns and the lists load again, instead of keeping a stale
+// error.
+func TestStreamDownAndBack(t *testing.T) {
+	f := newFake()
+	h := start(t, f, Options{})
+	h.send(streamDownMsg{errors.New("dial unix kith.sock: connect: connection refused")})
+	if !h.m.isError || !strings.Contains(h.m.notice, "reconnecting") || !strings.Contains(h.view(), "connecting…") {
+		t.Fatalf("stream down: notice %q, view:\n%s", h.m.notice, h.view())
+	}
+	f.mu.Lock()
+	f.logs["general"] = append(f.logs["general"], node.RoomMessageInfo{ID: "g2", Room: "general", From: anaID, Name: "ana", Seq: 2, Text: "said while you were away", SentAt: at(9, 5)})
+	f.mu.Unlock()
+	h.send(streamReadyMsg{})
+	if h.m.isError || h.m.notice != "reconnected to the node" || strings.Contains(h.view(), "connecting…") {
+		t.Fatalf("stream back: notice %q (error %v)", h.m.notice, h.m.isError)
+	}
+	if v := h.view(); !strings.Contains(v, "said while you were away") {
+		t.Fatalf("what was said meanwhile is not shown:\n%s", v)
 	}
 }

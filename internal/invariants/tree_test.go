@@ -1,4 +1,4 @@
-package fscheck
+package invariants
 
 import (
 	"os"

@@ -1,0 +1,69 @@
+package invariants
+
+import (
+	"fmt"
+	"testing"
+)
+
+// ExactlyOnce fails t unless every acked message appears exactly once in
+// stored, and stored holds no message twice (N3: what was acked is
+// persisted, once). Call it on what the store returns after a restart.
+func ExactlyOnce[M comparable](t testing.TB, stored, acked []M) {
+	t.Helper()
+	count := make(map[M]int, len(stored))
+	for _, m := range stored {
+		count[m]++
+	}
+	for m, n := range count {
+		if n > 1 {
+			t.Errorf("invariants: N3: %v stored %d times", m, n)
+		}
+	}
+	for _, m := range acked {
+		if count[m] == 0 {
+			t.Errorf("invariants: N3: %v was acked but is not stored", m)
+		}
+	}
+}
+
+// Said is one line of a transcript: who said what (an ID, a text, or
+// whatever identifies a message).
+type Said[S, M comparable] struct {
+	From S
+	Msg  M
+}
+
+func (s Said[S, M]) String() string { return fmt.Sprintf("%v: %v", s.From, s.Msg) }
+
+// PerSenderOrder fails t unless transcript, read one sender at a time, is
+// exactly what that sender sent, in the order it sent it (N6: per-sender
+// order and exactly-once display). Messages of different senders may
+// interleave; a sender missing from sent must not appear.
+func PerSenderOrder[S, M comparable](t testing.TB, sent map[S][]M, transcript []Said[S, M]) {
+	t.Helper()
+	got := map[S][]M{}
+	for _, l := range transcript {
+		if _, ok := sent[l.From]; !ok {
+			t.Errorf("invariants: N6: %v in the transcript, but %v sent nothing", l, l.From)
+			continue
+		}
+		got[l.From] = append(got[l.From], l.Msg)
+	}
+	for s, want := range sent {
+		g := got[s]
+	compare:
+		for i := range max(len(want), len(g)) {
+			switch {
+			case i >= len(g):
+				t.Errorf("invariants: N6: %v's message %d (%v) is missing; %d of %d shown", s, i, want[i], len(g), len(want))
+			case i >= len(want):
+				t.Errorf("invariants: N6: %v's message %v shown beyond the %d it sent", s, g[i], len(want))
+			case g[i] != want[i]:
+				t.Errorf("invariants: N6: %v's message %d is %v, sent as %v (out of order, repeated or lost)", s, i, g[i], want[i])
+			default:
+				continue
+			}
+			break compare // one report per sender: the first difference
+		}
+	}
+}
