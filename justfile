@@ -61,9 +61,13 @@ gen:
 failpoints *flags:
     go test -tags failpoint -count=1 -run 'F11|Failpoint' {{flags}} ./files/ ./cmd/kith/
 
-# Long-running soak tests (build tag soak; e.g. just soak -timeout=2h).
+# KITH_SOAK_DURATION for just soak (the load rows of RELIABILITY.md; CI runs 30s).
+soak_duration := env_var_or_default("KITH_SOAK_DURATION", "30m")
+
+# Soak tests (build tag soak), KITH_SOAK_DURATION (default 30m; 24h nightly); prints their figures, not node logs.
 soak *flags:
-    go test -tags soak {{flags}} ./...
+    KITH_SOAK_DURATION={{soak_duration}} go test -tags soak -run Soak -count=1 -p 1 -timeout=0 -v {{flags}} ./... \
+        | grep -E '^(=== RUN|--- |PASS|FAIL|ok |panic|\s+[a-z_]+_test\.go:)'
 
 # The whole CI, as .ci/run (apt and the NAT lab only when root).
 ci:

@@ -202,6 +202,48 @@ func TestHistoryAfterBeingAlone(t *testing.T) {
 	}
 }
 
+// A member whose history lacks a message (it answers in full, without it)
+// leaves a gap in what a late joiner backfills from it: the joiner reports
+// the gap, although no live message showed it, and repairs it from the
+// next member to join the room.
+func TestHistoryGapFromNextMember(t *testing.T) {
+	a := newRoomNode(t, chat.RoomConfig{})
+	room := a.join(t, "lobby", nil)
+	for _, text := range []string{"one", "two", "three"} {
+		if _, err := a.svc.Send(t.Context(), "lobby", text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held, _ := a.svc.Messages(t.Context(), "lobby", chat.RoomFilter{Signed: true})
+	if len(held) != 3 {
+		t.Fatalf("a holds %d signed messages", len(held))
+	}
+	lacking := newHostileServer(t, room.Topic, func() [][]byte { return [][]byte{held[0].Raw, held[2].Raw} }, false)
+	v := newRoomNode(t, chat.RoomConfig{})
+	connect(t, v.h, lacking.n.h)
+	v.join(t, "lobby", nil)
+	want := chat.Gap{Author: a.h.ID(), From: 2, To: 2}
+	for gap := false; !gap; {
+		select {
+		case e := <-v.events:
+			if e.Gap != nil && *e.Gap != want {
+				t.Fatalf("gap %+v, want %+v", *e.Gap, want)
+			}
+			gap = e.Gap != nil
+		case <-time.After(waitBound):
+			t.Fatal("no gap reported after backfilling one, two and three without two")
+		}
+	}
+	if gaps, _ := v.svc.Gaps(t.Context(), "lobby"); !slices.Equal(gaps, []chat.Gap{want}) {
+		t.Fatalf("gaps %v, want %v", gaps, []chat.Gap{want})
+	}
+	connect(t, v.h, a.h)
+	v.waitHolds(t, "lobby", 3)
+	if got, want := v.ids(t, "lobby"), a.ids(t, "lobby"); !slices.Equal(got, want) {
+		t.Errorf("v shows %v, a shows %v", got, want)
+	}
+}
+
 // hostileServer is a room member (its pubsub subscribed to the topic) that
 // answers /kith/history/1.0.0 with what the test gives it.
 type hostileServer struct {

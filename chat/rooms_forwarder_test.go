@@ -39,8 +39,10 @@ func TestHostileRoomRateRejectSparesForwarders(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One at a time, each once C has it: far over B's 20/s, and none lost
-	// to the flooder's outbound queue (C must hold and forward all).
-	const flood = 100
+	// to the flooder's outbound queue (C must hold and forward all); 70 past
+	// B's bucket (roomBurst), enough offences, after the bucket's refill, to
+	// graylist the flooder (16).
+	const flood = roomBurst + 70
 	for seq := range uint64(flood) {
 		if err := topic.Publish(t.Context(), openPayload(t, "lobby", seq+1, "spam")); err != nil {
 			t.Fatal(err)

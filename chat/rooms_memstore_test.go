@@ -15,7 +15,8 @@ type memRoomStore struct {
 	mu    sync.Mutex
 	rooms map[string]chat.Room
 	msgs  []chat.RoomMessage
-	held  map[roomKey]map[uint64]bool // seqs held per (room, author)
+	held  map[roomKey]map[uint64]int // seqs held per (room, author): their index in msgs
+	hw    map[roomKey]uint64         // the highest seq held per (room, author)
 }
 
 type roomKey struct {
@@ -26,7 +27,8 @@ type roomKey struct {
 var _ chat.RoomStore = (*memRoomStore)(nil)
 
 func newMemRoomStore() *memRoomStore {
-	return &memRoomStore{rooms: map[string]chat.Room{}, held: map[roomKey]map[uint64]bool{}}
+	return &memRoomStore{rooms: map[string]chat.Room{}, held: map[roomKey]map[uint64]int{},
+		hw: map[roomKey]uint64{}}
 }
 
 func (s *memRoomStore) SaveRoom(_ context.Context, r chat.Room) error {
@@ -58,13 +60,14 @@ func (s *memRoomStore) AddRoomMessage(_ context.Context, m chat.RoomMessage) (bo
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := roomKey{m.Room, m.Author}
-	if s.held[k][m.Seq] {
+	if _, ok := s.held[k][m.Seq]; ok {
 		return false, nil
 	}
 	if s.held[k] == nil {
-		s.held[k] = map[uint64]bool{}
+		s.held[k] = map[uint64]int{}
 	}
-	s.held[k][m.Seq] = true
+	s.held[k][m.Seq] = len(s.msgs)
+	s.hw[k] = max(s.hw[k], m.Seq)
 	s.msgs = append(s.msgs, m)
 	return true, nil
 }
@@ -72,17 +75,14 @@ func (s *memRoomStore) AddRoomMessage(_ context.Context, m chat.RoomMessage) (bo
 func (s *memRoomStore) HasRoomMessage(_ context.Context, room string, a peer.ID, seq uint64) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.held[roomKey{room, a}][seq], nil
+	_, ok := s.held[roomKey{room, a}][seq]
+	return ok, nil
 }
 
 func (s *memRoomStore) HighWater(_ context.Context, room string, a peer.ID) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var hw uint64
-	for seq := range s.held[roomKey{room, a}] {
-		hw = max(hw, seq)
-	}
-	return hw, nil
+	return s.hw[roomKey{room, a}], nil
 }
 
 func (s *memRoomStore) RoomMessages(_ context.Context, f chat.RoomFilter) ([]chat.RoomMessage, error) {
@@ -112,10 +112,8 @@ func (s *memRoomStore) RoomMessages(_ context.Context, f chat.RoomFilter) ([]cha
 func (s *memRoomStore) SetRoomMessageSigned(_ context.Context, room string, a peer.ID, seq uint64, id string, raw []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, m := range s.msgs {
-		if m.Room == room && m.Author == a && m.Seq == seq && len(m.Raw) == 0 {
-			s.msgs[i].ID, s.msgs[i].Raw = id, raw
-		}
+	if i, ok := s.held[roomKey{room, a}][seq]; ok && len(s.msgs[i].Raw) == 0 {
+		s.msgs[i].ID, s.msgs[i].Raw = id, raw
 	}
 	return nil
 }
@@ -137,12 +135,9 @@ func (s *memRoomStore) HighWaters(_ context.Context, room string) (map[peer.ID]u
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[peer.ID]uint64{}
-	for k, held := range s.held {
-		if k.room != room {
-			continue
-		}
-		for seq := range held {
-			out[k.author] = max(out[k.author], seq)
+	for k, hw := range s.hw {
+		if k.room == room {
+			out[k.author] = hw
 		}
 	}
 	return out, nil

@@ -27,8 +27,9 @@ import (
 // forgotten over 10 minutes like invalid deliveries (RoomTopicScoreParams'
 // P4). With weight 10, 8 offences put a peer below the gossip threshold
 // (-640 < -500), 11 below the publish threshold and 16 on the graylist
-// (-2560 < -2500); an honest member never offends, since Send waits on the
-// same bucket.
+// (-2560 < -2500); an honest member never offends, since Send waits on a
+// bucket RateSlack smaller than the one members judge it by (delivery
+// jitter up to RateSlack is allowed for).
 const PenaltyWeight = 10
 
 // penaltyForget is how long an offence takes to fade to 1% of its weight.

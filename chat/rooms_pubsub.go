@@ -162,7 +162,7 @@ func RoomScoreParams() *pubsub.PeerScoreParams {
 //     not below it) put a peer on the graylist. Tested: a forger's 4
 //     invalid signatures score it about -1600, below the gossip threshold
 //     (TestHostileRoomForgedAuthor); a member publishing 500 messages at
-//     once is graylisted after its first 40 and pruned from the mesh
+//     once is graylisted after its first 80 and pruned from the mesh
 //     (TestHostileRoomFlooder).
 func RoomTopicScoreParams() *pubsub.TopicScoreParams {
 	return &pubsub.TopicScoreParams{

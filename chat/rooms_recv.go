@@ -18,7 +18,7 @@ import (
 func (s *RoomService) subscribe(r Room) error {
 	j := &joined{Room: r, done: make(chan struct{}), republished: make(chan struct{}), hist: newHistory(),
 		self:   rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.Burst),
-		limits: &limiters{rate: rate.Limit(s.cfg.Rate), burst: s.cfg.Burst, m: map[peer.ID]*rate.Limiter{}}}
+		limits: &limiters{rate: rate.Limit(s.cfg.Rate), burst: s.cfg.receiveBurst(), m: map[peer.ID]*rate.Limiter{}}}
 	if err := s.ps.RegisterTopicValidator(r.Topic, s.validator(j), pubsub.WithValidatorInline(true)); err != nil {
 		return fmt.Errorf("chat: room %q validator: %w", r.Name, err)
 	}
