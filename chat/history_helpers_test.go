@@ -1,7 +1,6 @@
 package chat_test
 
 import (
-	"context"
 	"encoding/binary"
 	"slices"
 	"sync"
@@ -23,24 +22,7 @@ import (
 // newRoomNodeOn is newRoomNode on a host the test made.
 func newRoomNodeOn(t testing.TB, h host.Host) *roomNode {
 	t.Helper()
-	n := &roomNode{h: h, store: newMemRoomStore(),
-		events: make(chan chat.RoomEvent, 1<<14), rejects: make(chan rejected, 1<<14)}
-	n.trace = newNodeTracer(n.rejects)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	ps, err := chat.NewPubSub(ctx, n.h, pubsub.WithRawTracer(n.trace))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.ps = ps
-	n.svc, err = chat.NewRooms(n.h, ps, n.store, chat.RoomConfig{}, chat.WithRoomEvents(func(e chat.RoomEvent) {
-		n.events <- e
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.svc.Close() })
-	return n
+	return buildRoomNode(t, h, chat.RoomConfig{}, nil)
 }
 
 // waitHolds waits, on n's events, until n stores want messages in room.

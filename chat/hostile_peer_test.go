@@ -1,7 +1,6 @@
 package chat_test
 
 import (
-	"context"
 	"crypto/rand"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/kithnet/kith/protocols"
 	"github.com/kithnet/kith/protocols/hostile"
 	"github.com/libp2p/go-libp2p"
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 )
@@ -98,20 +96,5 @@ func TestHostileHistorySlowloris(t *testing.T) {
 // newRoomNodeWith is newRoomNodeOn with a config.
 func newRoomNodeWith(t testing.TB, h host.Host, cfg chat.RoomConfig) *roomNode {
 	t.Helper()
-	n := &roomNode{h: h, store: newMemRoomStore(),
-		events: make(chan chat.RoomEvent, 1<<14), rejects: make(chan rejected, 1<<14)}
-	n.trace = newNodeTracer(n.rejects)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	ps, err := chat.NewPubSub(ctx, n.h, pubsub.WithRawTracer(n.trace))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.ps = ps
-	n.svc, err = chat.NewRooms(n.h, ps, n.store, cfg, chat.WithRoomEvents(func(e chat.RoomEvent) { n.events <- e }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.svc.Close() })
-	return n
+	return buildRoomNode(t, h, cfg, nil)
 }

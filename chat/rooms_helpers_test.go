@@ -33,20 +33,25 @@ type rejected struct {
 
 func newRoomNode(t testing.TB, cfg chat.RoomConfig, opts ...pubsub.Option) *roomNode {
 	t.Helper()
-	n := &roomNode{h: newHost(t, nil), store: newMemRoomStore(),
+	return buildRoomNode(t, newHost(t, nil), cfg, opts)
+}
+
+// buildRoomNode makes a member on h: an in-memory store, a tracer, kith's
+// pubsub with psOpts, and the room service with cfg and roomOpts.
+func buildRoomNode(t testing.TB, h host.Host, cfg chat.RoomConfig, psOpts []pubsub.Option, roomOpts ...chat.RoomOption) *roomNode {
+	t.Helper()
+	n := &roomNode{h: h, store: newMemRoomStore(),
 		events: make(chan chat.RoomEvent, 1<<14), rejects: make(chan rejected, 1<<14)}
 	n.trace = newNodeTracer(n.rejects)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	ps, err := chat.NewPubSub(ctx, n.h, append(opts, pubsub.WithRawTracer(n.trace))...)
+	ps, err := chat.NewPubSub(ctx, n.h, append(psOpts, pubsub.WithRawTracer(n.trace))...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n.ps = ps
-	n.svc, err = chat.NewRooms(n.h, ps, n.store, cfg, chat.WithRoomEvents(func(e chat.RoomEvent) {
-		n.events <- e
-	}))
-	if err != nil {
+	roomOpts = append([]chat.RoomOption{chat.WithRoomEvents(func(e chat.RoomEvent) { n.events <- e })}, roomOpts...)
+	if n.svc, err = chat.NewRooms(n.h, ps, n.store, cfg, roomOpts...); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.svc.Close() })

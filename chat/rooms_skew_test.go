@@ -1,7 +1,6 @@
 package chat_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -9,7 +8,6 @@ import (
 	"github.com/kithnet/kith/chat"
 	"github.com/kithnet/kith/internal/invariants"
 	"github.com/kithnet/kith/protocols"
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -17,24 +15,8 @@ import (
 // real one by skew.
 func newSkewedRoomNode(t *testing.T, skew time.Duration) *roomNode {
 	t.Helper()
-	n := &roomNode{h: newHost(t, nil), store: newMemRoomStore(),
-		events: make(chan chat.RoomEvent, 1<<14), rejects: make(chan rejected, 1<<14)}
-	n.trace = newNodeTracer(n.rejects)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	ps, err := chat.NewPubSub(ctx, n.h, pubsub.WithRawTracer(n.trace))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.ps = ps
-	n.svc, err = chat.NewRooms(n.h, ps, n.store, chat.RoomConfig{},
-		chat.WithRoomEvents(func(e chat.RoomEvent) { n.events <- e }),
+	return buildRoomNode(t, newHost(t, nil), chat.RoomConfig{}, nil,
 		chat.WithRoomClock(func() time.Time { return time.Now().Add(skew) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.svc.Close() })
-	return n
 }
 
 // TestF7RoomClockSkew: F7 for rooms, through an injected clock. The author's
