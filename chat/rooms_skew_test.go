@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/kithnet/kith/chat"
-	"github.com/kithnet/kith/internal/invariants"
 	"github.com/kithnet/kith/protocols"
+	"github.com/kithnet/kith/protocols/invariants"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/kithnet/kith/internal/invariants"
 	"github.com/kithnet/kith/protocols"
+	"github.com/kithnet/kith/protocols/invariants"
 )
 
 // randBytes returns n bytes that depend only on seed.
@@ -84,6 +84,6 @@ func assertFile(t testing.TB, path string, data []byte, perm os.FileMode) {
 
 func TestPartialSuffixIsInvariants(t *testing.T) {
 	if !invariants.IsPartial("x" + PartialSuffix) {
-		t.Fatalf("internal/invariants does not take %q for a partial", PartialSuffix)
+		t.Fatalf("protocols/invariants does not take %q for a partial", PartialSuffix)
 	}
 }

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kithnet/kith/internal/invariants"
 	"github.com/kithnet/kith/protocols"
+	"github.com/kithnet/kith/protocols/invariants"
 )
 
 // resumeConfig keeps few chunks in flight and journals often, so that a

@@ -9,9 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kithnet/kith/files/internal/fscheck"
-	"github.com/kithnet/kith/internal/invariants"
 	"github.com/kithnet/kith/protocols"
+	"github.com/kithnet/kith/protocols/invariants"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
 )
@@ -46,15 +45,15 @@ func TestSendAcceptReceive(t *testing.T) {
 	if offer.Peer != a.h.ID() || offer.Files != 5 || offer.Bytes != out.Bytes || offer.State != StateOffered {
 		t.Fatalf("offer as received: %+v; sent %+v", offer, out)
 	}
-	lab := fscheck.NewTree(t)
-	before := fscheck.Snapshot(t, lab.Top)
+	lab := invariants.NewTree(t)
+	before := invariants.Snapshot(t, lab.Top)
 	if _, err := b.svc.Accept(t.Context(), offer.ID, ReceiveOptions{Dir: lab.Root}); err != nil {
 		t.Fatal(err)
 	}
 	in := b.waitState(t, offer.ID, StateDone)
 	a.waitFor(t, out.ID, "done and notified", func(tr Transfer) bool { return tr.State == StateDone })
 	b.waitFor(t, offer.ID, "sender notified", func(tr Transfer) bool { return tr.Notified })
-	fscheck.AssertUnchangedOutside(t, before, fscheck.Snapshot(t, lab.Top), lab.Root)
+	invariants.AssertUnchangedOutside(t, before, invariants.Snapshot(t, lab.Top), lab.Root)
 	if in.DoneBytes != in.Bytes || in.Path != "direct" {
 		t.Errorf("done transfer: %d of %d bytes, path %q", in.DoneBytes, in.Bytes, in.Path)
 	}
@@ -105,8 +104,8 @@ func TestRejectWritesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	offer := b.waitOffer(t)
-	lab := fscheck.NewTree(t)
-	before := fscheck.Snapshot(t, lab.Top)
+	lab := invariants.NewTree(t)
+	before := invariants.Snapshot(t, lab.Top)
 	if _, err := b.svc.Reject(t.Context(), offer.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +117,7 @@ func TestRejectWritesNothing(t *testing.T) {
 	if _, err := b.svc.Accept(t.Context(), offer.ID, ReceiveOptions{Dir: lab.Root}); !errors.Is(err, ErrNotOffered) {
 		t.Errorf("accept after reject: %v, want ErrNotOffered", err)
 	}
-	fscheck.AssertUnchangedOutside(t, before, fscheck.Snapshot(t, lab.Top), lab.Root)
+	invariants.AssertUnchangedOutside(t, before, invariants.Snapshot(t, lab.Top), lab.Root)
 	invariants.AssertNothingUnder(t, before, lab.Root) // N5
 }
 

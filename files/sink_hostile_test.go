@@ -5,7 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/kithnet/kith/files/internal/fscheck"
+	"github.com/kithnet/kith/protocols/invariants"
+
 	"github.com/kithnet/kith/protocols"
 )
 
@@ -17,17 +18,17 @@ import (
 func TestHostileSinkPaths(t *testing.T) {
 	tests := []struct {
 		name      string
-		entries   func(tr *fscheck.Tree) []string // "path" a file, "path/" a folder
+		entries   func(tr *invariants.Tree) []string // "path" a file, "path/" a folder
 		names     []string
 		overwrite bool
-		setup     func(t *testing.T, tr *fscheck.Tree)
+		setup     func(t *testing.T, tr *invariants.Tree)
 	}{
 		{"dot dot", fixed("d/", "d/../../x"), []string{"d"}, false, nil},
 		{"dot dot inside", fixed("d/", "d/a/", "d/a/../../../outside/x"), []string{"d"}, false, nil},
 		{"dot dot folder", fixed("d/", "d/../../outside/", "d/../../outside/y"), []string{"d"}, false, nil},
 		{"stays inside by dot dot", fixed("d/", "d/../x"), []string{"d"}, false, nil},
 		{"absolute", fixed("/etc/x"), []string{"x"}, false, nil},
-		{"absolute inside", func(tr *fscheck.Tree) []string {
+		{"absolute inside", func(tr *invariants.Tree) []string {
 			return []string{"d/", "d/" + tr.Outside + "/x"}
 		}, []string{"d"}, false, nil},
 		{"empty components", fixed("d/", "d//x"), []string{"d"}, false, nil},
@@ -40,21 +41,21 @@ func TestHostileSinkPaths(t *testing.T) {
 		{"symlink out as final name", fixed("evil/", "evil/x"), []string{"evil"}, true, linkOut("evil")},
 		{"symlink out as final name, no overwrite", fixed("evil/", "evil/x"), []string{"evil"}, false, linkOut("evil")},
 		{"symlink out as file name", fixed("evil"), []string{"evil"}, true, linkOut("evil")},
-		{"symlink out in a folder merged", fixed("d/", "d/evil/", "d/evil/x"), []string{"d"}, true, func(t *testing.T, tr *fscheck.Tree) {
+		{"symlink out in a folder merged", fixed("d/", "d/evil/", "d/evil/x"), []string{"d"}, true, func(t *testing.T, tr *invariants.Tree) {
 			mustDo(t, os.Mkdir(filepath.Join(tr.Root, "d"), 0o755))
 			linkOut("d/evil")(t, tr)
 		}},
 		{"symlink out as partial file", fixed("f"), []string{"f"}, false, linkOut("f" + PartialSuffix)},
 		{"symlink out as partial folder", fixed("d/", "d/x"), []string{"d"}, false, linkOut("d" + PartialSuffix)},
-		{"symlink out inside the partial", fixed("d/", "d/evil/", "d/evil/x"), []string{"d"}, false, func(t *testing.T, tr *fscheck.Tree) {
+		{"symlink out inside the partial", fixed("d/", "d/evil/", "d/evil/x"), []string{"d"}, false, func(t *testing.T, tr *invariants.Tree) {
 			mustDo(t, os.Mkdir(filepath.Join(tr.Root, "d"+PartialSuffix), 0o700))
 			linkOut("d"+PartialSuffix+"/evil")(t, tr)
 		}},
-		{"symlink out inside the partial, no folder entry", fixed("d/", "d/evil/x"), []string{"d"}, false, func(t *testing.T, tr *fscheck.Tree) {
+		{"symlink out inside the partial, no folder entry", fixed("d/", "d/evil/x"), []string{"d"}, false, func(t *testing.T, tr *invariants.Tree) {
 			mustDo(t, os.Mkdir(filepath.Join(tr.Root, "d"+PartialSuffix), 0o700))
 			linkOut("d"+PartialSuffix+"/evil")(t, tr)
 		}},
-		{"symlink to a file outside inside the partial", fixed("d/", "d/x"), []string{"d"}, false, func(t *testing.T, tr *fscheck.Tree) {
+		{"symlink to a file outside inside the partial", fixed("d/", "d/x"), []string{"d"}, false, func(t *testing.T, tr *invariants.Tree) {
 			mustDo(t, os.Mkdir(filepath.Join(tr.Root, "d"+PartialSuffix), 0o700))
 			mustDo(t, os.Symlink(filepath.Join(tr.Outside, "x"), filepath.Join(tr.Root, "d"+PartialSuffix, "x")))
 		}},
@@ -66,14 +67,14 @@ func TestHostileSinkPaths(t *testing.T) {
 				name += " unvalidated"
 			}
 			t.Run(name, func(t *testing.T) {
-				tr := fscheck.NewTree(t)
+				tr := invariants.NewTree(t)
 				if tt.setup != nil {
 					tt.setup(t, tr)
 				}
-				before := fscheck.Snapshot(t, tr.Top)
+				before := invariants.Snapshot(t, tr.Top)
 				err := receiveHostile(t, tr.Root, hostileManifest(tt.entries(tr)), tt.names, tt.overwrite, validated)
 				t.Logf("error: %v", err)
-				fscheck.AssertUnchangedOutside(t, before, fscheck.Snapshot(t, tr.Top), tr.Root)
+				invariants.AssertUnchangedOutside(t, before, invariants.Snapshot(t, tr.Top), tr.Root)
 				if validated && tt.setup == nil && err == nil {
 					t.Error("OpenSink took a hostile manifest")
 				}
@@ -128,14 +129,14 @@ func hostileManifest(ps []string) *protocols.Manifest {
 	return m
 }
 
-func fixed(ps ...string) func(*fscheck.Tree) []string {
-	return func(*fscheck.Tree) []string { return ps }
+func fixed(ps ...string) func(*invariants.Tree) []string {
+	return func(*invariants.Tree) []string { return ps }
 }
 
 // linkOut makes name (relative to the receive root) a symlink to the
 // folder outside it.
-func linkOut(name string) func(t *testing.T, tr *fscheck.Tree) {
-	return func(t *testing.T, tr *fscheck.Tree) {
+func linkOut(name string) func(t *testing.T, tr *invariants.Tree) {
+	return func(t *testing.T, tr *invariants.Tree) {
 		mustDo(t, os.Symlink(tr.Outside, filepath.Join(tr.Root, name)))
 	}
 }

@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kithnet/kith/files/internal/fscheck"
+	"github.com/kithnet/kith/protocols/invariants"
+
 	"github.com/kithnet/kith/protocols"
 )
 
@@ -48,7 +49,7 @@ func TestPlanNames(t *testing.T) {
 					writeFiles(t, dir, map[string][]byte{p: nil})
 				}
 			}
-			before := fscheck.Snapshot(t, dir)
+			before := invariants.Snapshot(t, dir)
 			got, err := PlanNames(dir, &protocols.Manifest{Entries: tt.items}, tt.overwrite)
 			mustDo(t, err)
 			if !slices.Equal(got, tt.want) {
@@ -60,7 +61,7 @@ func TestPlanNames(t *testing.T) {
 				}
 			}
 			// Planning writes nothing (N5).
-			fscheck.AssertUnchangedOutside(t, before, fscheck.Snapshot(t, dir), filepath.Join(dir, "nothing"))
+			invariants.AssertUnchangedOutside(t, before, invariants.Snapshot(t, dir), filepath.Join(dir, "nothing"))
 		})
 	}
 }

@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/kithnet/kith/files"
-	"github.com/kithnet/kith/internal/invariants"
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/node/api"
 	"github.com/kithnet/kith/node/store"
+	"github.com/kithnet/kith/protocols/invariants"
 	"golang.org/x/sys/unix"
 )
 

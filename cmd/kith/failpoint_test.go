@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/kithnet/kith/files"
-	"github.com/kithnet/kith/internal/invariants"
+	"github.com/kithnet/kith/protocols/invariants"
 )
 
 // TestF11CrashAtFailpoint: F11. The receiving daemon crashes (SIGKILL, by

@@ -17,11 +17,11 @@ import (
 	"time"
 
 	"github.com/kithnet/kith/files"
-	"github.com/kithnet/kith/internal/invariants"
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/node/api"
 	"github.com/kithnet/kith/node/store"
 	"github.com/kithnet/kith/protocols"
+	"github.com/kithnet/kith/protocols/invariants"
 )
 
 // faultPair is a sender (ana) and a receiver (ben), each a daemon with

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kithnet/kith/internal/invariants"
+	"github.com/kithnet/kith/protocols/invariants"
 )
 
 // TestCLIResumeAfterKill9: either daemon is killed with SIGKILL while a

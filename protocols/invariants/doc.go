@@ -1,4 +1,5 @@
-// Package invariants checks the nothing-lost invariants of
+// Package invariants is a test library (like package hostile beside it):
+// no kith binary imports it. It checks the nothing-lost invariants of
 // ../shared/RELIABILITY.md §4.4 for every integration test: chat, files,
 // node and cmd/kith tests call it (it imports no kith package but
 // protocols, so any of them may).
