@@ -162,6 +162,9 @@ func containsAny(s string, subs ...string) bool {
 // A fast transfer journals every journalBytes, whatever JournalEvery says,
 // so a crash costs at most that much (plus the chunks in flight).
 func TestJournalEveryJournalBytes(t *testing.T) {
+	// The folders first, so that the nodes (whose retrier resumes the
+	// paused transfer) close before the folders are removed.
+	srcDir, dst := t.TempDir(), t.TempDir()
 	cfg := resumeConfig()
 	cfg.JournalEvery = time.Hour
 	a, b := newNode(t, cfg), newNode(t, cfg)
@@ -177,13 +180,13 @@ func TestJournalEveryJournalBytes(t *testing.T) {
 			return f.WriteAt(p, off)
 		}
 	}
-	src := filepath.Join(t.TempDir(), "big.bin")
+	src := filepath.Join(srcDir, "big.bin")
 	randomFile(t, src, chunks*protocols.ChunkSize)
 	if _, err := a.svc.Send(t.Context(), b.h.ID(), []string{src}, SendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	in := b.waitOffer(t)
-	if _, err := b.svc.Accept(t.Context(), in.ID, ReceiveOptions{Dir: t.TempDir()}); err != nil {
+	if _, err := b.svc.Accept(t.Context(), in.ID, ReceiveOptions{Dir: dst}); err != nil {
 		t.Fatal(err)
 	}
 	b.waitState(t, in.ID, StatePaused)
