@@ -198,30 +198,30 @@ const (
 	syncFailed                     // no member asked answered in full
 	syncDone                       // a member answered in full, and no gap is left
 	syncCut                        // a member answered historySyncRounds times and had more
-	syncAgain                      // members answered in full, gaps are left, and some were repaired
-	syncGapsLeft                   // members answered in full, and none had what the gaps lack
+	syncAgain                      // gaps are left, and the round repaired some or a member did not answer
+	syncGapsLeft                   // every member asked answered in full, and none had what the gaps lack
 )
 
 // syncHistory asks up to historyAsk members in turn, the hinted one
 // first, until one answers in full and no gap is left. A member that
 // answered in full may lack what we lack (the forwarder of a gap often
 // missed the same messages), so a gap left after its answer is asked of
-// the next member, and, while rounds repair something, in another round
-// with back-off (syncAgain): ending at the first answer left gaps other
-// members could fill unrepaired until the next gap was seen
-// (TestSoakRoomOverload, build tag soak). A gap that a round could not
-// narrow waits for the next gap seen or the next member to join
-// (syncGapsLeft, TestHistoryGapFromNextMember): retrying it on a timer
-// would have members hand over, again and again, what they hold after a
-// hole that may never close (messages sent before anyone still here
-// joined).
+// the next member, and, while rounds repair something or a member asked
+// did not answer (it may not know us yet), in another round with back-off
+// (syncAgain): ending at the first answer left gaps other members could
+// fill unrepaired until the next gap was seen (TestSoakRoomOverload, build
+// tag soak). A gap that every member asked answered without narrowing
+// waits for the next gap seen or the next member to join (syncGapsLeft,
+// TestHistoryGapFromNextMember): retrying it on a timer would have members
+// hand over, again and again, what they hold after a hole that may never
+// close (messages sent before anyone still here joined).
 func (s *RoomService) syncHistory(ctx context.Context, j *joined) syncResult {
 	hint := j.hist.takeHint()
 	cands := j.topic.ListPeers()
 	if hint != "" {
 		cands = append([]peer.ID{hint}, slices.DeleteFunc(cands, func(p peer.ID) bool { return p == hint })...)
 	}
-	asked, stored, answered := 0, 0, false
+	asked, stored, answered, failed := 0, 0, false, false
 	for _, p := range cands {
 		if asked == historyAsk || ctx.Err() != nil {
 			break
@@ -244,6 +244,7 @@ func (s *RoomService) syncHistory(ctx context.Context, j *joined) syncResult {
 			answered = true
 			continue
 		}
+		failed = true
 		if errors.Is(err, errCutOff) {
 			j.hist.shun(p, s.now())
 		}
@@ -252,7 +253,7 @@ func (s *RoomService) syncHistory(ctx context.Context, j *joined) syncResult {
 		}
 	}
 	switch {
-	case answered && stored > 0:
+	case answered && (stored > 0 || failed):
 		return syncAgain
 	case answered:
 		return syncGapsLeft

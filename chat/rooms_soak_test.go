@@ -65,6 +65,7 @@ func TestSoakRoomLoad(t *testing.T) {
 		"latency p50 %v p99 %v max %v; gaps seen %d; duplicates shown %d",
 		len(want), elapsed.Round(time.Millisecond), float64(len(want))/elapsed.Seconds(), st.delivered, st.want,
 		st.livePct(), st.deliveredPct(), st.p50, st.p99, st.max, st.gaps, st.dups)
+	t.Logf("L4: %s", r.pubsubReport())
 	if float64(len(want))/elapsed.Seconds() < 0.95*soakMembers*perMember {
 		t.Errorf("sent %.0f msg/s, less than 95%% of the row's %d: the machine could not make the load", float64(len(want))/elapsed.Seconds(), soakMembers*perMember)
 	}
