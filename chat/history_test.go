@@ -108,7 +108,13 @@ func subscribeTopic(t *testing.T, ps *chat.PubSub, topic string) {
 // room) sees the gap at the next message it gets, and repairs it: every
 // member ends with the same messages in the same order.
 func TestHistoryGapRepair(t *testing.T) {
-	a, b := newRoomNode(t, chat.RoomConfig{}), newRoomNode(t, chat.RoomConfig{})
+	// a and b send no gossip (IHAVE): with it, the messages c missed could
+	// reach c through IWANT after it reconnects, before "back" shows the
+	// gap, on a slow machine; history must be the only way back.
+	noGossip := chat.RoomGossipSubParams()
+	noGossip.Dlazy, noGossip.GossipFactor = 0, 0
+	quiet := pubsub.WithGossipSubParams(noGossip)
+	a, b := newRoomNode(t, chat.RoomConfig{}, quiet), newRoomNode(t, chat.RoomConfig{}, quiet)
 	c, g := gatedRoomNode(t)
 	x := silentPeer(t, protocols.OpenRoomTopicPrefix+"lobby")
 	connect(t, a.h, b.h)
