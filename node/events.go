@@ -39,6 +39,7 @@ type Event struct {
 	// "message".
 	Room        string           `json:"room,omitempty"`
 	RoomMessage *RoomMessageInfo `json:"room_message,omitempty"`
+	RoomGap     *RoomGapInfo     `json:"room_gap,omitempty"` // kind "gap"
 }
 
 // eventBufSize bounds what a subscriber may fall behind by. A subscriber

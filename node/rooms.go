@@ -188,9 +188,14 @@ func (n *Node) roomMessageInfoNamed(ctx context.Context, m chat.RoomMessage, nam
 	}
 }
 
-// onRoomEvent publishes a stored room message on the event stream. Gaps
-// are left to the history protocol.
+// onRoomEvent publishes a stored room message, or a gap seen (which the
+// room service asks members to fill over history), on the event stream.
 func (n *Node) onRoomEvent(e chat.RoomEvent) {
+	if g := e.Gap; g != nil {
+		n.events.Publish(Event{Type: EventRoom, Kind: RoomKindGap, Room: e.Room, PeerID: g.Author.String(),
+			RoomGap: &RoomGapInfo{Author: g.Author.String(), Name: n.nameOf(n.ctx, g.Author), From: g.From, To: g.To}})
+		return
+	}
 	if e.Message == nil {
 		return
 	}

@@ -10,7 +10,18 @@ const (
 	RoomKindMessage = "message" // a room message was stored (ours, received or backfilled)
 	RoomKindJoined  = "joined"  // we joined a room
 	RoomKindLeft    = "left"    // we left a room
+	RoomKindGap     = "gap"     // messages of an author are missing; history is asked for them
 )
+
+// RoomGapInfo names an author's missing messages in a room: seqs From to
+// To, inclusive. Members are asked for them over history; the messages
+// that come back are reported as kind "message".
+type RoomGapInfo struct {
+	Author string `json:"author"`
+	Name   string `json:"name,omitempty"` // the author's contact name, if any
+	From   uint64 `json:"from"`
+	To     uint64 `json:"to"`
+}
 
 // RoomInfo is a room we are a member of, as the API and `kith room ls`
 // show it.

@@ -318,9 +318,18 @@ func (g *globals) followRoom(ctx context.Context, c *api.Client, room string, li
 	defer cancel()
 	ready := make(chan struct{})
 	events := make(chan node.RoomMessageInfo, 256)
+	gaps := make(chan node.RoomGapInfo, 16)
 	errc := make(chan error, 1)
 	go func() {
 		errc <- c.Events(ctx, func() { close(ready) }, func(ev node.Event) error {
+			if ev.Type == node.EventRoom && ev.Kind == node.RoomKindGap && ev.RoomGap != nil && ev.Room == room {
+				select {
+				case gaps <- *ev.RoomGap:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
 			if ev.Type != node.EventRoom || ev.Kind != node.RoomKindMessage || ev.RoomMessage == nil || ev.Room != room {
 				return nil
 			}
@@ -355,6 +364,8 @@ func (g *globals) followRoom(ctx context.Context, c *api.Client, room string, li
 			if d.arrived(m) {
 				g.printRoomMessage(m)
 			}
+		case gap := <-gaps:
+			g.printRoomGap(gap)
 		case <-held.C:
 			for _, m := range d.release() {
 				g.printRoomMessage(m)
@@ -428,6 +439,17 @@ func (d *roomDedup) release() []node.RoomMessageInfo {
 	clear(d.held)
 	slices.SortFunc(out, func(a, b node.RoomMessageInfo) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out
+}
+
+// printRoomGap tells, on stderr, that messages are missing and being
+// asked for; those that come back are printed as they arrive.
+func (g *globals) printRoomGap(gap node.RoomGapInfo) {
+	who := gap.Name
+	if who == "" {
+		who = termtext.ShortID(gap.Author)
+	}
+	n := gap.To - gap.From + 1
+	fmt.Fprintf(g.stderr, "(%d %s from %s missing; asking other members)\n", n, plural(int(min(n, 1<<30)), "message"), termtext.Escape(who))
 }
 
 func (g *globals) printRoomMessage(m node.RoomMessageInfo) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/cmd/kith/tui"
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/protocols"
@@ -135,5 +136,19 @@ func TestPrintRoomMessageEscapes(t *testing.T) {
 		Text: "look\x1b[2J\nhere", SentAt: time.Now()})
 	if s := out.String(); strings.ContainsAny(s, "\x1b\u202e") || !strings.Contains(s, `look\x1b[2J\nhere`) || !strings.Contains(s, `ana\u202e`) {
 		t.Fatalf("printed %q", s)
+	}
+}
+
+// room log --follow says on stderr how many messages of whom are missing
+// (history is asked for them), the name escaped.
+func TestPrintRoomGap(t *testing.T) {
+	var errOut bytes.Buffer
+	g := &globals{stderr: &errOut}
+	g.printRoomGap(node.RoomGapInfo{Author: "12D3KooWJ89NTkb3FBgm6YVGZFUQtySizArhXa7WJz4udY2221zQ", Name: "ana\x1b[2J", From: 3, To: 5})
+	g.printRoomGap(node.RoomGapInfo{Author: "12D3KooWJ89NTkb3FBgm6YVGZFUQtySizArhXa7WJz4udY2221zQ", From: 7, To: 7})
+	want := "(3 messages from ana\\x1b[2J missing; asking other members)\n" +
+		"(1 message from " + termtext.ShortID("12D3KooWJ89NTkb3FBgm6YVGZFUQtySizArhXa7WJz4udY2221zQ") + " missing; asking other members)\n"
+	if got := errOut.String(); got != want {
+		t.Fatalf("printed %q, want %q", got, want)
 	}
 }
