@@ -66,14 +66,13 @@ func TestSoakRoomLoad(t *testing.T) {
 		len(want), elapsed.Round(time.Millisecond), float64(len(want))/elapsed.Seconds(), st.delivered, st.want,
 		st.livePct(), st.deliveredPct(), st.p50, st.p99, st.max, st.gaps, st.dups)
 	t.Logf("L4: %s", r.pubsubReport())
-	if float64(len(want))/elapsed.Seconds() < 0.95*soakMembers*perMember {
-		t.Errorf("sent %.0f msg/s, less than 95%% of the row's %d: the machine could not make the load", float64(len(want))/elapsed.Seconds(), soakMembers*perMember)
-	}
+	// Speed is a figure, not a pass/fail (the brief: speed is measured,
+	// never asserted in a timed test); delivery and duplicates are asserted.
+	chattest.Goal(t, float64(len(want))/elapsed.Seconds() >= 0.95*soakMembers*perMember,
+		"L4 load: sent %.0f msg/s, row %d", float64(len(want))/elapsed.Seconds(), soakMembers*perMember)
+	chattest.Goal(t, st.p99 < 50*time.Millisecond, "L4 p99 end to end %v, goal < 50 ms", st.p99)
 	if st.livePct() < 99.9 {
 		t.Errorf("GossipSub alone delivered %.3f%%, want ≥ 99.9%%", st.livePct())
-	}
-	if st.p99 >= 50*time.Millisecond {
-		t.Errorf("p99 end to end %v, want < 50 ms", st.p99)
 	}
 	if st.dups > 0 {
 		t.Errorf("%d messages shown twice", st.dups)

@@ -54,12 +54,10 @@ func TestSoakDMStream(t *testing.T) {
 	if len(acked) != soakDMs {
 		t.Errorf("%d of %d messages acked", len(acked), soakDMs)
 	}
-	if rate < 500 {
-		t.Errorf("%.0f acked msgs/s, want ≥ 500", rate)
-	}
-	if p99 >= 20*time.Millisecond {
-		t.Errorf("ack p99 %v, want < 20 ms", p99)
-	}
+	// Speed is a figure, not a pass/fail (measured, never asserted in a
+	// timed test); that every acked message is kept is asserted below.
+	chattest.Goal(t, rate >= 500, "L6 %.0f acked msgs/s, goal ≥ 500", rate)
+	chattest.Goal(t, p99 < 20*time.Millisecond, "L6 ack p99 %v, goal < 20 ms", p99)
 
 	if err := to.Close(); err != nil {
 		t.Fatalf("close the receiver: %v", err)

@@ -186,3 +186,16 @@ func Quantile(lat []time.Duration, q float64) time.Duration {
 	slices.Sort(lat)
 	return quantile(lat, q)
 }
+
+// Goal logs a speed figure against its goal from RELIABILITY.md: "goal met"
+// or "GOAL MISSED". Speed is measured and reported, never a pass/fail in a
+// timed test (a loaded machine would fail it); what was delivered, kept and
+// in which order is what the soak tests assert.
+func Goal(t testing.TB, met bool, format string, args ...any) {
+	t.Helper()
+	verdict := "goal met"
+	if !met {
+		verdict = "GOAL MISSED"
+	}
+	t.Logf("%s: "+format, append([]any{verdict}, args...)...)
+}
