@@ -5,9 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -95,27 +93,14 @@ func TestGoldenDMFiles(t *testing.T) {
 	for _, g := range goldenDMFrames() {
 		want = append(want, g.name+".hex", g.name+".json")
 	}
-	entries, err := os.ReadDir(goldenDMDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if !slices.Contains(want, e.Name()) {
-			t.Errorf("%s/%s belongs to no golden vector", goldenDMDir, e.Name())
-		}
-	}
+	checkGoldenDir(t, goldenDMDir, want)
 }
 
 // goldenDMInputs returns the committed golden frames (fuzz seeds).
 func goldenDMInputs(tb testing.TB) [][]byte {
 	var out [][]byte
 	for _, g := range goldenDMFrames() {
-		h := readGolden(tb, filepath.Join(goldenDMDir, g.name+".hex"))
-		b, err := hex.DecodeString(strings.TrimSpace(string(h)))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, b)
+		out = append(out, readGoldenHex(tb, filepath.Join(goldenDMDir, g.name+".hex")))
 	}
 	return out
 }

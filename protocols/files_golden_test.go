@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 )
 
@@ -242,24 +239,7 @@ func TestGoldenFilesFiles(t *testing.T) {
 	for _, g := range goldenFilesFrames(t) {
 		want = append(want, g.name+".hex", g.name+".json")
 	}
-	entries, err := os.ReadDir(goldenFilesDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if !slices.Contains(want, e.Name()) {
-			t.Errorf("%s/%s belongs to no golden vector", goldenFilesDir, e.Name())
-		}
-	}
-}
-
-func readGoldenHex(tb testing.TB, path string) []byte {
-	tb.Helper()
-	b, err := hex.DecodeString(strings.TrimSpace(string(readGolden(tb, path))))
-	if err != nil {
-		tb.Fatalf("%s: %v", path, err)
-	}
-	return b
+	checkGoldenDir(t, goldenFilesDir, want)
 }
 
 // goldenFilesInputs returns the committed golden frames and manifest (fuzz

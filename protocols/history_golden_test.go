@@ -5,9 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -116,27 +114,14 @@ func TestGoldenHistoryFiles(t *testing.T) {
 	for _, g := range goldenHistoryFrames(t) {
 		want = append(want, g.name+".hex", g.name+".json")
 	}
-	entries, err := os.ReadDir(goldenHistoryDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if !slices.Contains(want, e.Name()) {
-			t.Errorf("%s/%s belongs to no golden vector", goldenHistoryDir, e.Name())
-		}
-	}
+	checkGoldenDir(t, goldenHistoryDir, want)
 }
 
 // goldenHistoryInputs returns the committed golden frames (fuzz seeds).
 func goldenHistoryInputs(tb testing.TB) [][]byte {
 	var out [][]byte
 	for _, g := range goldenHistoryFrames(tb) {
-		h := readGolden(tb, filepath.Join(goldenHistoryDir, g.name+".hex"))
-		b, err := hex.DecodeString(strings.TrimSpace(string(h)))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, b)
+		out = append(out, readGoldenHex(tb, filepath.Join(goldenHistoryDir, g.name+".hex")))
 	}
 	return out
 }

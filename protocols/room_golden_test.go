@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -114,27 +112,14 @@ func TestGoldenRoomFiles(t *testing.T) {
 	for _, g := range goldenRooms() {
 		want = append(want, g.name+".hex", g.name+".json")
 	}
-	entries, err := os.ReadDir(goldenRoomDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if !slices.Contains(want, e.Name()) {
-			t.Errorf("%s/%s belongs to no golden vector", goldenRoomDir, e.Name())
-		}
-	}
+	checkGoldenDir(t, goldenRoomDir, want)
 }
 
 // goldenRoomInputs returns the committed golden payloads (fuzz seeds).
 func goldenRoomInputs(tb testing.TB) [][]byte {
 	var out [][]byte
 	for _, g := range goldenRooms() {
-		h := readGolden(tb, filepath.Join(goldenRoomDir, g.name+".hex"))
-		b, err := hex.DecodeString(strings.TrimSpace(string(h)))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, b)
+		out = append(out, readGoldenHex(tb, filepath.Join(goldenRoomDir, g.name+".hex")))
 	}
 	return out
 }

@@ -126,15 +126,32 @@ func TestGoldenTicketFiles(t *testing.T) {
 	for _, g := range goldenTickets(t) {
 		want = append(want, g.name+".json", g.name+".ticket")
 	}
-	entries, err := os.ReadDir(goldenTicketDir)
+	checkGoldenDir(t, goldenTicketDir, want)
+}
+
+// checkGoldenDir fails on files in dir that are not in want, so that stale
+// vectors do not linger after a rename.
+func checkGoldenDir(t *testing.T, dir string, want []string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
 		if !slices.Contains(want, e.Name()) {
-			t.Errorf("%s/%s belongs to no golden vector", goldenTicketDir, e.Name())
+			t.Errorf("%s/%s belongs to no golden vector", dir, e.Name())
 		}
 	}
+}
+
+// readGoldenHex reads a golden file of hex digits.
+func readGoldenHex(tb testing.TB, path string) []byte {
+	tb.Helper()
+	b, err := hex.DecodeString(strings.TrimSpace(string(readGolden(tb, path))))
+	if err != nil {
+		tb.Fatalf("%s: %v", path, err)
+	}
+	return b
 }
 
 func readGolden(tb testing.TB, path string) []byte {
