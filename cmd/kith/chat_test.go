@@ -109,13 +109,10 @@ func TestChatInTerminal(t *testing.T) {
 
 	tm.keys("/msg ben hello from the terminal")
 	tm.waitText("me: hello from the terminal")
-	deadline := time.Now().Add(waitBound)
-	for !strings.Contains(mustRun(t, c.ben, "inbox", "--json"), `"text":"hello from the terminal"`) {
-		if time.Now().After(deadline) {
-			t.Fatalf("ben's inbox never got the message: %s", mustRun(t, c.ben, "inbox", "--json"))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	pollFor(t, "the message in ben's inbox", func() (string, bool) {
+		out := mustRun(t, c.ben, "inbox", "--json")
+		return out, strings.Contains(out, `"text":"hello from the terminal"`)
+	})
 
 	mustRun(t, c.ben, "msg", "ana", "hi\x1b[2J\x1b]52;c;cm0gLXJmIH4=\x07 there")
 	s := tm.waitText(`ben: hi\x1b[2J\x1b]52;c;cm0gLXJmIH4=\a there`)

@@ -146,10 +146,22 @@ func waitTransfer(t *testing.T, c *api.Client, id, state string) node.TransferIn
 // pollUntil checks f every 20 ms until it holds, for waitBound at most.
 func pollUntil(t *testing.T, what string, f func() bool) {
 	t.Helper()
+	pollFor(t, what, func() (struct{}, bool) { return struct{}{}, f() })
+}
+
+// pollFor calls f every 20 ms (a poll interval, not a synchronisation)
+// until it says ok, for waitBound at most, and returns what it last saw; a
+// timeout fails the test with what and that.
+func pollFor[T any](t *testing.T, what string, f func() (T, bool)) T {
+	t.Helper()
 	deadline := time.Now().Add(waitBound)
-	for !f() {
+	for {
+		v, ok := f()
+		if ok {
+			return v
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
+			t.Fatalf("gave up waiting for %s within %s; last seen: %+v", what, waitBound, v)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -1,11 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kithnet/kith/node"
 )
@@ -31,35 +31,21 @@ func roomLog(t *testing.T, home, room string) []node.RoomMessageInfo {
 // text from the peer from; waitBound bounds a broken test.
 func waitRoomMessage(t *testing.T, home, room, from, text string) {
 	t.Helper()
-	deadline := time.Now().Add(waitBound)
-	for {
+	pollFor(t, fmt.Sprintf("%q from %s in room log %s on %s", text, from, room, home), func() ([]node.RoomMessageInfo, bool) {
 		ms := roomLog(t, home, room)
-		if slices.ContainsFunc(ms, func(m node.RoomMessageInfo) bool { return m.From == from && m.Text == text && !m.Mine }) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("room log %s on %s: no %q from %s within %s: %+v", room, home, text, from, waitBound, ms)
-		}
-		time.Sleep(100 * time.Millisecond) // a poll interval, not a synchronisation
-	}
+		return ms, slices.ContainsFunc(ms, func(m node.RoomMessageInfo) bool { return m.From == from && m.Text == text && !m.Mine })
+	})
 }
 
 // waitRoomMembers polls `kith room ls --json` until room shows want other
 // members; waitBound bounds a broken test.
 func waitRoomMembers(t *testing.T, home, room string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(waitBound)
-	for {
+	pollFor(t, fmt.Sprintf("%d members of room %s in %s", want, room, home), func() ([]node.RoomInfo, bool) {
 		rs := decodeJSON[[]node.RoomInfo](t, mustRun(t, home, "room", "ls", "--json"))
 		i := slices.IndexFunc(rs, func(r node.RoomInfo) bool { return r.Name == room })
-		if i >= 0 && rs[i].Members == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("room %s in %s: not %d members within %s: %+v", room, home, want, waitBound, rs)
-		}
-		time.Sleep(100 * time.Millisecond) // a poll interval, not a synchronisation
-	}
+		return rs, i >= 0 && rs[i].Members == want
+	})
 }
 
 // Three daemons that met through a bootstrap node share a room: what each
@@ -140,17 +126,10 @@ func TestCLIRoomThreeDaemons(t *testing.T) {
 	}
 	waitRoomMembers(t, c.ana, "lobby", 2)
 	want := roomLog(t, c.ana, "lobby")
-	deadline := time.Now().Add(waitBound)
-	for {
+	pollFor(t, fmt.Sprintf("cat's log after its restart to be ana's: %+v", want), func() ([]node.RoomMessageInfo, bool) {
 		got := roomLog(t, cat, "lobby")
-		if slices.EqualFunc(got, want, func(a, b node.RoomMessageInfo) bool { return a.ID == b.ID && a.Text == b.Text }) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cat's log after its restart:\n%+v\nwant ana's:\n%+v", got, want)
-		}
-		time.Sleep(100 * time.Millisecond) // a poll interval, not a synchronisation
-	}
+		return got, slices.EqualFunc(got, want, func(a, b node.RoomMessageInfo) bool { return a.ID == b.ID && a.Text == b.Text })
+	})
 	catFollow := followRoom(t, cat, "lobby")
 	for range len(want) { // the history it holds
 		catFollow.next(t)
