@@ -854,7 +854,11 @@
 // its key, so only its members (and whoever watched the topic) know what
 // to ask for, and its payloads are sealed with the key, so a subscriber
 // without the secret reads none of them. Members ask a member that forwarded
-// a message with a gap before it, else any member, up to three in turn.
+// a message with a gap before it, else any member, up to three in turn
+// (kith: a member that answered in full but left gaps is followed by the
+// next; while rounds still repair something they are repeated with the
+// back-off below; a gap no member could narrow waits for the next gap seen
+// or the next member to join).
 //
 // Verification. The requester checks every message of a batch as the topic
 // would have, and drops one that fails:
