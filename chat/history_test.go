@@ -104,17 +104,22 @@ func subscribeTopic(t *testing.T, ps *chat.PubSub, topic string) {
 	t.Cleanup(sub.Cancel)
 }
 
+// noGossip makes a member send no gossip (IHAVE). The history tests whose
+// member comes back after missing messages use it for the members that
+// sent them: with gossip, the missed messages could reach it through IWANT
+// after it reconnects, before history, on a slow machine; history must be
+// the only way back.
+func noGossip() pubsub.Option {
+	p := chat.RoomGossipSubParams()
+	p.Dlazy, p.GossipFactor = 0, 0
+	return pubsub.WithGossipSubParams(p)
+}
+
 // A member cut off from the others while others send (but not alone in the
 // room) sees the gap at the next message it gets, and repairs it: every
 // member ends with the same messages in the same order.
 func TestHistoryGapRepair(t *testing.T) {
-	// a and b send no gossip (IHAVE): with it, the messages c missed could
-	// reach c through IWANT after it reconnects, before "back" shows the
-	// gap, on a slow machine; history must be the only way back.
-	noGossip := chat.RoomGossipSubParams()
-	noGossip.Dlazy, noGossip.GossipFactor = 0, 0
-	quiet := pubsub.WithGossipSubParams(noGossip)
-	a, b := newRoomNode(t, chat.RoomConfig{}, quiet), newRoomNode(t, chat.RoomConfig{}, quiet)
+	a, b := newRoomNode(t, chat.RoomConfig{}, noGossip()), newRoomNode(t, chat.RoomConfig{}, noGossip())
 	c, g := gatedRoomNode(t)
 	x := silentPeer(t, protocols.OpenRoomTopicPrefix+"lobby")
 	connect(t, a.h, b.h)
@@ -183,7 +188,7 @@ func TestHistoryGapRepair(t *testing.T) {
 // was said meanwhile as soon as a member is back, without waiting for a
 // new message to show a gap.
 func TestHistoryAfterBeingAlone(t *testing.T) {
-	a := newRoomNode(t, chat.RoomConfig{})
+	a := newRoomNode(t, chat.RoomConfig{}, noGossip())
 	c, g := gatedRoomNode(t)
 	connect(t, c.h, a.h)
 	a.join(t, "lobby", nil)
