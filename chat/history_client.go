@@ -134,7 +134,7 @@ func (s *RoomService) historyLoop(ctx context.Context, j *joined) {
 				need, later, delay = false, time.After(historyRetryMax), historyRetryMin
 			case r == syncFailed, r == syncAgain:
 				retry = time.After(delay)
-				delay = min(2*delay, historyRetryMax)
+				delay = min(2*delay, s.cfg.HistoryRetryMax)
 			}
 		}
 		select {

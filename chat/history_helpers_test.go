@@ -12,18 +12,11 @@ import (
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/proto"
 )
-
-// newRoomNodeOn is newRoomNode on a host the test made.
-func newRoomNodeOn(t testing.TB, h host.Host) *roomNode {
-	t.Helper()
-	return buildRoomNode(t, h, chat.RoomConfig{}, nil)
-}
 
 // waitHolds waits, on n's events, until n stores want messages in room.
 func (n *roomNode) waitHolds(t testing.TB, room string, want int) {

@@ -68,7 +68,11 @@ func gatedRoomNode(t *testing.T) (*roomNode, *gater) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	return newRoomNodeOn(t, h), g
+	// It comes back to a member whose pubsub may not show it subscribed
+	// yet, and is refused (NOT_ALLOWED) until it does: on a loaded machine
+	// that took seconds, and the default back-off (doubling to a minute)
+	// then outlasted the test's wait. Its retries stay a second apart.
+	return buildRoomNode(t, h, chat.RoomConfig{HistoryRetryMax: time.Second}, nil), g
 }
 
 // silentPeer is subscribed to topic but forwards nothing and serves no

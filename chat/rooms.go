@@ -37,6 +37,9 @@ type RoomConfig struct {
 	// HistoryIdle each later one (60 s). Tests shorten them.
 	HistoryFirstFrame time.Duration
 	HistoryIdle       time.Duration
+	// HistoryRetryMax caps the back-off between history rounds that no
+	// member answered (1 minute); it doubles from 1 s. Tests shorten it.
+	HistoryRetryMax time.Duration
 }
 
 // RateSlack is the delivery jitter a member's per-author bucket allows for
@@ -67,6 +70,9 @@ func (c RoomConfig) withDefaults() RoomConfig {
 	}
 	if c.HistoryIdle <= 0 {
 		c.HistoryIdle = historyIdle
+	}
+	if c.HistoryRetryMax <= 0 {
+		c.HistoryRetryMax = historyRetryMax
 	}
 	return c
 }
