@@ -93,7 +93,7 @@ func TestHostileHistorySlowloris(t *testing.T) {
 	})
 }
 
-// newRoomNodeWith is newRoomNodeOn with a config.
+// newRoomNodeWith is a member on a host the test made, with a config.
 func newRoomNodeWith(t testing.TB, h host.Host, cfg chat.RoomConfig) *roomNode {
 	t.Helper()
 	return buildRoomNode(t, h, cfg, nil)
