@@ -198,7 +198,10 @@ mdns = false
 `)
 	mustRun(t, ben, "room", "join", "lobby")
 	follow := followRoom(t, ana, "lobby")
-	m := decodeJSON[node.RoomMessageInfo](t, mustRun(t, ben, "room", "send", "lobby", "from a node run for one command", "--json"))
+	// --wait bounds a broken test only: under load, finding ana through the
+	// DHT rendezvous took longer than the default 15 s once in CI.
+	m := decodeJSON[node.RoomMessageInfo](t, mustRun(t, ben, "room", "send", "lobby", "from a node run for one command", "--json",
+		"--wait", waitBound.String()))
 	if got := follow.next(t); got.ID != m.ID || got.Text != "from a node run for one command" {
 		t.Fatalf("ana got %+v, ben sent %+v", got, m)
 	}
