@@ -48,6 +48,7 @@ type conv struct {
 	entries []entry
 	ids     map[string]int // entry key → index in entries
 	unread  int
+	missing gaps // rooms: messages the node reported missing, not yet arrived
 }
 
 func roomKey(name string) string { return "room:" + name }

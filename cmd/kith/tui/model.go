@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/bubbles/textinput"
 	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/kithnet/kith/cmd/kith/internal/termtext"
 	"github.com/kithnet/kith/node"
 )
 
@@ -235,6 +236,15 @@ func (m *Model) roomEvent(ev node.Event) tea.Cmd {
 		}
 	case node.RoomKindLeft:
 		m.dropRoom(ev.Room)
+	case node.RoomKindGap:
+		if g := ev.RoomGap; g != nil {
+			c := m.convs.room(ev.Room)
+			c.missing.add(*g, c.entries)
+			who := cmp.Or(m.contactName(g.Author, g.Name), termtext.ShortID(g.Author))
+			n := g.To - g.From + 1
+			m.setNotice(false, "#%s: %s from %s missing; asking other members", ev.Room, plural(n, "message"), who)
+			m.dirty = true
+		}
 	}
 	return nil
 }
@@ -250,6 +260,9 @@ func (m *Model) addDM(msg node.MessageInfo, live bool) {
 func (m *Model) addRoomMsg(msg node.RoomMessageInfo, live bool) {
 	e := roomEntry(msg)
 	c := m.convs.room(msg.Room)
+	if e.rseq > 0 {
+		c.missing.fill(e.from, e.rseq)
+	}
 	m.added(c, c.add(e) && live && !e.mine)
 }
 

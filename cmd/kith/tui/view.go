@@ -176,7 +176,11 @@ func (m *Model) header() string {
 		if c.private {
 			kind = "private room"
 		}
-		return stHeader.Render(termtext.Escape(c.label())) + stFaint.Render("  "+kind+" · "+plural(c.members, "member")+" seen")
+		head := stHeader.Render(termtext.Escape(c.label())) + stFaint.Render("  "+kind+" · "+plural(c.members, "member")+" seen")
+		if n := c.missing.count(); n > 0 {
+			head += stError.Render(" · " + plural(n, "message") + " missing, asking members")
+		}
+		return head
 	}
 	return stHeader.Render(termtext.Escape(c.label())) + stFaint.Render("  "+termtext.Escape(c.peer))
 }
@@ -377,7 +381,7 @@ func (m *Model) pathOf(peer string) string {
 	return cmp.Or(p.Path, "connected")
 }
 
-func plural(n int, what string) string {
+func plural[N int | uint64](n N, what string) string {
 	if n == 1 {
 		return "1 " + what
 	}
