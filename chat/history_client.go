@@ -32,6 +32,13 @@ const (
 	// pubsub has not seen our subscription yet).
 	historyRetryMin = time.Second
 	historyRetryMax = time.Minute
+	// historyRefusedFast is how many rounds in a row in which every member
+	// asked answered NOT_ALLOWED are retried historyRetryMin apart, before
+	// the back-off doubles: a member refuses us until its router has seen
+	// our subscription, which takes a heartbeat or two, or seconds under
+	// load; doubling from the first refusal left a returning member
+	// waiting up to a minute for its backfill.
+	historyRefusedFast = 30
 	// historySyncRounds is how many exchanges one sync has with a member
 	// (each brings at most MaxHistoryMessages, from kith historyAnswerMax):
 	// a member that keeps answering "more" with new messages (anyone may
@@ -120,21 +127,21 @@ func (s *RoomService) historyLoop(ctx context.Context, j *joined) {
 	var watch sync.WaitGroup
 	defer watch.Wait()
 	watch.Go(func() { s.watchJoins(ctx, j, ev) })
-	need, delay := true, historyRetryMin
+	need, backoff := true, historyRetry{max: s.cfg.HistoryRetryMax}
 	var retry, later <-chan time.Time // later: the rest of a sync cut short
 	for {
 		if need && retry == nil {
-			switch r := s.syncHistory(ctx, j); {
-			case ctx.Err() != nil:
-			case r == syncDone:
-				need, delay = false, historyRetryMin
-			case r == syncGapsLeft: // the next gap seen or member to join
-				need, delay = true, historyRetryMin
-			case r == syncCut: // not sooner, even when a peer joins
-				need, later, delay = false, time.After(historyRetryMax), historyRetryMin
-			case r == syncFailed, r == syncAgain:
-				retry = time.After(delay)
-				delay = min(2*delay, s.cfg.HistoryRetryMax)
+			r := s.syncHistory(ctx, j)
+			if ctx.Err() != nil {
+				return
+			}
+			var wait, resume time.Duration
+			need, wait, resume = backoff.after(r)
+			if wait > 0 {
+				retry = time.After(wait)
+			}
+			if resume > 0 {
+				later = time.After(resume)
 			}
 		}
 		select {
@@ -150,6 +157,46 @@ func (s *RoomService) historyLoop(ctx context.Context, j *joined) {
 			need, later = true, nil
 		}
 	}
+}
+
+// historyRetry is historyLoop's back-off between syncs.
+type historyRetry struct {
+	max     time.Duration // RoomConfig.HistoryRetryMax
+	delay   time.Duration // the next back-off (0: historyRetryMin)
+	refused int           // syncRefused results in a row
+}
+
+// after says what follows a sync that ended with r: whether a sync is
+// still needed; if so, after how long it is retried (0: when a gap is seen
+// or a member joins); and after how long a sync cut short resumes (0:
+// none).
+func (b *historyRetry) after(r syncResult) (need bool, retry, later time.Duration) {
+	if r == syncRefused {
+		b.refused++
+	} else {
+		b.refused = 0
+	}
+	b.delay = max(b.delay, historyRetryMin)
+	switch r {
+	case syncNobody: // the first member to join
+		return true, 0, 0
+	case syncDone:
+		b.delay = historyRetryMin
+		return false, 0, 0
+	case syncGapsLeft: // the next gap seen or member to join
+		b.delay = historyRetryMin
+		return true, 0, 0
+	case syncCut: // not sooner, even when a peer joins
+		b.delay = historyRetryMin
+		return false, 0, historyRetryMax
+	case syncRefused:
+		if b.refused <= historyRefusedFast {
+			return true, historyRetryMin, 0
+		}
+	}
+	wait := b.delay
+	b.delay = min(2*b.delay, b.max)
+	return true, wait, 0
 }
 
 // watchJoins turns the topic's PeerJoin events into hints and wake-ups of
@@ -200,6 +247,7 @@ const (
 	syncCut                        // a member answered historySyncRounds times and had more
 	syncAgain                      // gaps are left, and the round repaired some or a member did not answer
 	syncGapsLeft                   // every member asked answered in full, and none had what the gaps lack
+	syncRefused                    // every member asked answered NOT_ALLOWED (it may not see us subscribed yet)
 )
 
 // syncHistory asks up to historyAsk members in turn, the hinted one
@@ -221,7 +269,7 @@ func (s *RoomService) syncHistory(ctx context.Context, j *joined) syncResult {
 	if hint != "" {
 		cands = append([]peer.ID{hint}, slices.DeleteFunc(cands, func(p peer.ID) bool { return p == hint })...)
 	}
-	asked, stored, answered, failed := 0, 0, false, false
+	asked, stored, answered, failed, refused := 0, 0, false, false, 0
 	for _, p := range cands {
 		if asked == historyAsk || ctx.Err() != nil {
 			break
@@ -245,6 +293,9 @@ func (s *RoomService) syncHistory(ctx context.Context, j *joined) syncResult {
 			continue
 		}
 		failed = true
+		if re, ok := errors.AsType[*protocols.RemoteError](err); ok && re.Code == protocols.CodeNotAllowed {
+			refused++
+		}
 		if errors.Is(err, errCutOff) {
 			j.hist.shun(p, s.now())
 		}
@@ -259,6 +310,8 @@ func (s *RoomService) syncHistory(ctx context.Context, j *joined) syncResult {
 		return syncGapsLeft
 	case asked == 0:
 		return syncNobody
+	case refused == asked:
+		return syncRefused
 	}
 	return syncFailed
 }

@@ -69,10 +69,10 @@ func gatedRoomNode(t *testing.T) (*roomNode, *gater) {
 	}
 	t.Cleanup(func() { h.Close() })
 	// It comes back to a member whose pubsub may not show it subscribed
-	// yet, and is refused (NOT_ALLOWED) until it does: on a loaded machine
-	// that took seconds, and the default back-off (doubling to a minute)
-	// then outlasted the test's wait. Its retries stay a second apart.
-	return buildRoomNode(t, h, chat.RoomConfig{HistoryRetryMax: time.Second}, nil), g
+	// yet, and is refused (NOT_ALLOWED) until it does, which took seconds on
+	// a loaded machine: with kith's defaults, refusals are asked again a
+	// second apart (historyRefusedFast), not after a doubling back-off.
+	return buildRoomNode(t, h, chat.RoomConfig{}, nil), g
 }
 
 // silentPeer is subscribed to topic but forwards nothing and serves no

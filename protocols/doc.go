@@ -888,7 +888,9 @@
 // A requester that gets an Error asks another member, and asks again later
 // (kith: after 1 s, doubling up to 1 minute, or at once when a new peer
 // joins the topic; a server may refuse a new member until its router has
-// seen the subscription).
+// seen the subscription, so a round in which every member asked answered
+// NOT_ALLOWED is repeated every second, up to 30 times in a row, before
+// the back-off doubles).
 //
 // Versions. The protocol ID names the framing, the frames and the exchange;
 // a change to any of them is a new protocol ID (/kith/history/2.0.0).
