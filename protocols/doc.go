@@ -525,8 +525,11 @@
 //     NAME.kith-partial), with no Request unanswered, the receiver writes
 //     Complete: the manifest root it computed from the chunk hashes it
 //     verified. The sender answers Done if that is its manifest's root, and
-//     Error ROOT_MISMATCH otherwise; the stream ends. Only after it has
-//     written Done does the sender report the transfer as delivered.
+//     Error ROOT_MISMATCH otherwise; the stream ends. The sender reports
+//     the transfer as delivered once it has read a Complete with its root
+//     (kith records that just before it writes Done), never earlier; the
+//     receiver reports it done once it has read Done. So for a moment the
+//     sender may say done while the receiver does not yet.
 //
 // Either side may end a Fetch stream with an Error at any time, after which
 // it reads and writes nothing more on it; CANCELLED says that a user stopped
