@@ -465,10 +465,13 @@
 //  2. The receiver answers OfferAck, with the same transfer ID, once it has
 //     stored the offer durably (so that it survives a crash of the
 //     receiver), or Error: NOT_ALLOWED (it takes no offers from this peer),
-//     BLOCKED, RATE_LIMITED (too many offers wait for an answer), the code
-//     ErrorCodeFor gives for a frame or manifest that breaks a rule
-//     (MALFORMED, TOO_LARGE, UNSUPPORTED_VERSION), or INTERNAL. The stream
-//     ends there.
+//     BLOCKED, RATE_LIMITED (too many of this peer's offers wait for an
+//     answer, kith: 16; or this peer offers faster than the receiver takes
+//     offers from one peer, kith: 16 at once, then 2 a second, counted
+//     before the manifest is parsed), the code ErrorCodeFor gives for a
+//     frame or manifest that breaks a rule (MALFORMED, TOO_LARGE,
+//     UNSUPPORTED_VERSION), or INTERNAL. The stream ends there. A sender
+//     offers a RATE_LIMITED offer again later, with back-off.
 //
 // A receiver holds an offer once per sender and transfer ID: it acks an offer
 // it holds already (whatever it decided about it) again without storing it
