@@ -24,6 +24,16 @@ type roomNode struct {
 	events  chan chat.RoomEvent
 	rejects chan rejected // what pubsub rejected or ignored, with why
 	trace   *nodeTracer
+
+	mu    sync.Mutex
+	shown []chat.RoomEvent // every event the service reported (N6)
+}
+
+// shownEvents returns every event n's service reported so far.
+func (n *roomNode) shownEvents() []chat.RoomEvent {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.shown)
 }
 
 type rejected struct {
@@ -50,10 +60,16 @@ func buildRoomNode(t testing.TB, h host.Host, cfg chat.RoomConfig, psOpts []pubs
 		t.Fatal(err)
 	}
 	n.ps = ps
-	roomOpts = append([]chat.RoomOption{chat.WithRoomEvents(func(e chat.RoomEvent) { n.events <- e })}, roomOpts...)
+	roomOpts = append([]chat.RoomOption{chat.WithRoomEvents(func(e chat.RoomEvent) {
+		n.mu.Lock()
+		n.shown = append(n.shown, e)
+		n.mu.Unlock()
+		n.events <- e
+	})}, roomOpts...)
 	if n.svc, err = chat.NewRooms(n.h, ps, n.store, cfg, roomOpts...); err != nil {
 		t.Fatal(err)
 	}
+	trackRoom(t, n)
 	t.Cleanup(func() { n.svc.Close() })
 	return n
 }

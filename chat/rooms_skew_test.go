@@ -29,6 +29,7 @@ func newSkewedRoomNode(t *testing.T, skew time.Duration) *roomNode {
 // window), without penalty: an author whose clock runs an hour or a day
 // fast is not heard, but not graylisted either.
 func TestF7RoomClockSkew(t *testing.T) {
+	nothingLost(t)
 	for _, tc := range []struct {
 		name  string
 		skew  time.Duration // author's clock minus the reader's
