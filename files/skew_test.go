@@ -63,7 +63,7 @@ func TestF7OfferClockSkew(t *testing.T) {
 				t.Fatal(err)
 			}
 			b.waitState(t, held.ID, StateDone)
-			invariants.SameFile(t, src, filepath.Join(dir2, "skewed.bin")) // N1
+			invariants.SameFile(t, src, filepath.Join(dir2, "skewed.bin"))                // N1
 			invariants.ScopesIdle(t, a.h.Network().ResourceManager(), false, ServiceName) // N7
 			invariants.ScopesIdle(t, b.h.Network().ResourceManager(), false, ServiceName)
 		})
