@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/kithnet/kith/node"
-	"github.com/kithnet/kith/node/nodetest"
 	"github.com/kithnet/kith/protocols"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -73,7 +72,8 @@ func quicAddrs(n *node.Node) []ma.Multiaddr {
 func TestF7QUICClockSkew(t *testing.T) {
 	const day = 24 * time.Hour
 	skews := []time.Duration{-day, -time.Hour, time.Hour, day}
-	n := nodetest.Start(t)
+	w := nothingLost(t)
+	n := w.start()
 
 	for i, skew := range skews {
 		t.Run(fmt.Sprintf("contact %v off, kith's certificate", skew), func(t *testing.T) {
