@@ -138,7 +138,7 @@ func checkInboxes(t *testing.T, all []shown) {
 					transcript = append(transcript, invariants.Said[string, line]{From: from.id, Msg: lineOf(m)})
 				}
 			}
-			invariants.ExactlyOnce(t, stored, ackedBy[to.id])                                    // N3
+			invariants.ExactlyOnce(t, stored, ackedBy[to.id])                                // N3
 			invariants.InSentOrder(t, map[string][]line{from.id: sentTo[to.id]}, transcript) // N6
 		}
 	}
@@ -177,7 +177,7 @@ func checkRoomLogs(t *testing.T, all []shown) {
 					transcript = append(transcript, invariants.Said[string, line]{From: m.From, Msg: line{m.Seq, m.Text}})
 				}
 			}
-			invariants.ExactlyOnce(t, keys, nil)              // none twice
+			invariants.ExactlyOnce(t, keys, nil)               // none twice
 			invariants.InSentOrder(t, wrote[room], transcript) // N6
 		}
 	}
