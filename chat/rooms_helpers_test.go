@@ -50,7 +50,14 @@ func newRoomNode(t testing.TB, cfg chat.RoomConfig, opts ...pubsub.Option) *room
 // pubsub with psOpts, and the room service with cfg and roomOpts.
 func buildRoomNode(t testing.TB, h host.Host, cfg chat.RoomConfig, psOpts []pubsub.Option, roomOpts ...chat.RoomOption) *roomNode {
 	t.Helper()
-	n := &roomNode{h: h, store: newMemRoomStore(),
+	return buildRoomNodeOn(t, h, newMemRoomStore(), cfg, psOpts, roomOpts...)
+}
+
+// buildRoomNodeOn is buildRoomNode on a store the test holds (a member
+// restarted on its store).
+func buildRoomNodeOn(t testing.TB, h host.Host, store *memRoomStore, cfg chat.RoomConfig, psOpts []pubsub.Option, roomOpts ...chat.RoomOption) *roomNode {
+	t.Helper()
+	n := &roomNode{h: h, store: store,
 		events: make(chan chat.RoomEvent, 1<<14), rejects: make(chan rejected, 1<<14)}
 	n.trace = newNodeTracer(n.rejects)
 	ctx, cancel := context.WithCancel(context.Background())
