@@ -92,11 +92,17 @@ const (
 // openPayload is the payload of message seq of the open room, sent now.
 func openPayload(t testing.TB, room string, seq uint64, text string) []byte {
 	t.Helper()
+	return openPayloadAt(t, room, seq, text, time.Now())
+}
+
+// openPayloadAt is openPayload stating sentAt.
+func openPayloadAt(t testing.TB, room string, seq uint64, text string, sentAt time.Time) []byte {
+	t.Helper()
 	topic, err := protocols.RoomTopic(room, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := protocols.EncodeRoomPayload(protocols.RoomMessage{Room: room, Seq: seq, SentAt: time.Now(), Text: text}, nil, topic)
+	p, err := protocols.EncodeRoomPayload(protocols.RoomMessage{Room: room, Seq: seq, SentAt: sentAt, Text: text}, nil, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,10 +387,12 @@ func TestHostileRoomReplay(t *testing.T) {
 	captured := evil.capture(t, func(m *pb.Message) bool { return peer.ID(m.From) == a.h.ID() })
 
 	akey := privKey(t, a.h)
+	// A's messages 2 to 4, signed here as A's other device would: times
+	// in seq order, as kith states them, whatever order they are sent in.
+	base := time.Now()
 	signed := func(seq uint64, text string) *pb.Message {
-		return signedMessage(t, a.h.ID(), akey, room.Topic, openPayload(t, "lobby", seq, text))
+		return signedMessage(t, a.h.ID(), akey, room.Topic, openPayloadAt(t, "lobby", seq, text, base.Add(time.Duration(seq)*time.Millisecond)))
 	}
-	// A's messages 2 to 4, signed here as A's other device would.
 	for seq, text := range map[uint64]string{2: "two", 3: "three", 4: "four"} {
 		wroteElsewhere(t, "lobby", a.h.ID(), seq, text)
 	}
