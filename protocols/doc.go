@@ -961,8 +961,9 @@
 //     penalty (section "Rooms"), so an author whose clock runs fast by more
 //     than that is not heard until it is set right; one behind by any amount
 //     is. An author's messages are ordered by seq; RoomOrder uses sent_at
-//     only to interleave authors, and an author never states a time before
-//     its previous message's.
+//     only to interleave authors, and a kith author never states a time
+//     before its previous message's, even after a restart with its clock
+//     set back.
 //   - Below these protocols, QUIC's TLS 1.3 handshake checks each peer's
 //     self-signed certificate against the other's clock. go-libp2p dates a
 //     certificate from its clock minus one hour, so peers whose clocks differ
