@@ -63,8 +63,14 @@ func (c DMConfig) withDefaults() DMConfig {
 	return c
 }
 
-// DMOption injects what code chooses: a logger, a change listener.
+// DMOption injects what code chooses: a logger, a change listener, a clock.
 type DMOption func(*DMService)
+
+// WithDMClock sets the clock Send stamps sent_at with. Nothing else reads
+// it: no clock orders, expires or refuses a direct message (the receiver
+// keeps them in the order they arrive, which is the order sent, and keeps
+// each ID of a sender once, for good).
+func WithDMClock(now func() time.Time) DMOption { return func(s *DMService) { s.now = now } }
 
 // WithLogger sets the service's logger.
 func WithLogger(l *slog.Logger) DMOption { return func(s *DMService) { s.log = l } }
@@ -81,6 +87,7 @@ type DMService struct {
 	cfg      DMConfig
 	log      *slog.Logger
 	onChange func(Message)
+	now      func() time.Time
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -101,7 +108,7 @@ type DMService struct {
 func NewDM(h host.Host, store Store, cfg DMConfig, opts ...DMOption) (*DMService, error) {
 	s := &DMService{
 		h: h, store: store, cfg: cfg.withDefaults(),
-		log:  slog.Default(),
+		log: slog.Default(), now: time.Now,
 		kick: make(chan peer.ID, 64), retryAll: make(chan struct{}, 1),
 	}
 	s.streams = newStreamCache(s.cfg.StreamIdle)
@@ -181,7 +188,7 @@ func (s *DMService) Send(ctx context.Context, p peer.ID, text string) (Message, 
 		return Message{}, ErrSelf
 	}
 	m := Message{ID: NewMessageID(), Peer: p, Out: true, Text: text,
-		SentAt: time.Now().UTC().Truncate(time.Millisecond), State: StateQueued}
+		SentAt: s.now().UTC().Truncate(time.Millisecond), State: StateQueued}
 	// Wait on the message before it is in the outbox, where any delivery to
 	// p may take it.
 	w := &waiter{settled: make(chan struct{})}

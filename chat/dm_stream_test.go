@@ -126,6 +126,7 @@ func mustDeliver(t *testing.T, a *peerDM, p peer.ID, text string) chat.Message {
 }
 
 func TestDMStreamKeptForSequentialSends(t *testing.T) {
+	nothingLost(t)
 	a, aw := startWatched(t, chat.DMConfig{})
 	b, bw := startWatched(t, chat.DMConfig{})
 	know(a.h, b.h)
@@ -144,6 +145,7 @@ func TestDMStreamKeptForSequentialSends(t *testing.T) {
 }
 
 func TestDMStreamClosedWhenIdle(t *testing.T) {
+	nothingLost(t)
 	const idle = 100 * time.Millisecond
 	a, aw := startWatched(t, chat.DMConfig{StreamIdle: idle})
 	b, bw := startWatched(t, chat.DMConfig{})
@@ -165,11 +167,13 @@ func TestDMStreamClosedWhenIdle(t *testing.T) {
 // A receiver restarts (same key, new port) between two sends: the second is
 // delivered on a new stream, and stored exactly once.
 func TestDMReceiverRestartBetweenSends(t *testing.T) {
+	nothingLost(t)
 	a, aw := startWatched(t, chat.DMConfig{})
 	key, _, _ := crypto.GenerateEd25519Key(nil)
 	store := &memStore{} // survives the restart, as a database would
 	startB := func() (host.Host, *chat.DMService) {
 		h := newHost(t, key)
+		trackDM(t, h, store, nil)
 		dm, err := chat.NewDM(h, store, chat.DMConfig{})
 		if err != nil {
 			t.Fatal(err)
@@ -233,6 +237,7 @@ func (s *scanStore) Outbox(ctx context.Context, p peer.ID) ([]chat.Message, erro
 // pass, with nothing to send, and makes the next an hour later.
 func startQuietOutbox(t *testing.T, h host.Host) *peerDM {
 	store := &scanStore{memStore: &memStore{}, scanned: make(chan struct{}, 1)}
+	trackDM(t, h, store.memStore, nil)
 	dm, err := chat.NewDM(h, store, chat.DMConfig{RetryMin: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -275,6 +280,7 @@ func readMessage(r *protocols.DMReader, w *protocols.DMWriter, ack bool, seen fu
 // away without an ack) is given up and the message sent again, once, on a
 // new stream: delivered if that works, queued if not.
 func TestDMKeptStreamBrokenRetriedOnce(t *testing.T) {
+	nothingLost(t)
 	for _, tt := range []struct {
 		name      string
 		secondOK  bool // the second stream acks
@@ -329,6 +335,7 @@ func TestDMKeptStreamBrokenRetriedOnce(t *testing.T) {
 // frames. The sender must not read that Error, already there when it reuses
 // the stream, as the refusal of its next message: it gives the stream up.
 func TestDMKeptStreamWithStaleErrorGivenUp(t *testing.T) {
+	nothingLost(t)
 	a, aw := startWatched(t, chat.DMConfig{})
 	bh := newHost(t, nil)
 	know(a.h, bh)
@@ -365,6 +372,7 @@ func TestDMKeptStreamWithStaleErrorGivenUp(t *testing.T) {
 // A receiver whose deadline is shorter than the sender's StreamIdle closes
 // the kept stream; the next message still goes through, on a new stream.
 func TestDMKeptStreamClosedByReceiver(t *testing.T) {
+	nothingLost(t)
 	a, aw := startWatched(t, chat.DMConfig{StreamIdle: time.Hour})
 	b, bw := startWatched(t, chat.DMConfig{IdleTimeout: 100 * time.Millisecond})
 	know(a.h, b.h)
@@ -380,6 +388,7 @@ func TestDMKeptStreamClosedByReceiver(t *testing.T) {
 // A refusal on a kept stream is reported, the receiver closes that stream,
 // and the next message goes on a new one.
 func TestDMRefusalOnKeptStream(t *testing.T) {
+	nothingLost(t)
 	var blocked atomic.Bool
 	a, aw := startWatched(t, chat.DMConfig{})
 	b := startDM(t, newHost(t, nil), chat.DMConfig{Authorize: func(peer.ID) error {
@@ -410,6 +419,7 @@ func TestDMRefusalOnKeptStream(t *testing.T) {
 // and the deliveries race for the kept stream; every message still arrives
 // once.
 func TestDMStreamIdleRacesSends(t *testing.T) {
+	nothingLost(t)
 	a := startDM(t, newHost(t, nil), chat.DMConfig{StreamIdle: time.Millisecond})
 	b := startDM(t, newHost(t, nil), chat.DMConfig{})
 	know(a.h, b.h)
@@ -421,6 +431,7 @@ func TestDMStreamIdleRacesSends(t *testing.T) {
 // Close closes the kept streams and leaves no goroutine of the service
 // behind.
 func TestDMCloseLeavesNothing(t *testing.T) {
+	nothingLost(t)
 	aw, bh := watch(newHost(t, nil)), newHost(t, nil)
 	know(aw, bh)
 	if err := aw.Connect(t.Context(), peer.AddrInfo{ID: bh.ID(), Addrs: bh.Addrs()}); err != nil {

@@ -47,21 +47,31 @@ type peerDM struct {
 	event chan chat.Message
 }
 
-func startDM(t *testing.T, h host.Host, cfg chat.DMConfig) *peerDM {
+// startDM starts a DM service on h with a fresh store; the test's
+// nothingLost check covers it.
+func startDM(t *testing.T, h host.Host, cfg chat.DMConfig, opts ...chat.DMOption) *peerDM {
 	t.Helper()
 	p := &peerDM{h: h, store: &memStore{}, event: make(chan chat.Message, 1024)}
-	dm, err := chat.NewDM(h, p.store, cfg, chat.WithOnChange(func(m chat.Message) {
+	trackDM(t, h, p.store, p.shown)
+	dm, err := chat.NewDM(h, p.store, cfg, append([]chat.DMOption{chat.WithOnChange(func(m chat.Message) {
 		p.mu.Lock()
 		p.seen = append(p.seen, m)
 		p.mu.Unlock()
 		p.event <- m
-	}))
+	})}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dm.Close() })
 	p.dm = dm
 	return p
+}
+
+// shown returns every change p's service reported so far.
+func (p *peerDM) shown() []chat.Message {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.seen)
 }
 
 func know(a, b host.Host) {
@@ -84,6 +94,7 @@ func (p *peerDM) waitFor(t *testing.T, f func(chat.Message) bool) chat.Message {
 }
 
 func TestDMDeliveredAndAcked(t *testing.T) {
+	nothingLost(t)
 	a := startDM(t, newHost(t, nil), chat.DMConfig{})
 	b := startDM(t, newHost(t, nil), chat.DMConfig{})
 	know(a.h, b.h)
@@ -110,6 +121,7 @@ func TestDMDeliveredAndAcked(t *testing.T) {
 // A message to an offline peer is queued, then delivered exactly once when
 // the peer comes up.
 func TestDMQueuedThenDeliveredOnce(t *testing.T) {
+	nothingLost(t)
 	a := startDM(t, newHost(t, nil), chat.DMConfig{SendTimeout: 500 * time.Millisecond, RetryMin: 50 * time.Millisecond})
 	bKey, _, _ := crypto.GenerateEd25519Key(nil)
 	bOff := newHost(t, bKey)
@@ -134,6 +146,7 @@ func TestDMQueuedThenDeliveredOnce(t *testing.T) {
 
 // A retried message (its ack was lost) is stored once and acked again.
 func TestDMRetryStoredOnce(t *testing.T) {
+	nothingLost(t)
 	a := newHost(t, nil)
 	b := startDM(t, newHost(t, nil), chat.DMConfig{})
 	know(a, b.h)
@@ -182,6 +195,7 @@ func withBody(prefix []byte, body ...[]byte) []byte {
 // Each bad input ends the stream with the right coded error, and the
 // receiver keeps serving others.
 func TestDMHostileFramesRefused(t *testing.T) {
+	nothingLost(t)
 	b := startDM(t, newHost(t, nil), chat.DMConfig{})
 	a := newHost(t, nil)
 	know(a, b.h)
@@ -237,6 +251,7 @@ func ackFrame(t *testing.T) []byte {
 // A peer that opens a stream and sends nothing is cut off at the deadline,
 // and the handler leaves no goroutine behind.
 func TestDMStalledStreamClosedAtDeadline(t *testing.T) {
+	nothingLost(t)
 	b := startDM(t, newHost(t, nil), chat.DMConfig{FirstFrameTimeout: 200 * time.Millisecond})
 	a := newHost(t, nil)
 	know(a, b.h)
@@ -262,6 +277,7 @@ func TestDMStalledStreamClosedAtDeadline(t *testing.T) {
 }
 
 func TestDMRefusedByPolicy(t *testing.T) {
+	nothingLost(t)
 	for _, tt := range []struct {
 		name   string
 		policy error
@@ -313,6 +329,7 @@ func TestCheckText(t *testing.T) {
 
 // Many messages in a row arrive in order, on one stream each Send.
 func TestDMManyInOrder(t *testing.T) {
+	nothingLost(t)
 	a := startDM(t, newHost(t, nil), chat.DMConfig{})
 	b := startDM(t, newHost(t, nil), chat.DMConfig{})
 	know(a.h, b.h)
@@ -337,6 +354,7 @@ func TestDMManyInOrder(t *testing.T) {
 // another Send's stream. Each Send still reports its message delivered, and
 // every message arrives once.
 func TestDMConcurrentSendsDelivered(t *testing.T) {
+	nothingLost(t)
 	a := startDM(t, newHost(t, nil), chat.DMConfig{})
 	b := startDM(t, newHost(t, nil), chat.DMConfig{})
 	know(a.h, b.h)
@@ -353,7 +371,7 @@ func drain(t *testing.T, events <-chan chat.Message) {
 	for {
 		select {
 		case <-events:
-		case <-time.After(waitBound):
+		case <-t.Context().Done():
 			return
 		}
 	}
@@ -380,9 +398,11 @@ func (s *gatedStore) AddIncoming(ctx context.Context, m chat.Message) (bool, err
 // as its message is acked, not when that delivery ends: it does not queue
 // for the peer behind it.
 func TestDMSendReturnsWhenItsMessageIsAcked(t *testing.T) {
+	nothingLost(t)
 	a := startDM(t, newHost(t, nil), chat.DMConfig{})
 	gate := &gatedStore{memStore: &memStore{}, arrived: make(chan string, 16), release: make(chan struct{})}
 	bh := newHost(t, nil)
+	trackDM(t, bh, gate.memStore, nil)
 	bdm, err := chat.NewDM(bh, gate, chat.DMConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -450,6 +470,7 @@ func TestDMSendReturnsWhenItsMessageIsAcked(t *testing.T) {
 // A sender blocked while its stream is open is refused on that stream: the
 // policy applies to every message, not only when the stream opens.
 func TestDMPolicyAppliedToEachMessage(t *testing.T) {
+	nothingLost(t)
 	var blocked atomic.Bool
 	b := startDM(t, newHost(t, nil), chat.DMConfig{Authorize: func(peer.ID) error {
 		if blocked.Load() {
@@ -495,6 +516,7 @@ func (failingStore) AddIncoming(context.Context, chat.Message) (bool, error) {
 // A receiver that cannot store a message right now defers it: the sender
 // keeps it queued (not failed) and delivers it once the receiver can.
 func TestDMDeferredMessageStaysQueued(t *testing.T) {
+	nothingLost(t)
 	a := startDM(t, newHost(t, nil), chat.DMConfig{})
 	bKey, _, _ := crypto.GenerateEd25519Key(nil)
 	bh := newHost(t, bKey)

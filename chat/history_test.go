@@ -26,6 +26,7 @@ import (
 // A member that joins late gets the 10 messages sent before it joined from
 // a member, and shows them in the same order as the others.
 func TestHistoryLateJoiner(t *testing.T) {
+	nothingLost(t)
 	a, b := newRoomNode(t, chat.RoomConfig{}), newRoomNode(t, chat.RoomConfig{})
 	connect(t, a.h, b.h)
 	a.join(t, "lobby", nil)
@@ -123,6 +124,7 @@ func noGossip() pubsub.Option {
 // room) sees the gap at the next message it gets, and repairs it: every
 // member ends with the same messages in the same order.
 func TestHistoryGapRepair(t *testing.T) {
+	nothingLost(t)
 	a, b := newRoomNode(t, chat.RoomConfig{}, noGossip()), newRoomNode(t, chat.RoomConfig{}, noGossip())
 	c, g := gatedRoomNode(t)
 	x := silentPeer(t, protocols.OpenRoomTopicPrefix+"lobby")
@@ -192,6 +194,7 @@ func TestHistoryGapRepair(t *testing.T) {
 // was said meanwhile as soon as a member is back, without waiting for a
 // new message to show a gap.
 func TestHistoryAfterBeingAlone(t *testing.T) {
+	nothingLost(t)
 	a := newRoomNode(t, chat.RoomConfig{}, noGossip())
 	c, g := gatedRoomNode(t)
 	connect(t, c.h, a.h)
@@ -222,6 +225,7 @@ func TestHistoryAfterBeingAlone(t *testing.T) {
 // the gap, although no live message showed it, and repairs it from the
 // next member to join the room.
 func TestHistoryGapFromNextMember(t *testing.T) {
+	nothingLost(t)
 	a := newRoomNode(t, chat.RoomConfig{})
 	room := a.join(t, "lobby", nil)
 	for _, text := range []string{"one", "two", "three"} {
@@ -293,6 +297,7 @@ func newHostileServer(t *testing.T, topic string, answer func() [][]byte, flood 
 // stored (duplicates once); one that sends several is cut off, and the
 // requester gets the room's history from another member.
 func TestHostileHistoryServer(t *testing.T) {
+	nothingLost(t)
 	secret := []byte("correct horse")
 	a := newRoomNode(t, chat.RoomConfig{})
 	room := a.join(t, "team", secret)
@@ -411,6 +416,7 @@ func TestHostileHistoryServer(t *testing.T) {
 // for a room the server is not in; an oversized request and an unknown
 // version get their codes.
 func TestHistoryRefusals(t *testing.T) {
+	nothingLost(t)
 	a := newRoomNode(t, chat.RoomConfig{})
 	room := a.join(t, "lobby", nil)
 	x := newHost(t, nil)
@@ -462,6 +468,7 @@ func TestHistoryRefusals(t *testing.T) {
 // with a fresh key: anyone may author in an open room) and "more" cannot
 // keep the requester asking: it stops after HistorySyncRounds exchanges.
 func TestHostileHistoryServerEndless(t *testing.T) {
+	nothingLost(t)
 	srv := newRoomNode(t, chat.RoomConfig{})
 	topic := protocols.OpenRoomTopicPrefix + "lobby"
 	subscribeTopic(t, srv.ps, topic)
@@ -507,6 +514,7 @@ func TestHostileHistoryServerEndless(t *testing.T) {
 // A member holding more than one answer carries (historyAnswerMax, 128)
 // hands on all of it over several rounds.
 func TestHistoryBackfillInRounds(t *testing.T) {
+	nothingLost(t)
 	a := newRoomNode(t, chat.RoomConfig{Rate: 1000, Burst: 1000})
 	a.join(t, "lobby", nil)
 	const n = 300

@@ -44,6 +44,7 @@ func attackerOf(t testing.TB, victim host.Host) *hostile.Attacker {
 // B6 on /kith/dm/1.0.0: deadlines close slow and silent streams; a peer
 // holds at most DMLimits' 4 such streams, and another peer is served.
 func TestHostileDMSlowloris(t *testing.T) {
+	nothingLost(t)
 	const deadline = 500 * time.Millisecond
 	b := startDM(t, limitedHost(t, chat.DMLimits), chat.DMConfig{FirstFrameTimeout: deadline, IdleTimeout: deadline})
 	atk := attackerOf(t, b.h)
@@ -69,6 +70,7 @@ func TestHostileDMSlowloris(t *testing.T) {
 
 // B6 on /kith/history/1.0.0, with the history deadlines shortened.
 func TestHostileHistorySlowloris(t *testing.T) {
+	nothingLost(t)
 	const deadline = 500 * time.Millisecond
 	cfg := chat.RoomConfig{HistoryFirstFrame: deadline, HistoryIdle: deadline}
 	v := newRoomNodeWith(t, limitedHost(t, chat.HistoryLimits), cfg)

@@ -54,11 +54,17 @@ func (n *rdvNode) start(t *testing.T, d discovery.Discovery, store *memRoomStore
 	t.Helper()
 	n.store = store
 	var err error
-	opts = append([]chat.RoomOption{chat.WithRoomEvents(func(e chat.RoomEvent) { n.events <- e }),
+	opts = append([]chat.RoomOption{chat.WithRoomEvents(func(e chat.RoomEvent) {
+		n.mu.Lock()
+		n.shown = append(n.shown, e)
+		n.mu.Unlock()
+		n.events <- e
+	}),
 		chat.WithRoomDiscovery(d), chat.WithRendezvousHook(n.log.add)}, opts...)
 	if n.svc, err = chat.NewRooms(n.h, n.ps, store, chat.RoomConfig{}, opts...); err != nil {
 		t.Fatal(err)
 	}
+	trackRoom(t, n.roomNode)
 	t.Cleanup(func() { n.svc.Close() })
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -178,6 +184,7 @@ var fastRendezvous = chat.WithRendezvousTiming(chat.RendezvousTiming{FindFirst: 
 // servers, DHT queries connect them to each other too; as DHT clients, they
 // reach only the bootstrap host, so the rendezvous alone connects them.
 func TestRoomRendezvousThroughDHT(t *testing.T) {
+	nothingLost(t)
 	for _, tt := range []struct {
 		name string
 		mode dht.ModeOpt
@@ -322,6 +329,7 @@ func (d *memDiscovery) FindPeers(_ context.Context, ns string, _ ...discovery.Op
 // one ends its rendezvous (and every goroutine its join started) before
 // Leave returns, and rejoining it starts a new one; Close ends the other.
 func TestRoomRendezvousStopsOnLeave(t *testing.T) {
+	nothingLost(t)
 	// Goroutines that start a moment after what started them, so that a
 	// snapshot may miss them: identify's push loop (started with the host)
 	// and room kept's history watcher. Neither hides a leak of room gone:
@@ -403,6 +411,7 @@ func TestRoomRendezvousStopsOnLeave(t *testing.T) {
 // (the next scheduled lookup is an hour away), and renews before the TTL it
 // was given runs out.
 func TestRoomRendezvousRetriesAndRenews(t *testing.T) {
+	nothingLost(t)
 	const ttl = 300 * time.Millisecond
 	r := newMemRendezvous(ttl)
 	r.fail = 2
@@ -443,6 +452,7 @@ func TestRoomRendezvousRetriesAndRenews(t *testing.T) {
 // and on loopback the two TCP dials may cross and both fail (the service
 // spreads them over FindGap, which this test sets to 0).
 func TestRoomRendezvousLooksUpWhenRoomEmpties(t *testing.T) {
+	nothingLost(t)
 	r := newMemRendezvous(time.Hour)
 	b := newRoomNode(t, chat.RoomConfig{})
 	room := b.join(t, "lobby", nil)
@@ -475,6 +485,7 @@ func TestRoomRendezvousLooksUpWhenRoomEmpties(t *testing.T) {
 // the room's topic: what a member advertises under is what another looks
 // up.
 func TestRoomRendezvousNamespace(t *testing.T) {
+	nothingLost(t)
 	r := newMemRendezvous(time.Hour)
 	h := newHost(t, nil)
 	n := newRdvNode(t, h, r.client(h), newMemRoomStore())

@@ -22,6 +22,7 @@ import (
 // such messages are ignored and the author alone is penalised through the
 // application-specific score (PenaltyWeight), which graylists the flooder.
 func TestHostileRoomRateRejectSparesForwarders(t *testing.T) {
+	nothingLost(t)
 	bScores, bOpt := newScoreWatch()
 	b := newRoomNode(t, chat.RoomConfig{}, bOpt)
 	c := newRoomNode(t, chat.RoomConfig{Rate: 1000, Burst: 1000})

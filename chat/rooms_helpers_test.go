@@ -24,6 +24,16 @@ type roomNode struct {
 	events  chan chat.RoomEvent
 	rejects chan rejected // what pubsub rejected or ignored, with why
 	trace   *nodeTracer
+
+	mu    sync.Mutex
+	shown []chat.RoomEvent // every event the service reported (N6)
+}
+
+// shownEvents returns every event n's service reported so far.
+func (n *roomNode) shownEvents() []chat.RoomEvent {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.shown)
 }
 
 type rejected struct {
@@ -40,7 +50,14 @@ func newRoomNode(t testing.TB, cfg chat.RoomConfig, opts ...pubsub.Option) *room
 // pubsub with psOpts, and the room service with cfg and roomOpts.
 func buildRoomNode(t testing.TB, h host.Host, cfg chat.RoomConfig, psOpts []pubsub.Option, roomOpts ...chat.RoomOption) *roomNode {
 	t.Helper()
-	n := &roomNode{h: h, store: newMemRoomStore(),
+	return buildRoomNodeOn(t, h, newMemRoomStore(), cfg, psOpts, roomOpts...)
+}
+
+// buildRoomNodeOn is buildRoomNode on a store the test holds (a member
+// restarted on its store).
+func buildRoomNodeOn(t testing.TB, h host.Host, store *memRoomStore, cfg chat.RoomConfig, psOpts []pubsub.Option, roomOpts ...chat.RoomOption) *roomNode {
+	t.Helper()
+	n := &roomNode{h: h, store: store,
 		events: make(chan chat.RoomEvent, 1<<14), rejects: make(chan rejected, 1<<14)}
 	n.trace = newNodeTracer(n.rejects)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -50,10 +67,16 @@ func buildRoomNode(t testing.TB, h host.Host, cfg chat.RoomConfig, psOpts []pubs
 		t.Fatal(err)
 	}
 	n.ps = ps
-	roomOpts = append([]chat.RoomOption{chat.WithRoomEvents(func(e chat.RoomEvent) { n.events <- e })}, roomOpts...)
+	roomOpts = append([]chat.RoomOption{chat.WithRoomEvents(func(e chat.RoomEvent) {
+		n.mu.Lock()
+		n.shown = append(n.shown, e)
+		n.mu.Unlock()
+		n.events <- e
+	})}, roomOpts...)
 	if n.svc, err = chat.NewRooms(n.h, ps, n.store, cfg, roomOpts...); err != nil {
 		t.Fatal(err)
 	}
+	trackRoom(t, n)
 	t.Cleanup(func() { n.svc.Close() })
 	return n
 }

@@ -22,6 +22,7 @@ import (
 // nothing of it, and what it posts (sealed with another key, or not sealed)
 // is rejected by the members and never shown.
 func TestHostileRoomOutsider(t *testing.T) {
+	nothingLost(t)
 	a, b := newRoomNode(t, chat.RoomConfig{}), newRoomNode(t, chat.RoomConfig{})
 	out := newRoomNode(t, chat.RoomConfig{})
 	connect(t, a.h, b.h)
@@ -91,11 +92,17 @@ const (
 // openPayload is the payload of message seq of the open room, sent now.
 func openPayload(t testing.TB, room string, seq uint64, text string) []byte {
 	t.Helper()
+	return openPayloadAt(t, room, seq, text, time.Now())
+}
+
+// openPayloadAt is openPayload stating sentAt.
+func openPayloadAt(t testing.TB, room string, seq uint64, text string, sentAt time.Time) []byte {
+	t.Helper()
 	topic, err := protocols.RoomTopic(room, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := protocols.EncodeRoomPayload(protocols.RoomMessage{Room: room, Seq: seq, SentAt: time.Now(), Text: text}, nil, topic)
+	p, err := protocols.EncodeRoomPayload(protocols.RoomMessage{Room: room, Seq: seq, SentAt: sentAt, Text: text}, nil, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +126,7 @@ func openPayload(t testing.TB, room string, seq uint64, text string) []byte {
 // delivered or stored anywhere, and the members that score the hostile
 // peer score it below RoomScoreThresholds' gossip threshold.
 func TestHostileRoomForgedAuthor(t *testing.T) {
+	nothingLost(t)
 	bScores, bOpt := newScoreWatch()
 	cScores, cOpt := newScoreWatch()
 	a := newRoomNode(t, chat.RoomConfig{})
@@ -242,6 +250,7 @@ func (n *roomNode) waitOutOfMesh(t testing.TB, room string, p peer.ID) {
 // How B and C score each other is left to
 // TestHostileRoomRateRejectSparesForwarders.
 func TestHostileRoomFlooder(t *testing.T) {
+	nothingLost(t)
 	const (
 		flood  = 500
 		honest = 30
@@ -356,6 +365,7 @@ func (n *roomNode) nextEvent(t testing.TB) chat.RoomEvent {
 //     takes the replay into validation again instead of dropping it as a
 //     duplicate, which takes up to a minute.
 func TestHostileRoomReplay(t *testing.T) {
+	nothingLost(t)
 	trace := newMsgTracer()
 	a := newRoomNode(t, chat.RoomConfig{})
 	b := newRoomNode(t, chat.RoomConfig{}, pubsub.WithSeenMessagesTTL(time.Second), pubsub.WithRawTracer(trace))
@@ -377,8 +387,14 @@ func TestHostileRoomReplay(t *testing.T) {
 	captured := evil.capture(t, func(m *pb.Message) bool { return peer.ID(m.From) == a.h.ID() })
 
 	akey := privKey(t, a.h)
+	// A's messages 2 to 4, signed here as A's other device would: times
+	// in seq order, as kith states them, whatever order they are sent in.
+	base := time.Now()
 	signed := func(seq uint64, text string) *pb.Message {
-		return signedMessage(t, a.h.ID(), akey, room.Topic, openPayload(t, "lobby", seq, text))
+		return signedMessage(t, a.h.ID(), akey, room.Topic, openPayloadAt(t, "lobby", seq, text, base.Add(time.Duration(seq)*time.Millisecond)))
+	}
+	for seq, text := range map[uint64]string{2: "two", 3: "three", 4: "four"} {
+		wroteElsewhere(t, "lobby", a.h.ID(), seq, text)
 	}
 	evil.publish(t, b.h.ID(), signed(3, "three"))
 	if e := b.nextEvent(t); e.Gap == nil || *e.Gap != (chat.Gap{Author: a.h.ID(), From: 2, To: 2}) {

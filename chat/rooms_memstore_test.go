@@ -172,3 +172,10 @@ func (s *memRoomStore) RoomGaps(_ context.Context, room string) ([]chat.Gap, err
 	})
 	return gaps, nil
 }
+
+// all returns every message held, in the order stored.
+func (s *memRoomStore) all() []chat.RoomMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.msgs)
+}

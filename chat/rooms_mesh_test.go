@@ -36,6 +36,7 @@ func (n *roomNode) expectMessage(t testing.TB, author peer.ID, text string) chat
 // gossip (IHAVE) goes to peers outside it, so a message B relays before it
 // grafts C never reaches C (see waitMesh).
 func TestRoomMeshForwardsThroughThirdPeer(t *testing.T) {
+	nothingLost(t)
 	scores := make(chan map[peer.ID]float64, 1) // b's scores of its peers
 	inspect := pubsub.PeerScoreInspectFn(func(m map[peer.ID]float64) {
 		select {
@@ -89,6 +90,7 @@ func TestRoomMeshForwardsThroughThirdPeer(t *testing.T) {
 // B list C among the room topic's peers, C lists them, and C gets what A
 // and B send from then on, and they get what C sends.
 func TestRoomLateJoiner(t *testing.T) {
+	nothingLost(t)
 	a, b := newRoomNode(t, chat.RoomConfig{}), newRoomNode(t, chat.RoomConfig{})
 	connect(t, a.h, b.h)
 	a.join(t, "lobby", nil)

@@ -3,10 +3,12 @@ package chat
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 	"unicode/utf8"
 
 	"github.com/kithnet/kith/protocols"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Send stores text as our next message in room and publishes it. It waits
@@ -32,6 +34,13 @@ func (s *RoomService) Send(ctx context.Context, room, text string) (RoomMessage,
 	if err != nil {
 		return RoomMessage{}, fmt.Errorf("chat: send to %q: %w", room, err)
 	}
+	if j.lastSent.IsZero() && hw > 0 {
+		// The first Send since we started or joined: our previous message
+		// was stated before, and our clock may have been set back since.
+		if j.lastSent, err = s.ownSentAt(ctx, room, hw); err != nil {
+			return RoomMessage{}, fmt.Errorf("chat: send to %q: %w", room, err)
+		}
+	}
 	now := s.now().UTC()
 	// Never state a time before our previous message's: RoomOrder keeps an
 	// author's messages in seq order only so.
@@ -51,6 +60,23 @@ func (s *RoomService) Send(ctx context.Context, room, text string) (RoomMessage,
 	}
 	s.log.Debug("sent", "room", room, "seq", m.Seq)
 	return m, nil
+}
+
+// ownSentAt returns the time our message seq in room stated (zero if it
+// is not stored).
+func (s *RoomService) ownSentAt(ctx context.Context, room string, seq uint64) (time.Time, error) {
+	hws, err := s.store.HighWaters(ctx, room)
+	if err != nil {
+		return time.Time{}, err
+	}
+	above := make(map[peer.ID]uint64, len(hws)+1) // every author's messages left out, but our seq
+	maps.Copy(above, hws)
+	above[s.h.ID()] = seq - 1
+	ms, err := s.store.RoomMessages(ctx, RoomFilter{Room: room, Above: above, Limit: 1})
+	if err != nil || len(ms) == 0 {
+		return time.Time{}, err
+	}
+	return ms[0].SentAt, nil
 }
 
 // publish publishes our stored message m on j's topic. The validator

@@ -8,6 +8,7 @@ import (
 	"github.com/kithnet/kith/chat"
 	"github.com/kithnet/kith/protocols"
 	"github.com/kithnet/kith/protocols/invariants"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -29,6 +30,7 @@ func newSkewedRoomNode(t *testing.T, skew time.Duration) *roomNode {
 // window), without penalty: an author whose clock runs an hour or a day
 // fast is not heard, but not graylisted either.
 func TestF7RoomClockSkew(t *testing.T) {
+	nothingLost(t)
 	for _, tc := range []struct {
 		name  string
 		skew  time.Duration // author's clock minus the reader's
@@ -78,5 +80,54 @@ func TestF7RoomClockSkew(t *testing.T) {
 			}
 			invariants.ExactlyOnce(t, stored, sent) // N3 (as the reader holds them)
 		})
+	}
+}
+
+// TestF7RoomClockBackAcrossRestart: an author whose clock is set back a
+// day between two runs (a clock that ran fast, corrected while kith was
+// stopped) still states times in seq order, so every member shows its
+// messages in the order sent (N6): its first message after the restart
+// states its previous message's time, not an earlier one. Found by the N6
+// check: Send kept its previous time in memory only, so the message after a
+// restart could state an earlier time and every member's RoomOrder showed
+// it before the author's earlier ones.
+func TestF7RoomClockBackAcrossRestart(t *testing.T) {
+	nothingLost(t)
+	key, _, _ := crypto.GenerateEd25519Key(nil)
+	store := newMemRoomStore()
+	reader := newSkewedRoomNode(t, 0)
+	start := func(skew time.Duration) *roomNode {
+		n := buildRoomNodeOn(t, newHost(t, key), store, chat.RoomConfig{}, nil,
+			chat.WithRoomClock(func() time.Time { return time.Now().Add(skew) }))
+		connect(t, n.h, reader.h)
+		n.join(t, "lobby", nil)
+		n.waitMesh(t, "lobby", reader.h.ID())
+		return n
+	}
+	reader.join(t, "lobby", nil)
+	author := start(0)
+	first, err := author.svc.Send(t.Context(), "lobby", "before the restart")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := reader.nextMessage(t); m.Seq != first.Seq {
+		t.Fatalf("the reader got %+v, want seq %d", m, first.Seq)
+	}
+	author.svc.Close()
+	author.h.Close()
+
+	author = start(-24 * time.Hour)
+	second, err := author.svc.Send(t.Context(), "lobby", "after the restart, a day back")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Seq != first.Seq+1 || second.SentAt.Before(first.SentAt) {
+		t.Errorf("after the restart the author stated seq %d at %v; its previous, seq %d, at %v", second.Seq, second.SentAt, first.Seq, first.SentAt)
+	}
+	for m := reader.nextMessage(t); m.Seq != second.Seq; m = reader.nextMessage(t) {
+	}
+	msgs, err := reader.svc.Messages(t.Context(), "lobby", chat.RoomFilter{})
+	if err != nil || len(msgs) != 2 || msgs[0].Seq != first.Seq || msgs[1].Seq != second.Seq {
+		t.Errorf("the reader shows %+v (%v), want seq %d then %d", msgs, err, first.Seq, second.Seq)
 	}
 }

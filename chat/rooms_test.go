@@ -11,6 +11,7 @@ import (
 // Three members of an open room: every message of each reaches the other
 // two once, in its author's seq order, attributed to its signer.
 func TestRoomOpenThreeNodes(t *testing.T) {
+	nothingLost(t)
 	nodes := []*roomNode{newRoomNode(t, chat.RoomConfig{}), newRoomNode(t, chat.RoomConfig{}), newRoomNode(t, chat.RoomConfig{})}
 	connect(t, nodes[0].h, nodes[1].h)
 	connect(t, nodes[1].h, nodes[2].h)

@@ -27,6 +27,7 @@ type tnode struct {
 	key   crypto.PrivKey
 	store *memStore
 	cfg   Config
+	opts  []Option // the service's, besides WithOnEvent
 	h     host.Host
 	svc   *Service
 
@@ -37,8 +38,14 @@ type tnode struct {
 
 func newNode(t *testing.T, cfg Config, opts ...libp2p.Option) *tnode {
 	t.Helper()
+	return newNodeWith(t, cfg, nil, opts...)
+}
+
+// newNodeWith is newNode with options for the files service.
+func newNodeWith(t *testing.T, cfg Config, svcOpts []Option, opts ...libp2p.Option) *tnode {
+	t.Helper()
 	key, _, _ := crypto.GenerateEd25519Key(nil)
-	n := &tnode{key: key, store: &memStore{}, cfg: cfg, signal: make(chan struct{}, 1)}
+	n := &tnode{key: key, store: &memStore{}, cfg: cfg, opts: svcOpts, signal: make(chan struct{}, 1)}
 	n.start(t, opts...)
 	return n
 }
@@ -50,7 +57,7 @@ func (n *tnode) start(t *testing.T, opts ...libp2p.Option) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := New(h, n.store, n.cfg, WithOnEvent(n.onEvent))
+	svc, err := New(h, n.store, n.cfg, append([]Option{WithOnEvent(n.onEvent)}, n.opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

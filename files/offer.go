@@ -172,6 +172,11 @@ func (s *Service) handleOffer(st *stream, p peer.ID, o *protocols.FileOffer) {
 		st.fail(code, err.Error())
 		return
 	}
+	if !s.offers.allow(p) {
+		s.log.Debug("offer over the peer's rate", "peer", p)
+		st.fail(protocols.CodeRateLimited, ErrOfferRate.Error())
+		return
+	}
 	m, err := protocols.ParseManifest(o.Manifest)
 	if err != nil {
 		s.log.Debug("bad offer", "peer", p, "err", err)
@@ -180,7 +185,7 @@ func (s *Service) handleOffer(st *stream, p peer.ID, o *protocols.FileOffer) {
 	}
 	t, err := s.storeOffer(p, o, m)
 	switch {
-	case errors.Is(err, errTooManyOffers):
+	case errors.Is(err, ErrTooManyOffers):
 		st.fail(protocols.CodeRateLimited, err.Error())
 		return
 	case errors.Is(err, errOfferChanged):
@@ -205,10 +210,16 @@ func (s *Service) handleOffer(st *stream, p peer.ID, o *protocols.FileOffer) {
 	}
 }
 
+// What a receiver answers (RATE_LIMITED, with this text) to an offer past
+// a limit: the offers of one peer waiting for an answer
+// (Config.MaxPendingOffers), or the rate a peer may offer at
+// (Config.OfferBurst, OfferRate).
 var (
-	errTooManyOffers = errors.New("too many offers waiting for an answer")
-	errOfferChanged  = errors.New("this transfer ID was offered with another manifest")
+	ErrTooManyOffers = errors.New("too many offers waiting for an answer")
+	ErrOfferRate     = errors.New("too many offers at once; try again later")
 )
+
+var errOfferChanged = errors.New("this transfer ID was offered with another manifest")
 
 // storeOffer stores o unless p already has as many offers waiting as
 // allowed; an offer already stored is returned as it is.
@@ -229,7 +240,7 @@ func (s *Service) storeOffer(p peer.ID, o *protocols.FileOffer, m *protocols.Man
 		return Transfer{}, err
 	}
 	if len(waiting) >= s.cfg.MaxPendingOffers {
-		return Transfer{}, errTooManyOffers
+		return Transfer{}, ErrTooManyOffers
 	}
 	t := Transfer{
 		ID: NewTransferID(), RemoteID: o.TransferID, Peer: p, Direction: In, State: StateOffered,

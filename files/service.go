@@ -47,6 +47,12 @@ type Config struct {
 	Window int
 	// MaxPendingOffers bounds the offers waiting for an answer, per peer (16).
 	MaxPendingOffers int
+	// OfferBurst and OfferRate bound how fast a peer may offer, whatever
+	// becomes of its offers: OfferBurst offers at once, then OfferRate a
+	// second (16, 2). An offer past them is answered RATE_LIMITED before
+	// its manifest is parsed; kith's sender retries it with back-off.
+	OfferBurst int
+	OfferRate  float64
 	// FrameTimeout bounds each read and write of a frame or chunk (30 s).
 	FrameTimeout time.Duration
 	// JournalEvery is how often a receiver syncs what it wrote and records
@@ -74,6 +80,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPendingOffers <= 0 {
 		c.MaxPendingOffers = 16
+	}
+	if c.OfferBurst <= 0 {
+		c.OfferBurst = 16
+	}
+	if c.OfferRate <= 0 {
+		c.OfferRate = 2
 	}
 	return c
 }
@@ -105,6 +117,11 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 // WithOnEvent sets a function called for every Event. It must not block.
 func WithOnEvent(f func(Event)) Option { return func(s *Service) { s.onEvent = f } }
 
+// WithClock sets the clock the per-peer offer limits run on (time.Now).
+// No clock of a peer's reaches the files protocol: offers, fetches and
+// tickets carry no time, and nothing a peer sends expires.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
 // Service runs /kith/files/1.0.0 on a host: it offers, serves, fetches,
 // verifies and resumes transfers kept in a Store.
 type Service struct {
@@ -113,6 +130,7 @@ type Service struct {
 	cfg     Config
 	log     *slog.Logger
 	onEvent func(Event)
+	now     func() time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -134,6 +152,7 @@ type Service struct {
 	// inserting let 8 streams of one peer store 23 offers past a cap of 16
 	// (TestOfferStormFromOnePeer in node).
 	offerMu sync.Mutex
+	offers  *offerLimits // per-peer token buckets of incoming offers (L7)
 
 	sinkHook func(*Sink) // tests: adjusts each sink a fetch opens
 }
@@ -145,12 +164,13 @@ func New(h host.Host, store Store, cfg Config, opts ...Option) (*Service, error)
 		h: h, store: store, cfg: cfg.withDefaults(), log: slog.Default(),
 		sources: make(map[TransferID]*Source), shares: make(map[protocols.Hash][]TransferID),
 		keep: make(map[TransferID]bool), runs: make(map[TransferID]context.CancelFunc),
-		rates: make(map[TransferID]*rateMeter),
+		rates: make(map[TransferID]*rateMeter), now: time.Now,
 	}
 	for _, o := range opts {
 		o(s)
 	}
 	s.log = s.log.With("component", "files")
+	s.offers = newOfferLimits(s.cfg.OfferRate, s.cfg.OfferBurst, s.now)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.loadShares(); err != nil {
 		s.cancel()

@@ -31,6 +31,7 @@ type gateWorld struct {
 
 func newGateWorld(t *testing.T) gateWorld {
 	t.Helper()
+	w := nothingLost(t)
 	nCfg := nodetest.Config(t)
 	nKey := identityOf(t, nCfg.Home)
 	r := startRelay(t, func(cfg *node.Config) {
@@ -43,6 +44,8 @@ func newGateWorld(t *testing.T) gateWorld {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
+	w.add(r)
+	w.add(n)
 	if _, err := circuitclient.Reserve(t.Context(), n.Host(), relayInfo(r)); err != nil {
 		t.Fatalf("N's reservation on R: %v", err)
 	}

@@ -49,6 +49,10 @@ func buildHost(cfg Config, p hostParts) (host.Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	certOpt, err := quicCertOption(time.Now())
+	if err != nil {
+		return nil, err
+	}
 	rm, err := newResourceManager(p.limits)
 	if err != nil {
 		return nil, err
@@ -64,7 +68,7 @@ func buildHost(cfg Config, p hostParts) (host.Host, error) {
 		libp2p.ListenAddrs(listen...),
 		// TCP is secured with Noise only; QUIC brings its own TLS 1.3.
 		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(quic.NewTransport),
+		libp2p.Transport(quic.NewTransport, certOpt),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ResourceManager(rm),

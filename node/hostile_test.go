@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/kithnet/kith/node"
-	"github.com/kithnet/kith/node/nodetest"
 	"github.com/kithnet/kith/protocols"
 	"github.com/kithnet/kith/protocols/hostile"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -36,9 +35,13 @@ type arena struct {
 	events         <-chan node.Event // the victim's
 }
 
+// newArena starts the arena and the test's nothing-lost check (call it
+// first).
 func newArena(t *testing.T) *arena {
 	t.Helper()
-	v, m, h := nodetest.Start(t), nodetest.Start(t), nodetest.Start(t)
+	w := nothingLost(t)
+	v, m, h := w.start(), w.start(), w.start()
+	w.rawSender(m)
 	befriend(t, v, m, "victim", "mal")
 	befriend(t, v, h, "victim", "honest")
 	events, cancel := v.Events().Subscribe()
@@ -226,7 +229,8 @@ func TestHostileUnknownVersions(t *testing.T) {
 // gets it once, on /kith/dm/1.0.0 only: the message fails, and is never
 // sent again under another version or protocol ID (no silent downgrade).
 func TestHostileReceiverRefusesVersionNoDowngrade(t *testing.T) {
-	v, m := nodetest.Start(t), nodetest.Start(t)
+	w := nothingLost(t)
+	v, m := w.start(), w.start()
 	befriend(t, v, m, "victim", "mal")
 	var mu sync.Mutex
 	var seen []protocol.ID
@@ -261,9 +265,11 @@ func TestHostileReceiverRefusesVersionNoDowngrade(t *testing.T) {
 // B9: a DM frame captured and replayed on a new stream, again after the
 // victim restarts, is acked each time and stored once.
 func TestHostileReplayedDM(t *testing.T) {
+	w := nothingLost(t)
 	home := t.TempDir()
-	v := nodetest.Start(t, func(c *node.Config) { c.Home = home })
-	m := nodetest.Start(t)
+	v := w.start(func(c *node.Config) { c.Home = home })
+	m := w.start()
+	w.rawSender(m)
 	befriend(t, v, m, "victim", "mal")
 	atk := hostile.New(m.Host())
 	var id [16]byte
@@ -303,7 +309,7 @@ func TestHostileReplayedDM(t *testing.T) {
 		t.Fatalf("after 3 replays the victim shows the message %d times, want 1", n)
 	}
 	v.Close()
-	v2 := nodetest.Start(t, func(c *node.Config) { c.Home = home })
+	v2 := w.start(func(c *node.Config) { c.Home = home })
 	m.Host().Peerstore().AddAddrs(v2.ID(), v2.Host().Addrs(), time.Hour)
 	replay(v2)
 	if n := count(v2); n != 1 {

@@ -54,7 +54,8 @@ func waitEvent(t *testing.T, events <-chan node.Event, f func(node.Event) bool) 
 }
 
 func TestMessageBetweenContacts(t *testing.T) {
-	a, b := nodetest.Start(t), nodetest.Start(t)
+	w := nothingLost(t)
+	a, b := w.start(), w.start()
 	befriend(t, a, b, "ana", "ben")
 	events, cancel := b.Events().Subscribe()
 	defer cancel()
@@ -78,7 +79,8 @@ func TestMessageBetweenContacts(t *testing.T) {
 }
 
 func TestMessageFromNonContactRefused(t *testing.T) {
-	a, b := nodetest.Start(t), nodetest.Start(t)
+	w := nothingLost(t)
+	a, b := w.start(), w.start()
 	// b knows nobody; a has b as a contact.
 	if _, err := a.AddContact(t.Context(), "ben", b.Identity().Ticket); err != nil {
 		t.Fatal(err)
@@ -92,7 +94,7 @@ func TestMessageFromNonContactRefused(t *testing.T) {
 		t.Fatalf("b stored a message from a non-contact: %+v", ms)
 	}
 	// With accept = "anyone", the same message goes through.
-	c := nodetest.Start(t, func(cfg *node.Config) { cfg.Messages.Accept = node.AcceptAnyone })
+	c := w.start(func(cfg *node.Config) { cfg.Messages.Accept = node.AcceptAnyone })
 	m, err := a.SendMessage(t.Context(), c.Identity().Ticket, "hello stranger")
 	if err != nil || m.State != "delivered" {
 		t.Fatalf("send to accept=anyone: %+v %v", m, err)
@@ -100,7 +102,8 @@ func TestMessageFromNonContactRefused(t *testing.T) {
 }
 
 func TestBlockedPeerRefused(t *testing.T) {
-	a, b := nodetest.Start(t), nodetest.Start(t)
+	w := nothingLost(t)
+	a, b := w.start(), w.start()
 	befriend(t, a, b, "ana", "ben")
 	if _, err := a.SendMessage(t.Context(), "ben", "before"); err != nil {
 		t.Fatal(err)
@@ -128,12 +131,14 @@ func TestBlockedPeerRefused(t *testing.T) {
 // A message to a contact that is offline is queued, then delivered exactly
 // once when the contact's node starts again (same home, same identity).
 func TestMessageQueuedUntilPeerStarts(t *testing.T) {
-	a := nodetest.Start(t)
+	w := nothingLost(t)
+	a := w.start()
 	bcfg := nodetest.Config(t)
 	b, err := node.New(bcfg, node.WithLogger(nodetest.Logger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.add(b)
 	befriend(t, a, b, "ana", "ben")
 	b.Close()
 
@@ -147,7 +152,8 @@ func TestMessageQueuedUntilPeerStarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b2.Close()
+	t.Cleanup(func() { b2.Close() })
+	w.add(b2)
 	// b2 listens on new ports: it reaches out to ana, whose outbox then
 	// sends at once.
 	if err := b2.Connect(t.Context(), a.ID()); err != nil {

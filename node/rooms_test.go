@@ -52,7 +52,8 @@ func waitRoomMessage(t *testing.T, events <-chan node.Event, id string) node.Roo
 }
 
 func TestRoomMessagesBothWays(t *testing.T) {
-	a, b := nodetest.Start(t), nodetest.Start(t)
+	w := nothingLost(t)
+	a, b := w.start(), w.start()
 	befriend(t, a, b, "ana", "ben")
 	connectNodes(t, a, b)
 	aEvents, cancelA := a.Events().Subscribe()
@@ -103,7 +104,8 @@ func TestRoomMessagesBothWays(t *testing.T) {
 
 // Bad input gets an error naming the problem; the secret never shows in it.
 func TestRoomErrors(t *testing.T) {
-	n := nodetest.Start(t)
+	w := nothingLost(t)
+	n := w.start()
 	ctx := t.Context()
 	secret := []byte("sesame-street-secret")
 	if _, err := n.JoinRoom(ctx, "ops", secret); err != nil {
@@ -143,11 +145,13 @@ func second[T any](_ T, err error) error { return err }
 // A node rejoins its rooms when it restarts, and a room it left keeps its
 // messages.
 func TestRoomsRejoinedAfterRestart(t *testing.T) {
+	w := nothingLost(t)
 	cfg := nodetest.Config(t)
 	n, err := node.New(cfg, node.WithLogger(nodetest.Logger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.add(n)
 	ctx := t.Context()
 	if _, err := n.JoinRoom(ctx, "ops", []byte("sesame-street-secret")); err != nil {
 		t.Fatal(err)
@@ -173,7 +177,8 @@ func TestRoomsRejoinedAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer n.Close()
+	t.Cleanup(func() { n.Close() })
+	w.add(n)
 	rs, err := n.Rooms(ctx)
 	if err != nil || len(rs) != 1 || rs[0].Name != "ops" || !rs[0].Private {
 		t.Fatalf("rooms after a restart: %+v %v", rs, err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kithnet/kith/files"
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/node/nodetest"
 	"github.com/kithnet/kith/protocols"
@@ -49,10 +50,12 @@ func oneFileManifest(t testing.TB) []byte {
 	return b
 }
 
-// stormCounts are the answers a storm got.
+// stormCounts are the answers a storm got: OfferAck, RATE_LIMITED by the
+// per-peer token bucket (files.ErrOfferRate), RATE_LIMITED by the cap on
+// waiting offers (files.ErrTooManyOffers), anything else.
 type stormCounts struct {
-	acked, limited, other atomic.Int64
-	firstOther            atomic.Value // error: the first other answer
+	acked, limited, capped, other atomic.Int64
+	firstOther                    atomic.Value // error: the first other answer
 }
 
 // storm offers from h to p with workers streams at once until ctx ends.
@@ -63,11 +66,17 @@ func storm(ctx context.Context, h host.Host, p peer.ID, m []byte, workers int, c
 			for ctx.Err() == nil {
 				f, err := rawOffer(ctx, h, p, m)
 				var re *protocols.RemoteError
+				if err == nil && f.Error != nil {
+					re = f.Error
+				} else if !errors.As(err, &re) {
+					re = nil
+				}
 				switch {
 				case err == nil && f.OfferAck != nil:
 					c.acked.Add(1)
-				case err == nil && f.Error != nil && f.Error.Code == protocols.CodeRateLimited,
-					errors.As(err, &re) && re.Code == protocols.CodeRateLimited:
+				case re != nil && re.Code == protocols.CodeRateLimited && re.Message == files.ErrTooManyOffers.Error():
+					c.capped.Add(1)
+				case re != nil && re.Code == protocols.CodeRateLimited && re.Message == files.ErrOfferRate.Error():
 					c.limited.Add(1)
 				case ctx.Err() == nil:
 					c.other.Add(1)
@@ -81,15 +90,20 @@ func storm(ctx context.Context, h host.Host, p peer.ID, m []byte, workers int, c
 
 // RELIABILITY L7: a contact storms N with file offers (raw offers on
 // streams of their own, 8 at once: the files service's per-peer stream
-// limit) for stormFor, at well over 10,000 a minute. N holds 16 of them
-// (files.Config.MaxPendingOffers) and answers every other one RATE_LIMITED
-// without storing it; meanwhile another contact's offer, sent through the
-// files service as kith sends, reaches N's event stream as an offer
+// limit) for stormFor, at well over 10,000 a minute. N's per-peer token
+// bucket (files.Config.OfferBurst 16, OfferRate 2 a second) lets no more
+// than its burst and rate through and answers the rest RATE_LIMITED before
+// parsing them; of those it lets through, N holds 16
+// (files.Config.MaxPendingOffers) and answers the others RATE_LIMITED too,
+// storing none of them. Meanwhile another contact's offer, sent through
+// the files service as kith sends, reaches N's event stream as an offer
 // within 1 s.
 func TestOfferStormFromOnePeer(t *testing.T) {
 	const (
 		stormFor = 5 * time.Second
 		minRate  = 10000.0 / 60 // offers per second
+		burst    = 16           // files.Config.OfferBurst's default
+		perSec   = 2            // files.Config.OfferRate's default
 	)
 	n, b := nodetest.Start(t), nodetest.Start(t)
 	a := bareHost(t)
@@ -118,7 +132,7 @@ func TestOfferStormFromOnePeer(t *testing.T) {
 	go func() { defer close(done); storm(ctx, a, n.ID(), oneFileManifest(t), 8, &c) }()
 
 	// Once the queue is full and the storm is being refused, ben offers.
-	for c.limited.Load() < 100 {
+	for c.limited.Load()+c.capped.Load() < 100 {
 		select {
 		case <-done:
 			t.Fatalf("the storm ended before N refused 100 offers: %d acked, %d other", c.acked.Load(), c.other.Load())
@@ -136,11 +150,12 @@ func TestOfferStormFromOnePeer(t *testing.T) {
 	<-done
 	elapsed := time.Since(start)
 
-	total := c.acked.Load() + c.limited.Load() + c.other.Load()
+	total := c.acked.Load() + c.limited.Load() + c.capped.Load() + c.other.Load()
 	rate := float64(total) / elapsed.Seconds()
-	t.Logf("storm: %d offers in %v (%.0f/s = %.0f/min): %d held, %d RATE_LIMITED, %d other; ben's offer prompted after %v",
-		total, elapsed.Round(time.Millisecond), rate, rate*60, c.acked.Load(), c.limited.Load(), c.other.Load(),
-		prompt.Round(time.Millisecond))
+	passed := c.acked.Load() + c.capped.Load() // what the bucket let through
+	t.Logf("storm: %d offers in %v (%.0f/s = %.0f/min): %d RATE_LIMITED by the bucket, %d passed it (%d held, %d RATE_LIMITED by the pending cap), %d other; ben's offer prompted after %v",
+		total, elapsed.Round(time.Millisecond), rate, rate*60, c.limited.Load(), passed, c.acked.Load(), c.capped.Load(),
+		c.other.Load(), prompt.Round(time.Millisecond))
 	if e := c.firstOther.Load(); e != nil {
 		t.Logf("first other answer: %v", e)
 	}
@@ -149,6 +164,14 @@ func TestOfferStormFromOnePeer(t *testing.T) {
 	}
 	if c.acked.Load() != 16 {
 		t.Errorf("N held %d of the storm's offers, want 16", c.acked.Load())
+	}
+	// The bucket's bound: its burst, its rate over the storm (the storm
+	// began after start and ended before elapsed), and one token of slack.
+	if bound := burst + perSec*elapsed.Seconds() + 1; float64(passed) > bound {
+		t.Errorf("the token bucket let %d offers through in %v, want <= %.0f (burst %d + %d/s)", passed, elapsed, bound, burst, perSec)
+	}
+	if c.limited.Load() == 0 || c.limited.Load() < total-int64(burst+perSec*elapsed.Seconds()+1)-c.other.Load() {
+		t.Errorf("the token bucket refused %d of %d offers", c.limited.Load(), total)
 	}
 	if prompt > time.Second {
 		t.Errorf("ben's offer prompted after %v during the storm, want <= 1 s", prompt)

@@ -465,10 +465,13 @@
 //  2. The receiver answers OfferAck, with the same transfer ID, once it has
 //     stored the offer durably (so that it survives a crash of the
 //     receiver), or Error: NOT_ALLOWED (it takes no offers from this peer),
-//     BLOCKED, RATE_LIMITED (too many offers wait for an answer), the code
-//     ErrorCodeFor gives for a frame or manifest that breaks a rule
-//     (MALFORMED, TOO_LARGE, UNSUPPORTED_VERSION), or INTERNAL. The stream
-//     ends there.
+//     BLOCKED, RATE_LIMITED (too many of this peer's offers wait for an
+//     answer, kith: 16; or this peer offers faster than the receiver takes
+//     offers from one peer, kith: 16 at once, then 2 a second, counted
+//     before the manifest is parsed), the code ErrorCodeFor gives for a
+//     frame or manifest that breaks a rule (MALFORMED, TOO_LARGE,
+//     UNSUPPORTED_VERSION), or INTERNAL. The stream ends there. A sender
+//     offers a RATE_LIMITED offer again later, with back-off.
 //
 // A receiver holds an offer once per sender and transfer ID: it acks an offer
 // it holds already (whatever it decided about it) again without storing it
@@ -525,8 +528,11 @@
 //     NAME.kith-partial), with no Request unanswered, the receiver writes
 //     Complete: the manifest root it computed from the chunk hashes it
 //     verified. The sender answers Done if that is its manifest's root, and
-//     Error ROOT_MISMATCH otherwise; the stream ends. Only after it has
-//     written Done does the sender report the transfer as delivered.
+//     Error ROOT_MISMATCH otherwise; the stream ends. The sender reports
+//     the transfer as delivered once it has read a Complete with its root
+//     (kith records that just before it writes Done), never earlier; the
+//     receiver reports it done once it has read Done. So for a moment the
+//     sender may say done while the receiver does not yet.
 //
 // Either side may end a Fetch stream with an Error at any time, after which
 // it reads and writes nothing more on it; CANCELLED says that a user stopped
@@ -929,4 +935,44 @@
 // ErrFrameTooLarge, ErrMalformed or ErrUnsupportedVersion and says what is
 // wrong, for example "protocols: malformed frame: request have 0: author is
 // not a peer ID".
+//
+// # Clocks
+//
+// Peers' clocks disagree, by an hour (a time zone set wrong) or a day. Here
+// is every place a peer's clock reaches another peer, and what the other
+// does with it; a clock off by an hour or a day loses nothing except where
+// this says so.
+//
+//   - Direct messages: sent_at is the sender's clock, shown to the user and
+//     compared with nothing. A receiver keeps a sender's messages in the
+//     order they arrive, which is the order sent (a sender delivers its
+//     outbox oldest first, one delivery to a peer at a time), never in
+//     sent_at order; it refuses no message for its sent_at; and it keeps
+//     each id of a sender once, for good, so a replay is acked and dropped
+//     however old it is: there is no replay window for a clock to open.
+//   - File transfer: no frame carries a time. An offer waits for the
+//     receiver's answer until its user answers or the sender cancels it, and
+//     a shared ticket's transfer is served until it completes or is
+//     cancelled: neither expires, so no clock decides whether an offer is
+//     held or a fetch served. A receiver's per-peer offer rate (kith: 16 at
+//     once, then 2 a second) runs on its own clock, and a receiver whose
+//     clock goes back does not lock a peer out for it.
+//   - Tickets carry no time.
+//   - Rooms: sent_at is compared with the receiver's clock: a message stamped
+//     more than MaxRoomClockSkew (5 minutes) ahead is dropped, without
+//     penalty (section "Rooms"), so an author whose clock runs fast by more
+//     than that is not heard until it is set right; one behind by any amount
+//     is. An author's messages are ordered by seq; RoomOrder uses sent_at
+//     only to interleave authors, and a kith author never states a time
+//     before its previous message's, even after a restart with its clock
+//     set back.
+//   - Below these protocols, QUIC's TLS 1.3 handshake checks each peer's
+//     self-signed certificate against the other's clock. go-libp2p dates a
+//     certificate from its clock minus one hour, so peers whose clocks differ
+//     by more than an hour could not connect over QUIC (TCP with Noise
+//     carries no time). kith dates its certificates from 2020-01-01 and for
+//     100 years after its start, so two kith peers connect over QUIC whatever
+//     their clocks say within that span. A kith peer more than an hour
+//     behind a peer of another implementation still refuses that peer's
+//     certificate.
 package protocols

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kithnet/kith/node"
+	"github.com/kithnet/kith/protocols/invariants"
 )
 
 // colleagues is a relay used only as bootstrap and two daemons, ana and ben,
@@ -18,10 +19,14 @@ type colleagues struct {
 	anaD, benD *daemon
 	anaID      node.Identity
 	benID      node.Identity
+	check      *homeCheck
 }
 
+// startColleagues starts them, and the test's nothing-lost check over
+// ana's and ben's homes (c.check; add others to it): call it first.
 func startColleagues(t *testing.T) *colleagues {
 	t.Helper()
+	invariants.NoLeaks(t) // N7, of the test process: every helper process and reader ended
 	relay := startDaemon(t, newHome(t), "relay")
 	c := &colleagues{boot: relay.line(t), ana: newHome(t), ben: newHome(t)}
 	c.anaD = startDaemon(t, c.ana, "daemon", "--bootstrap", c.boot)
@@ -30,6 +35,7 @@ func startColleagues(t *testing.T) *colleagues {
 	c.benID = decodeJSON[node.Identity](t, mustRun(t, c.ben, "id", "--json"))
 	mustRun(t, c.ana, "contacts", "add", "ben", c.benID.PeerID)
 	mustRun(t, c.ben, "contacts", "add", "ana", c.anaID.PeerID)
+	c.check = checkHomes(t, c.ana, c.ben) // N3, N6
 	return c
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/kithnet/kith/node"
+	"github.com/kithnet/kith/protocols/invariants"
 )
 
 // followRoom is a running `kith room log NAME --follow --json`.
@@ -56,6 +57,7 @@ func TestCLIRoomThreeDaemons(t *testing.T) {
 	c := startColleagues(t) // ana and ben, contacts of each other
 	cat := newHome(t)
 	catD := startDaemon(t, cat, "daemon", "--bootstrap", c.boot)
+	c.check.add(cat)
 	homes := []string{c.ana, c.ben, cat}
 	for _, h := range homes {
 		if out := mustRun(t, h, "room", "join", "lobby"); strings.TrimSpace(out) != "joined lobby (open)" {
@@ -185,6 +187,7 @@ func writeSecret(t *testing.T, s string) string {
 // Without a daemon, room send runs a node that waits for a member to show
 // up, publishes, and stays until the message has left: the member gets it.
 func TestCLIRoomSendWithoutDaemon(t *testing.T) {
+	invariants.NoLeaks(t) // N7, of the test process
 	relay := startDaemon(t, newHome(t), "relay")
 	boot := relay.line(t)
 	ana := newHome(t)
@@ -197,6 +200,7 @@ bootstrap = ["`+boot+`"]
 mdns = false
 `)
 	mustRun(t, ben, "room", "join", "lobby")
+	checkHomes(t, ana, ben) // N3, N6
 	follow := followRoom(t, ana, "lobby")
 	// --wait bounds a broken test only: under load, finding ana through the
 	// DHT rendezvous took longer than the default 15 s once in CI.

@@ -220,6 +220,10 @@ func TestCLISendToAcceptedByTransfersAccept(t *testing.T) {
 		t.Fatalf("send ended %d with %+v\nstderr: %s", code, last, send.stderr())
 	}
 	sameBytes(t, src, filepath.Join(dir, "report.bin"))
+	// The sender records done when ben's Complete arrives, before it
+	// writes Done; ben records done once it has read Done, a moment later
+	// (under load it was seen still active, every byte verified).
+	waitDone(t, c.ben, offer.ID)
 	list := decodeJSON[[]node.TransferInfo](t, mustRun(t, c.ben, "transfers", "--json"))
 	if len(list) != 1 || list[0].State != "done" || list[0].Dir != dir || !slices.Equal(list[0].Names, []string{"report.bin"}) {
 		t.Fatalf("ben's transfers after: %+v", list)

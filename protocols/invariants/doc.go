@@ -16,7 +16,8 @@
 //     AssertUnchangedOutside compare (path, inode, mtime, size, mode, a
 //     hash) before and after.
 //   - N5, nothing written before consent: AssertNothingUnder.
-//   - N6, per-sender order and exactly-once display: PerSenderOrder.
+//   - N6, per-sender order and exactly-once display: PerSenderOrder (all
+//     of it arrived) and InSentOrder (part of it may not have yet).
 //   - N7, no leaked resources: NoLeaks (goroutines with goleak, open file
 //     descriptors from /proc/self/fd) and ScopesIdle (a libp2p resource
 //     manager's scopes back to zero).

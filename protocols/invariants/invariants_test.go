@@ -81,6 +81,39 @@ func TestPerSenderOrder(t *testing.T) {
 	}
 }
 
+func TestInSentOrder(t *testing.T) {
+	sent := map[string][]int{"ana": {1, 2, 3}, "ben": {7}}
+	say := func(pairs ...any) []Said[string, int] {
+		var out []Said[string, int]
+		for i := 0; i < len(pairs); i += 2 {
+			out = append(out, Said[string, int]{pairs[i].(string), pairs[i+1].(int)})
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		got    []Said[string, int]
+		errors int
+	}{
+		{"all, interleaved", say("ana", 1, "ben", 7, "ana", 2, "ana", 3), 0},
+		{"some, in order", say("ana", 1, "ana", 3), 0},
+		{"none", nil, 0},
+		{"reordered", say("ana", 2, "ana", 1), 1},
+		{"repeated", say("ana", 1, "ana", 1, "ana", 2), 1},
+		{"never sent", say("ana", 4), 1},
+		{"stranger", say("eve", 9), 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ft := &fakeT{TB: t}
+			InSentOrder(ft, sent, tc.got)
+			if ft.errors != tc.errors {
+				t.Errorf("%d errors, want %d", ft.errors, tc.errors)
+			}
+		})
+	}
+}
+
 func TestExactlyOnce(t *testing.T) {
 	for _, tc := range []struct {
 		stored []string

@@ -67,3 +67,39 @@ func PerSenderOrder[S, M comparable](t testing.TB, sent map[S][]M, transcript []
 		}
 	}
 }
+
+// InSentOrder fails t unless transcript, read one sender at a time, is
+// part of what that sender sent, in the order it sent it, each message at
+// most once (N6 where not everything must have arrived: a room with a gap
+// not yet repaired, a message still queued). A message its sender never
+// sent, or a sender missing from sent, fails too.
+func InSentOrder[S, M comparable](t testing.TB, sent map[S][]M, transcript []Said[S, M]) {
+	t.Helper()
+	pos := make(map[S]map[M]int, len(sent))
+	for s, ms := range sent {
+		pos[s] = make(map[M]int, len(ms))
+		for i, m := range ms {
+			pos[s][m] = i
+		}
+	}
+	last := map[S]int{}
+	for _, l := range transcript {
+		p, ok := pos[l.From]
+		if !ok {
+			t.Errorf("invariants: N6: %v in the transcript, but %v sent nothing", l, l.From)
+			continue
+		}
+		i, ok := p[l.Msg]
+		prev, seen := last[l.From]
+		switch {
+		case !ok:
+			t.Errorf("invariants: N6: %v in the transcript, but %v never sent it", l, l.From)
+		case seen && i == prev:
+			t.Errorf("invariants: N6: %v shown twice", l)
+		case seen && i < prev:
+			t.Errorf("invariants: N6: %v shown after %v's later %v (out of order or repeated)", l, l.From, sent[l.From][prev])
+		default:
+			last[l.From] = i
+		}
+	}
+}

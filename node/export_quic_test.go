@@ -1,0 +1,4 @@
+package node
+
+// QUICCertTemplate exposes quicCertTemplate to the external tests.
+var QUICCertTemplate = quicCertTemplate
