@@ -149,9 +149,12 @@ func demoPing(ctx context.Context, w io.Writer, from, to *demoPeer) error {
 	if err := from.c.Ping(ctx, req, func(r node.PingResult) { last = r }); err != nil {
 		return fmt.Errorf("demo: %s ping %s: %w", from.name, to.name, err)
 	}
-	how := "already connected"
-	if !known {
-		how = "found through the DHT"
+	how := "found through the DHT"
+	if known {
+		// The DHT's own queries can connect the two before the ping (a
+		// bootstrap's self-lookup names its neighbours): the addresses still
+		// came from the DHT.
+		how = "found through the DHT, connected by an earlier DHT query"
 	}
 	fmt.Fprintf(w, "  %s -> %s: %s in %s; 3 pings, path %s, last rtt %.2f ms via %s\n",
 		from.name, to.name, how, time.Since(start).Round(time.Millisecond), last.Path, last.RTTMs, last.Addr)
