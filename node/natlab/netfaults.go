@@ -114,11 +114,24 @@ func (l *Lab) Spawn(h *Host, args ...string) *Proc {
 // Wait waits up to timeout for the process to exit and returns its exit
 // status; ok is false when it was still running.
 func (p *Proc) Wait(timeout time.Duration) (code int, ok bool) {
+	if p.Exited() {
+		return p.cmd.ProcessState.ExitCode(), true
+	}
 	select {
 	case <-p.done:
 		return p.cmd.ProcessState.ExitCode(), true
 	case <-time.After(timeout):
 		return 0, false
+	}
+}
+
+// Exited reports whether the process has exited.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -231,3 +231,154 @@ func nextMessage(follow *Proc, timeout time.Duration) (message, error) {
 	}
 	return m, nil
 }
+
+// F9: while a sends b a file over their direct connection, both reserved on
+// the relay, a's router gets a new public address (renumbering). Every
+// connection of a's is cut without a word: its packets now leave from an
+// address nobody knows. Within 60 s a must hold a working reservation on
+// the relay again and b must be connected to a again; the transfer must
+// resume where it was (what b verified is kept) and complete, b's copy equal
+// to the source (N1), with nothing under the final name before it is
+// complete (N2), checked at every poll.
+
+const (
+	renumberTo    = "7.0.0.101"
+	renumberRate  = "40mbit" // keeps the transfer in flight for seconds
+	renumberFile  = 32 << 20
+	renumberAfter = 4 << 20 // verified by b when the address changes
+	recoverLimit  = 60 * time.Second
+	renumberPoll  = 500 * time.Millisecond
+	relayPingWait = 5 * time.Second
+)
+
+func TestNATRenumbering(t *testing.T) {
+	Skip(t)
+	t.Parallel()
+	for _, tr := range []transport{tcpOnly, quicOnly} {
+		t.Run(tr.name, func(t *testing.T) {
+			t.Parallel()
+			renumbering(t, tr)
+		})
+	}
+}
+
+// recovery is what the renumbering test saw, timed from the renumbering.
+type recovery struct {
+	reserved    time.Duration // a holds a reservation the relay can use
+	reconnected time.Duration // b is connected to a, not at a's old address
+	completed   time.Duration
+	newRsvp     bool   // the relay granted a new reservation (else it kept a's connection)
+	path        string // b's path to a when it reconnected
+	lastDone    int64  // bytes b had verified at the last poll
+}
+
+func renumbering(t *testing.T, tr transport) {
+	w, inbox := directPair(t, tr)
+	a := w.lab.Host("a")
+	if err := w.lab.Shape(a, renumberRate); err != nil {
+		t.Fatal(err)
+	}
+	src := randomFile(t, "plan.bin", renumberFile)
+	want := map[string]invariants.Sum{"plan.bin": invariants.SumFile(t, src)}
+	send := w.lab.Spawn(a, "send", src, "--to", "b", "--json")
+	var in node.TransferInfo
+	if _, ok := waitFor(recoverLimit, pollEvery, func() bool {
+		in, _ = w.incoming("b")
+		return in.DoneBytes >= renumberAfter
+	}); !ok || in.State != "active" {
+		t.Fatalf("b's transfer is not under way: %+v\n%s", in, send.Logs())
+	}
+	before := w.reservations()
+	old := a.PublicAddr
+	if err := w.lab.Renumber(a, renumberTo); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now()
+	t.Logf("a's router renumbered %s → %s with %d of %d bytes verified by b", old, renumberTo, in.DoneBytes, in.Bytes)
+
+	r := recovery{lastDone: in.DoneBytes}
+	_, ok := waitFor(recoverLimit+time.Minute, renumberPoll, func() bool {
+		return w.renumberPoll(t, &r, at, old, before, send, inbox, want)
+	})
+	switch {
+	case r.reserved == 0 || r.reserved > recoverLimit:
+		t.Errorf("a held no working reservation within %v of the renumbering (%v)", recoverLimit, r.reserved)
+	case r.reconnected == 0 || r.reconnected > recoverLimit:
+		t.Errorf("b was not connected to a again within %v of the renumbering (%v, last %s)", recoverLimit, r.reconnected, r.path)
+	case !ok:
+		t.Errorf("the transfer did not complete within %v of the renumbering", recoverLimit+time.Minute)
+	}
+	if t.Failed() {
+		w.lab.Dump("no recovery from the renumbering")
+		t.FailNow()
+	}
+	done := sendDone(t, send, time.Second)
+	invariants.SameFile(t, src, filepath.Join(inbox, "plan.bin"))
+	if partials := invariants.CheckFinals(t, inbox, want); len(partials) > 0 {
+		t.Errorf("partials left after the transfer completed: %v", partials)
+	}
+	how := "kept its reservation: the relay's connection to a followed a to its new address"
+	if r.newRsvp {
+		how = "re-reserved on the relay from its new address"
+	}
+	t.Logf("natlab: renumbering %s: a %s %v after the change; b reconnected to a %v after it (%s); the transfer resumed and completed %v after it (last path %s), verified",
+		tr.name, how, r.reserved.Round(time.Millisecond), r.reconnected.Round(time.Millisecond), r.path,
+		r.completed.Round(time.Millisecond), done.Path)
+}
+
+// renumberPoll records what changed since the renumbering at at, checks N2
+// and that b keeps what it verified, and reports whether the transfer
+// completed.
+func (w *world) renumberPoll(t *testing.T, r *recovery, at time.Time, old string, before float64, send *Proc, inbox string, want map[string]invariants.Sum) bool {
+	invariants.CheckFinals(t, inbox, want)
+	if in, ok := w.incoming("b"); ok {
+		if in.DoneBytes < r.lastDone || in.State == "failed" {
+			t.Errorf("b's transfer went from %d to %d bytes verified (%s %s): it did not resume", r.lastDone, in.DoneBytes, in.State, in.Error)
+		}
+		r.lastDone = max(r.lastDone, in.DoneBytes)
+	}
+	if r.reserved == 0 {
+		if st, _ := w.status("a"); slices.Contains(st.Relays, w.relayID) {
+			r.newRsvp = w.reservations() > before
+			if r.newRsvp || w.relayReaches("a") {
+				r.reserved = time.Since(at)
+			}
+		}
+	}
+	if r.reconnected == 0 {
+		p := w.path("b", "a")
+		r.path = p.Path + " " + p.Addr
+		if p.Addr != "" && !strings.Contains(p.Addr, "/ip4/"+old+"/") {
+			r.reconnected = time.Since(at)
+		}
+	}
+	if send.Exited() && r.completed == 0 {
+		r.completed = time.Since(at)
+	}
+	return r.reserved > 0 && r.reconnected > 0 && r.completed > 0
+}
+
+// reservations is how many reservations the relay (serving metrics on
+// RELAY:9100) has granted, new and renewed; 0 when it does not answer.
+func (w *world) reservations() float64 {
+	relay := w.lab.Host("relay")
+	text, err := fetch(w.t, relay.NS, "http://"+relay.Addr+":9100/metrics")
+	if err != nil {
+		return 0
+	}
+	opened, _ := metricValue(text, "libp2p_relaysvc_reservations_total", `type="opened"`)
+	renewed, _ := metricValue(text, "libp2p_relaysvc_reservations_total", `type="renewed"`)
+	return opened + renewed
+}
+
+// relayReaches reports whether the relay's kith ping reaches name within
+// relayPingWait: a ping on a dead connection would wait much longer.
+func (w *world) relayReaches(name string) bool {
+	p := w.lab.Spawn(w.lab.Host("relay"), "ping", w.ids[name], "--count", "1")
+	code, exited := p.Wait(relayPingWait)
+	if !exited {
+		p.Kill()
+		return false
+	}
+	return code == 0
+}
