@@ -87,10 +87,7 @@ func sendDone(t *testing.T, send *Proc, timeout time.Duration) node.TransferInfo
 		t.Fatalf("kith send still running after %v", timeout)
 	}
 	out := send.Stdout()
-	var last node.TransferInfo
-	if len(out) > 0 {
-		json.Unmarshal([]byte(out[len(out)-1]), &last)
-	}
+	last := lastLine(send)
 	if code != 0 || last.State != "done" {
 		t.Fatalf("kith send: exit %d, last line %q\n%s", code, strings.Join(out[max(0, len(out)-3):], "\n"), send.Logs())
 	}
@@ -163,6 +160,7 @@ func starvedLink(t *testing.T, tr transport) {
 
 	before, _ := w.incoming("b")
 	link0, _ := w.lab.linkStats(a)
+	sent0 := lastLine(send)
 	t0 := time.Now()
 	var rtts, oneWay []time.Duration
 	for i := range starvedMsgs {
@@ -182,8 +180,10 @@ func starvedLink(t *testing.T, tr transport) {
 		time.Sleep(starvedPace) // pacing: a person typing, not a flood
 	}
 	span := time.Since(t0)
+	t.Logf("one-way latencies in the order sent: %v", roundAll(oneWay))
 	link1, _ := w.lab.linkStats(a)
 	after, _ := w.incoming("b")
+	sent1 := lastLine(send)
 
 	if after.DoneBytes <= before.DoneBytes || after.State != "active" {
 		t.Fatalf("the transfer made no progress while the chat ran %v: %d → %d bytes verified (%s)",
@@ -200,10 +200,10 @@ func starvedLink(t *testing.T, tr transport) {
 		tr.name, starvedRate, percentile(oneWay, 50).Round(time.Millisecond), p99.Round(time.Millisecond),
 		percentile(rtts, 50).Round(time.Millisecond), percentile(rtts, 99).Round(time.Millisecond),
 		len(oneWay), span.Round(time.Second), verdict, chatGoal)
-	t.Logf("natlab: starved link %s: the link carried %.0f kbit/s; the transfer verified %.0f KiB in %v (%.0f kbit/s), %d packets dropped by the bucket",
+	t.Logf("natlab: starved link %s: the link carried %.0f kbit/s, the transfer %.0f kbit/s of it (chunk bytes a sent; b verified %d MiB meanwhile), %d packets dropped by the bucket",
 		tr.name, float64(link1.Bytes-link0.Bytes)*8/span.Seconds()/1e3,
-		float64(after.DoneBytes-before.DoneBytes)/1024, span.Round(time.Second),
-		float64(after.DoneBytes-before.DoneBytes)*8/span.Seconds()/1e3, link1.Dropped-link0.Dropped)
+		float64(sent1.DoneBytes-sent0.DoneBytes)*8/span.Seconds()/1e3,
+		(after.DoneBytes-before.DoneBytes)>>20, link1.Dropped-link0.Dropped)
 
 	// The link recovers: the rest of the file goes at full speed, whole.
 	if err := w.lab.Unshape(a); err != nil {
@@ -211,6 +211,25 @@ func starvedLink(t *testing.T, tr transport) {
 	}
 	sendDone(t, send, 2*time.Minute)
 	invariants.SameFile(t, src, filepath.Join(inbox, "big.bin"))
+}
+
+// lastLine is the transfer as the last line kith send --json printed so
+// far shows it (on the sender, done_bytes counts the chunk bytes sent).
+func lastLine(send *Proc) node.TransferInfo {
+	var ti node.TransferInfo
+	if out := send.Stdout(); len(out) > 0 {
+		json.Unmarshal([]byte(out[len(out)-1]), &ti)
+	}
+	return ti
+}
+
+// roundAll rounds ds to milliseconds, for a log line.
+func roundAll(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
+	}
+	return out
 }
 
 // message is a line of kith inbox --follow --json and when it was read.
