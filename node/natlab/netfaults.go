@@ -7,13 +7,25 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
 // Network faults on a running lab (RELIABILITY F9, F12): a router's link
 // starved of bandwidth with tc, and a router given a new public address.
+
+// SkipWithoutTC skips t unless the lab can run here and tc(8) is
+// installed: Shape needs it.
+func SkipWithoutTC(t testing.TB) {
+	t.Helper()
+	Skip(t)
+	if _, err := exec.LookPath("tc"); err != nil {
+		t.Skip("natlab: needs tc (apt-get install iproute2)")
+	}
+}
 
 // Shape limits the link of h's router to rate (tc syntax: "1mbit") both
 // ways, with a token bucket filter: the router's public side (what h
