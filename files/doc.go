@@ -32,6 +32,12 @@
 //     it syncs what it wrote and only then records those chunks as verified
 //     in the Store, so a crash loses at most that much work and never
 //     counts unsynced bytes.
+//   - The sender yields to messages on the same connection: it pings the
+//     receiver on that connection (libp2p's /ipfs/ping/1.0.0) and keeps
+//     the chunk bytes not yet acknowledged by an answer within a window
+//     sized so that they add at most about Config.YieldDelay of queueing
+//     delay (yield.go). A receiver that does not answer pings gets the
+//     chunks unpaced.
 //   - When everything is verified and in place it reports the manifest's
 //     root to the sender, which records the transfer done only then.
 //   - A retrier, per peer, resumes what is unfinished: at start, when the

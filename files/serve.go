@@ -1,6 +1,7 @@
 package files
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"io"
@@ -137,6 +138,8 @@ func (s *Service) serveRequests(st *stream, t Transfer, src *Source) error {
 	defer rd.Close()
 	buf := make([]byte, protocols.ChunkSize)
 	meter := s.meter(t.ID)
+	cw, stop := s.pace(st)
+	defer stop()
 	for {
 		st.SetReadDeadline(time.Now().Add(s.cfg.FrameTimeout))
 		f, err := st.r.Read(protocols.MaxFilesControlFrame)
@@ -157,14 +160,14 @@ func (s *Service) serveRequests(st *stream, t Transfer, src *Source) error {
 			st.fail(protocols.CodeMalformed, err.Error())
 			return nil
 		}
-		if err := s.sendChunks(st, rd, f.Request, buf, t, meter); err != nil {
+		if err := s.sendChunks(st, cw, rd, f.Request, buf, t, meter); err != nil {
 			return err
 		}
 	}
 }
 
-// sendChunks answers one request.
-func (s *Service) sendChunks(st *stream, rd *SourceReader, r *protocols.ChunkRequest, buf []byte, t Transfer, meter *rateMeter) error {
+// sendChunks answers one request, writing the chunks through cw.
+func (s *Service) sendChunks(st *stream, cw *protocols.FilesWriter, rd *SourceReader, r *protocols.ChunkRequest, buf []byte, t Transfer, meter *rateMeter) error {
 	for i := range uint64(r.Count) {
 		idx := r.First + i
 		data, err := rd.ReadChunk(int(r.Entry), idx, buf)
@@ -175,7 +178,7 @@ func (s *Service) sendChunks(st *stream, rd *SourceReader, r *protocols.ChunkReq
 		}
 		st.SetWriteDeadline(time.Now().Add(s.cfg.FrameTimeout))
 		h := protocols.ChunkHeader{Entry: r.Entry, Index: idx, Size: uint32(len(data))}
-		if err := st.w.WriteChunk(h, data); err != nil {
+		if err := cw.WriteChunk(h, data); err != nil {
 			return err
 		}
 		s.sent.Add(int64(len(data)))
@@ -185,6 +188,60 @@ func (s *Service) sendChunks(st *stream, rd *SourceReader, r *protocols.ChunkReq
 		}
 	}
 	return nil
+}
+
+// pace returns the writer st's chunks go through, paced by the window of
+// st's connection (see yield.go), which it starts measuring unless a
+// transfer on that connection already did, and a function that releases
+// it.
+func (s *Service) pace(st *stream) (*protocols.FilesWriter, func()) {
+	if s.cfg.YieldDelay < 0 {
+		return st.w, func() {}
+	}
+	conn := st.Conn()
+	s.mu.Lock()
+	y := s.yields[conn]
+	if y == nil {
+		y = s.startYield(conn)
+		s.yields[conn] = y
+	}
+	y.users++
+	s.mu.Unlock()
+	return protocols.NewFilesWriter(&pacedWriter{ctx: y.ctx, w: st, win: y.win}), func() {
+		s.mu.Lock()
+		y.users--
+		last := y.users == 0
+		if last {
+			delete(s.yields, conn)
+		}
+		s.mu.Unlock()
+		if last {
+			y.stop()
+		}
+	}
+}
+
+// connYield is the window of a connection and what measures it.
+type connYield struct {
+	win   *window
+	ctx   context.Context
+	stop  func()
+	users int // transfers being served on the connection (guarded by Service.mu)
+}
+
+// startYield starts measuring conn.
+func (s *Service) startYield(conn network.Conn) *connYield {
+	ctx, cancel := context.WithCancel(s.ctx)
+	win := newWindow(s.cfg.YieldDelay)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		open := func(ctx context.Context) (pinger, error) { return openPinger(ctx, conn) }
+		if err := win.measure(ctx, open, yieldPingGap); err != nil {
+			s.log.Debug("transfers not paced: their connection cannot be measured", "peer", conn.RemotePeer(), "err", err)
+		}
+	}()
+	return &connYield{win: win, ctx: ctx, stop: func() { cancel(); <-done }}
 }
 
 // checkRequest says what is wrong with a request, if anything.

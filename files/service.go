@@ -12,6 +12,7 @@ import (
 	"github.com/kithnet/kith/protocols"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -62,6 +63,11 @@ type Config struct {
 	// RetryMin and RetryMax bound the back-off of offer delivery and of
 	// resuming transfers, per peer (1 s, 2 min).
 	RetryMin, RetryMax time.Duration
+	// YieldDelay is how much queueing delay a transfer being served may
+	// add to its connection before it slows down, so that messages on the
+	// same connection do not wait behind its chunks (200 ms; see yield.go).
+	// Negative: never slow down.
+	YieldDelay time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -75,6 +81,9 @@ func (c Config) withDefaults() Config {
 	def(&c.JournalEvery, 500*time.Millisecond)
 	def(&c.RetryMin, time.Second)
 	def(&c.RetryMax, 2*time.Minute)
+	if c.YieldDelay == 0 {
+		c.YieldDelay = 200 * time.Millisecond
+	}
 	if c.Window < protocols.ChunkSize {
 		c.Window = 16 << 20
 	}
@@ -143,6 +152,7 @@ type Service struct {
 	keep    map[TransferID]bool               // shares that serve on after a completed fetch
 	runs    map[TransferID]context.CancelFunc // incoming transfers being fetched
 	rates   map[TransferID]*rateMeter         // progress throttling and rates
+	yields  map[network.Conn]*connYield       // connections carrying transfers we serve, paced
 
 	retry *retrier
 	sent  atomic.Int64 // chunk bytes served, for tests and metrics
@@ -164,7 +174,7 @@ func New(h host.Host, store Store, cfg Config, opts ...Option) (*Service, error)
 		h: h, store: store, cfg: cfg.withDefaults(), log: slog.Default(),
 		sources: make(map[TransferID]*Source), shares: make(map[protocols.Hash][]TransferID),
 		keep: make(map[TransferID]bool), runs: make(map[TransferID]context.CancelFunc),
-		rates: make(map[TransferID]*rateMeter), now: time.Now,
+		rates: make(map[TransferID]*rateMeter), now: time.Now, yields: make(map[network.Conn]*connYield),
 	}
 	for _, o := range opts {
 		o(s)

@@ -280,6 +280,13 @@
 // transfer by asking only for the chunks it has not verified. The protocol
 // keeps no state of its own from one stream to the next.
 //
+// A sender may pace its chunks by the queueing delay it measures with
+// libp2p's ping protocol (/ipfs/ping/1.0.0) on the connection the Fetch
+// stream is on, so that messages on that connection are not held up behind
+// them; a receiver should answer those pings (every kith node does). This
+// uses no field and changes nothing on the files streams: a receiver that
+// does not answer gets the chunks unpaced.
+//
 // The sender of a stream is its remote peer, authenticated by the secure
 // channel; no field names it.
 //
