@@ -92,15 +92,19 @@ func TestRelayRestartMidTransferAndChat(t *testing.T) {
 	// The outage: until both peers noticed the relay is gone (no
 	// reservation left) and each sent two messages the relay could not
 	// carry; then it comes back, as a supervisor restarts it.
-	if _, ok := waitFor(noticeLimit, pollEvery, func() bool {
+	noticed, ok := waitFor(noticeLimit, pollEvery, func() bool {
 		for _, n := range []string{"a", "b"} {
 			if st, ok := w.status(n); !ok || slices.Contains(st.Relays, w.relayID) {
 				return false
 			}
 		}
-		return chat.sentSince(sentBefore, 2)
-	}); !ok {
-		t.Fatalf("the peers did not notice the relay was gone, or the chat stopped: %v sent before, %v now", sentBefore, chat.counts())
+		return true
+	})
+	if !ok {
+		t.Fatalf("the peers still list the relay %v after it was killed", noticed)
+	}
+	if _, ok := waitFor(noticeLimit, pollEvery, func() bool { return chat.sentSince(sentBefore, 2) }); !ok {
+		t.Fatalf("the chat stopped while the relay was down: %v sent before, %v now", sentBefore, chat.counts())
 	}
 	w.startRelay("relay", relayArgs...)
 	restarted := time.Now()
@@ -154,9 +158,9 @@ func TestRelayRestartMidTransferAndChat(t *testing.T) {
 	for _, n := range []string{"a", "b"} {
 		checkConversation(t, w, n, sent)
 	}
-	t.Logf("natlab: F2 relay killed at %.0f%% of a %d MiB relayed transfer and down %v: both peers re-reserved %v after the restart; "+
+	t.Logf("natlab: F2 relay killed at %.0f%% of a %d MiB relayed transfer and down %v (both peers dropped it %v after the kill): both peers re-reserved %v after the restart; "+
 		"transfer done %v after the restart, verified; %d + %d DMs (%d + %d sent while it was down, %d queued) each shown once, in order, on both sides",
-		100*float64(at.DoneBytes)/float64(at.Bytes), crashFileSize>>20, down.Round(time.Millisecond),
+		100*float64(at.DoneBytes)/float64(at.Bytes), crashFileSize>>20, down.Round(time.Millisecond), noticed.Round(time.Millisecond),
 		reReserved.Round(time.Millisecond), completed.Round(time.Millisecond),
 		len(sent["a"]), len(sent["b"]), chat.sentDuring("a", killed, restarted), chat.sentDuring("b", killed, restarted), chat.queued)
 }
