@@ -233,6 +233,8 @@ func askDialBack(ctx context.Context, h host.Host, p peer.ID, addr ma.Multiaddr)
 	}
 	s.SetDeadline(time.Now().Add(reachAnswerTimeout))
 	defer s.Close()
+	stop := context.AfterFunc(ctx, func() { s.Reset() }) // the node stops: stop waiting
+	defer stop()
 	br := bufio.NewReader(s)
 	msg := pb.Message{Msg: &pb.Message_DialRequest{DialRequest: &pb.DialRequest{
 		Addrs: [][]byte{addr.Bytes()}, Nonce: rand.Uint64(),
