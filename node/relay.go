@@ -319,14 +319,26 @@ func watchRelays(ctx context.Context, h host.Host, relays []peer.AddrInfo, inter
 				dropRelay(h, r.ID, "relay no longer relays; dropping its reservation to use another relay", log)
 				continue
 			}
-			pctx, cancel := context.WithTimeout(ctx, interval)
-			res := <-ping.Ping(pctx, h, r.ID)
-			cancel()
-			if res.Error != nil && ctx.Err() == nil {
-				dropRelay(h, r.ID, "relay does not answer; closing its connections", log, "err", res.Error)
+			if err := pingOnce(ctx, h, r.ID, interval); err != nil && ctx.Err() == nil {
+				dropRelay(h, r.ID, "relay does not answer; closing its connections", log, "err", err)
 			}
 		}
 	}
+}
+
+// pingOnce pings p once and waits up to timeout for the answer. ping.Ping
+// closes its channel without a result when its context ends first: that is
+// no answer, an error, not a zero Result with no error (which kith took for
+// an answer, so a relay that went away unannounced was noticed only at
+// QUIC's 30 s idle timeout, seen in node/natlab, RELIABILITY F2).
+func pingOnce(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration) error {
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res, ok := <-ping.Ping(pctx, h, p)
+	if !ok {
+		return fmt.Errorf("node: no answer to a ping within %v: %w", timeout, context.DeadlineExceeded)
+	}
+	return res.Error
 }
 
 // dropRelay closes the connections to relay r, saying why.

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/autonatv2"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -220,6 +222,35 @@ func TestWatchRelaysDropsARelayThatStopsRelaying(t *testing.T) {
 		return client.Network().Connectedness(relayHost.ID()) != network.Connected
 	}) {
 		t.Fatal("the client dropped a relay that was not relaying to begin with")
+	}
+}
+
+// A relay that stops answering (its machine went away: nothing resets the
+// connection) is dropped within two intervals: a ping that gets no answer
+// in time is a failure, not a success.
+func TestWatchRelaysDropsASilentRelay(t *testing.T) {
+	relayHost := loopbackHost(t)
+	// It takes pings and never answers (and ends each stream once the
+	// client gives up on it, so as not to hit the ping protocol's limit).
+	relayHost.SetStreamHandler(ping.ID, func(s network.Stream) {
+		io.Copy(io.Discard, s)
+		s.Reset()
+	})
+	client := loopbackHost(t)
+	info := peer.AddrInfo{ID: relayHost.ID(), Addrs: relayHost.Addrs()}
+	if err := client.Connect(t.Context(), info); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	const interval = 200 * time.Millisecond
+	wg.Go(func() { watchRelays(ctx, client, []peer.AddrInfo{info}, interval, slog.New(slog.DiscardHandler)) })
+	if !waitUntil(10*interval, func() bool {
+		return client.Network().Connectedness(relayHost.ID()) != network.Connected
+	}) {
+		t.Fatalf("the client still holds its connection to a relay that did not answer pings for %v", 10*interval)
 	}
 }
 
