@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 		os.Exit(httpGet(url))
 	}
 	if cfg := os.Getenv(ChurnEnv); cfg != "" {
-		os.Exit(ChurnHelper(cfg)) // relay clients for RELIABILITY L3 (relayfaults.go)
+		os.Exit(ChurnHelper(cfg)) // relay clients for RELIABILITY L3 (relaychurn.go)
 	}
 	flag.Parse()
 	defaultParallel()

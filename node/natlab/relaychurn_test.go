@@ -21,7 +21,7 @@ import (
 // home, each on an address of its own; 21 sit in an office behind one NAT
 // router, so the relay sees them all on one address, where go-libp2p's
 // default would admit 8. They are lightweight go-libp2p clients, run by this
-// test binary inside the lab (relayfaults.go, ChurnHelper): 100 kith daemons
+// test binary inside the lab (relaychurn.go, ChurnHelper): 100 kith daemons
 // would swamp two cores, and the relay, not the clients, is under test.
 //
 // All 100 reserve (their starts spread over 5 s); then for
