@@ -33,7 +33,8 @@ import (
 // up to reachCheckServers connected colleagues (allowed peers: a stranger
 // could lie to make it stop) to dial each of its public addresses back,
 // with AutoNAT v2 dial requests (every kith node serves them), and serves
-// while any address is reachable.
+// while any address is reachable. The requests are spread over every
+// colleague connected, at most reachChecksPerServer to one in a round.
 //
 // The request is AutoNAT v2's own; the dial-back arrives at go-libp2p's
 // AutoNAT client, which does not know our nonce and resets it. The
@@ -78,14 +79,16 @@ func (c *reachChecker) round(ctx context.Context) (verdict map[string]bool, addr
 	if len(targets) == 0 || len(servers) == 0 {
 		return nil, addrs
 	}
+	work, asked := planChecks(len(targets), servers)
 	answers := make([][]network.Reachability, len(targets))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, s := range servers {
+	for s, todo := range work {
 		overQUIC := hasQUICConn(c.h, s)
 		wg.Go(func() {
 			// One request at a time per server: it takes at most two at once.
-			for i, a := range targets {
+			for _, i := range todo {
+				a := targets[i]
 				r, err := askDialBack(ctx, c.h, s, a)
 				if err != nil {
 					c.log.Debug("reachability check: no answer", "server", s, "addr", a, "err", err)
@@ -110,12 +113,43 @@ func (c *reachChecker) round(ctx context.Context) (verdict map[string]bool, addr
 	wg.Wait()
 	verdict = make(map[string]bool)
 	for i, a := range targets {
-		if v, ok := reachVerdict(answers[i], len(servers)); ok {
+		if v, ok := reachVerdict(answers[i], asked[i]); ok {
 			verdict[a.String()] = v
 		}
 	}
 	mirrorTCP(verdict, targets)
 	return verdict, addrs
+}
+
+// reachChecksPerServer is how many addresses one colleague is asked about
+// in a round: an AutoNAT v2 server answers 12 requests a minute from one
+// peer, 3 every 15 s (the default interval), and go-libp2p's own checks
+// need some too.
+const reachChecksPerServer = 3
+
+// planChecks assigns each of n addresses up to reachCheckServers of the
+// servers (shuffled by the caller): every address one server before any
+// gets a second, the servers taken in turn so that the load spreads, and
+// none given more than reachChecksPerServer. It returns each server's
+// addresses (indexes) and how many servers each address got.
+func planChecks(n int, servers []peer.ID) (work map[peer.ID][]int, asked []int) {
+	work = make(map[peer.ID][]int)
+	asked = make([]int, n)
+	next := 0
+	for pass := 1; pass <= reachCheckServers; pass++ {
+		for i := range n {
+			for tries := 0; tries < len(servers) && asked[i] < pass; tries++ {
+				s := servers[next%len(servers)]
+				next++
+				if len(work[s]) >= reachChecksPerServer || slices.Contains(work[s], i) {
+					continue
+				}
+				work[s] = append(work[s], i)
+				asked[i]++
+			}
+		}
+	}
+	return work, asked
 }
 
 // mirrorTCP gives a QUIC address that got no verdict the verdict of the TCP
@@ -177,8 +211,7 @@ func reachVerdict(answers []network.Reachability, asked int) (reachable, known b
 	return false, failed > 0 && failed >= min(reachCheckServers, asked)
 }
 
-// servers picks up to reachCheckServers connected colleagues that serve
-// AutoNAT v2, at random.
+// servers lists the connected colleagues that serve AutoNAT v2, shuffled.
 func (c *reachChecker) servers() []peer.ID {
 	var out []peer.ID
 	for _, p := range c.h.Network().Peers() {
@@ -191,7 +224,7 @@ func (c *reachChecker) servers() []peer.ID {
 		out = append(out, p)
 	}
 	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-	return out[:min(len(out), reachCheckServers)]
+	return out
 }
 
 // publicAddrs are the addresses of addrs others could dial from the

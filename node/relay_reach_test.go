@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -136,6 +137,40 @@ func TestMirrorTCP(t *testing.T) {
 	mirrorTCP(verdict, targets)
 	if !verdict[addrQUIC] {
 		t.Error("a QUIC address's own verdict was overwritten")
+	}
+}
+
+// Each address gets two colleagues when there are enough, and no
+// colleague more than reachChecksPerServer addresses a round (AutoNAT v2
+// servers answer 12 requests a minute from one peer).
+func TestPlanChecks(t *testing.T) {
+	ids := func(n int) []peer.ID {
+		var out []peer.ID
+		for i := range n {
+			out = append(out, peer.ID(fmt.Sprint("server", i)))
+		}
+		return out
+	}
+	tests := []struct {
+		addrs, servers int
+		asked          []int
+	}{
+		{2, 2, []int{2, 2}},
+		{2, 1, []int{1, 1}},
+		{4, 2, []int{2, 2, 1, 1}}, // 6 requests at most: 3 each
+		{4, 10, []int{2, 2, 2, 2}},
+		{4, 1, []int{1, 1, 1, 0}},
+	}
+	for _, tt := range tests {
+		work, asked := planChecks(tt.addrs, ids(tt.servers))
+		if !slices.Equal(asked, tt.asked) {
+			t.Errorf("%d addresses, %d servers: asked %v, want %v", tt.addrs, tt.servers, asked, tt.asked)
+		}
+		for s, todo := range work {
+			if len(todo) > reachChecksPerServer {
+				t.Errorf("%d addresses, %d servers: %s gets %d", tt.addrs, tt.servers, s, len(todo))
+			}
+		}
 	}
 }
 
