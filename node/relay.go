@@ -283,11 +283,18 @@ func watchRelays(ctx context.Context, h host.Host, relays []peer.AddrInfo, inter
 	sub, err := h.EventBus().Subscribe(new(event.EvtPeerProtocolsUpdated))
 	if err != nil {
 		log.Error("relays: no protocol updates; a relay that stops relaying is noticed late", "err", err)
-	} else {
-		defer sub.Close()
+		sub = nil
 	}
+	watchRelaysWith(ctx, h, sub, relays, interval, log)
+}
+
+// watchRelaysWith is watchRelays with its subscription to protocol updates
+// (nil: none), which it closes.
+func watchRelaysWith(ctx context.Context, h host.Host, sub event.Subscription, relays []peer.AddrInfo,
+	interval time.Duration, log *slog.Logger) {
 	var updates <-chan any
 	if sub != nil {
+		defer sub.Close()
 		updates = sub.Out()
 	}
 	configured := func(p peer.ID) bool {
