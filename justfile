@@ -49,6 +49,13 @@ bench-files *flags:
 lab *flags:
     go test -tags natlab -v {{flags}} ./node/natlab/
 
+# KITH_SOAK_DURATION for just lab-churn (RELIABILITY L3; just lab and CI run 30s).
+lab_churn_duration := env_var_or_default("KITH_SOAK_DURATION", "10m")
+
+# L3's long run in the NAT lab: 100 clients reserve, restart and re-reserve on one kith relay (root).
+lab-churn *flags:
+    KITH_SOAK_DURATION={{lab_churn_duration}} go test -tags natlab -count=1 -timeout=0 -run TestRelayReservationChurn -v {{flags}} ./node/natlab/
+
 # Check that imports flow one way (protocols ← chat, files ← node ← cmd/kith).
 deps:
     go test -count=1 -run='^TestImport' -v ./cmd/kith/

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -107,6 +109,22 @@ type RelayConfig struct {
 	// bounds relayed connections per peer (default 64).
 	MaxReservations int `toml:"max_reservations"`
 	MaxCircuits     int `toml:"max_circuits"`
+	// ConnsPerIP bounds the connections the relay admits at once from one
+	// IPv4 address or IPv6 /56 (default 64; go-libp2p's 8, which a kith
+	// daemon keeps, would shut out the ninth colleague behind an office
+	// NAT). New connections from one address are paced too: a burst of
+	// twice ConnsPerIP, then ConnsPerIP/8 a second.
+	ConnsPerIP int `toml:"conns_per_ip"`
+	// PrefixLimits set the limit of whole networks instead, each network's
+	// connections counted together, e.g. {"203.0.113.0/28" = 512} for an
+	// office's block of public addresses. Loopback is never limited.
+	PrefixLimits map[string]int `toml:"prefix_limits"`
+	// ReachabilityCheck is how often the relay asks connected colleagues to
+	// dial its public addresses back (AutoNAT v2), so that it notices when
+	// it stops being reachable, e.g. when its port-forward is removed, and
+	// stops relaying (default "15s"; go-libp2p alone checks an address it
+	// confirmed once an hour).
+	ReachabilityCheck Duration `toml:"reachability_check"`
 }
 
 // Duration is a time.Duration written as "20s" or "1m30s" in the file.
@@ -351,6 +369,12 @@ func (c Config) withDefaults() Config {
 	if c.Relay.MaxCircuits == 0 {
 		c.Relay.MaxCircuits = 64
 	}
+	if c.Relay.ConnsPerIP == 0 {
+		c.Relay.ConnsPerIP = 64
+	}
+	if c.Relay.ReachabilityCheck == 0 {
+		c.Relay.ReachabilityCheck = Duration(15 * time.Second)
+	}
 	return c
 }
 
@@ -369,8 +393,17 @@ func (r RelayConfig) validate() error {
 			return fmt.Errorf("relay.allow[%d]: %w", i, err)
 		}
 	}
-	if r.CircuitDuration < 0 || r.CircuitData < 0 || r.MaxReservations < 0 || r.MaxCircuits < 0 {
+	if r.CircuitDuration < 0 || r.CircuitData < 0 || r.MaxReservations < 0 || r.MaxCircuits < 0 ||
+		r.ConnsPerIP < 0 || r.ReachabilityCheck < 0 {
 		return fmt.Errorf("relay: limits must not be negative")
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.PrefixLimits)) {
+		if _, err := netip.ParsePrefix(k); err != nil {
+			return keyError{"relay.prefix_limits", fmt.Errorf("%q is not a network prefix such as 203.0.113.0/28", k)}
+		}
+		if r.PrefixLimits[k] < 1 {
+			return keyError{"relay.prefix_limits", fmt.Errorf("%q: the limit must be at least 1, got %d", k, r.PrefixLimits[k])}
+		}
 	}
 	return nil
 }
@@ -472,4 +505,12 @@ const DefaultConfigText = `# kith configuration. Every key is optional; shown he
 # circuit_data = "16GiB"
 # max_reservations = 1024
 # max_circuits = 64
+# Connections admitted at once from one IPv4 address (IPv6: one /56):
+# colleagues behind one office NAT share an address.
+# conns_per_ip = 64
+# Limits for whole networks instead, e.g. an office's public addresses.
+# prefix_limits = { "203.0.113.0/28" = 512 }
+# How often colleagues are asked to dial the relay back, so that it stops
+# relaying (and its clients move to another relay) once unreachable.
+# reachability_check = "15s"
 `

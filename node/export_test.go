@@ -26,9 +26,6 @@ func WithForcedPublic() Option {
 // DHT exposes the node's dual DHT to the external tests.
 func (n *Node) DHT() *dual.DHT { return n.dht }
 
-// RelayShouldServe exposes relayShouldServe to the external tests.
-var RelayShouldServe = relayShouldServe
-
 // AuthorizeFiles exposes the file-offer policy to the external tests.
 func (n *Node) AuthorizeFiles(p peer.ID) error { return n.authorizeFiles(p) }
 

@@ -53,7 +53,13 @@ func buildHost(cfg Config, p hostParts) (host.Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	rm, err := newResourceManager(p.limits)
+	var rmOpts []rcmgr.Option
+	if cfg.Relay.Enabled {
+		if rmOpts, err = relayConnLimits(cfg.Relay); err != nil {
+			return nil, err
+		}
+	}
+	rm, err := newResourceManager(p.limits, rmOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -111,14 +117,15 @@ func buildHost(cfg Config, p hostParts) (host.Host, error) {
 }
 
 // newResourceManager scales go-libp2p's default limits to this machine's
-// memory and file descriptors, plus the limits of kith's own services.
-func newResourceManager(extra []func(*rcmgr.ScalingLimitConfig)) (network.ResourceManager, error) {
+// memory and file descriptors, plus the limits of kith's own services and
+// opts (a relay's per-address limits, see relayConnLimits).
+func newResourceManager(extra []func(*rcmgr.ScalingLimitConfig), opts ...rcmgr.Option) (network.ResourceManager, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
 	for _, f := range extra {
 		f(&limits)
 	}
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("node: resource manager: %w", err)
 	}

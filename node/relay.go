@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -243,7 +244,8 @@ func (n *Node) startRelayWork() error {
 		if err != nil {
 			return fmt.Errorf("node: subscribe to reachability events: %w", err)
 		}
-		rs := &relayService{h: n.host, opts: n.relayOpts, allowed: n.relayAllowed, declared: n.relayDeclared, log: n.log}
+		rs := &relayService{h: n.host, opts: n.relayOpts, allowed: n.relayAllowed, declared: n.relayDeclared,
+			check: time.Duration(n.cfg.Relay.ReachabilityCheck), log: n.log, reach: reachState{}}
 		// A declared relay serves before New returns, so it relays (and its
 		// status says so) from the start.
 		rs.update()
@@ -260,7 +262,8 @@ const relayCheckEvery = 10 * time.Second
 
 // watchRelays pings every configured relay it is connected to every
 // interval, and closes the connections to one that does not answer within
-// the interval. AutoRelay then looks for it again and reserves anew.
+// the interval, or that stopped relaying. AutoRelay then looks for it
+// again and reserves anew, or reserves on another relay.
 //
 // Without this, a node would hold on to a dead connection to a relay that
 // crashed or restarted for as long as the transport takes to notice: QUIC's
@@ -268,28 +271,101 @@ const relayCheckEvery = 10 * time.Second
 // from the restarted relay), minutes for TCP when the relay's machine went
 // away. A ping is large enough to draw the reset, so a restarted relay is
 // noticed within one interval.
+//
+// And AutoRelay keeps a reservation on a relay that stopped relaying (a kith
+// relay stops when it finds it is no longer reachable, e.g. its port-forward
+// was removed) until it fails to refresh it, most of an hour later, while
+// the node advertises an address through it that nobody can use. The relay
+// tells its peers when it stops (identify push: its hop protocol removed);
+// closing the connection then makes AutoRelay drop the reservation, and it
+// uses another relay (RELIABILITY F13).
 func watchRelays(ctx context.Context, h host.Host, relays []peer.AddrInfo, interval time.Duration, log *slog.Logger) {
+	sub, err := h.EventBus().Subscribe(new(event.EvtPeerProtocolsUpdated))
+	if err != nil {
+		log.Error("relays: no protocol updates; a relay that stops relaying is noticed late", "err", err)
+		sub = nil
+	}
+	watchRelaysWith(ctx, h, sub, relays, interval, log)
+}
+
+// watchRelaysWith is watchRelays with its subscription to protocol updates
+// (nil: none), which it closes.
+func watchRelaysWith(ctx context.Context, h host.Host, sub event.Subscription, relays []peer.AddrInfo,
+	interval time.Duration, log *slog.Logger) {
+	var updates <-chan any
+	if sub != nil {
+		defer sub.Close()
+		updates = sub.Out()
+	}
+	configured := func(p peer.ID) bool {
+		return slices.ContainsFunc(relays, func(r peer.AddrInfo) bool { return r.ID == p })
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case e, ok := <-updates:
+			if !ok {
+				updates = nil
+				continue
+			}
+			u := e.(event.EvtPeerProtocolsUpdated)
+			if configured(u.Peer) && slices.Contains(u.Removed, relayHopProtocol) {
+				dropRelay(h, u.Peer, "relay stopped relaying; dropping its reservation to use another relay", log)
+			}
+			continue
 		case <-t.C:
 		}
 		for _, r := range relays {
 			if h.Network().Connectedness(r.ID) != network.Connected {
 				continue
 			}
-			pctx, cancel := context.WithTimeout(ctx, interval)
-			res := <-ping.Ping(pctx, h, r.ID)
-			cancel()
-			if res.Error != nil && ctx.Err() == nil {
-				log.Warn("relay does not answer; closing its connections", "relay", r.ID, "err", res.Error)
-				h.Network().ClosePeer(r.ID)
+			if reservedOn(h, r.ID) && !speaksHop(h, r.ID) {
+				dropRelay(h, r.ID, "relay no longer relays; dropping its reservation to use another relay", log)
+				continue
+			}
+			if err := pingOnce(ctx, h, r.ID, interval); err != nil && ctx.Err() == nil {
+				dropRelay(h, r.ID, "relay does not answer; closing its connections", log, "err", err)
 			}
 		}
 	}
+}
+
+// pingOnce pings p once and waits up to timeout for the answer. ping.Ping
+// closes its channel without a result when its context ends first: that is
+// no answer, an error, not a zero Result with no error (which kith took for
+// an answer, so a relay that went away unannounced was noticed only at
+// QUIC's 30 s idle timeout, seen in node/natlab, RELIABILITY F2).
+func pingOnce(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration) error {
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res, ok := <-ping.Ping(pctx, h, p)
+	if !ok {
+		return fmt.Errorf("node: no answer to a ping within %v: %w", timeout, context.DeadlineExceeded)
+	}
+	return res.Error
+}
+
+// dropRelay closes the connections to relay r, saying why.
+func dropRelay(h host.Host, r peer.ID, why string, log *slog.Logger, args ...any) {
+	log.Warn(why, append([]any{"relay", r}, args...)...)
+	h.Network().ClosePeer(r)
+}
+
+// reservedOn reports whether h advertises an address through relay r.
+func reservedOn(h host.Host, r peer.ID) bool {
+	return slices.ContainsFunc(h.Addrs(), func(a ma.Multiaddr) bool {
+		id, ok := relayOf(a)
+		return ok && id == r
+	})
+}
+
+// speaksHop reports whether r last said it serves the relay protocol.
+func speaksHop(h host.Host, r peer.ID) bool {
+	ps, err := h.Peerstore().SupportsProtocols(r, relayHopProtocol)
+	return err == nil && len(ps) > 0
 }
 
 // notRelayingYet is logged while an undeclared relay waits for AutoNAT.
@@ -298,30 +374,44 @@ const notRelayingYet = "not relaying yet: this node is not known to be reachable
 	"if this host is reachable, pass --announce with its public address (or listen on an explicit public IP) to relay from the start"
 
 // relayService runs the circuit relay v2 service of kith relay: while
-// AutoNAT (v2 per address, else v1) says the node is reachable, and from the
-// start when the operator declared it reachable, until AutoNAT shows every
-// address unreachable.
+// any of its public addresses is known to be reachable (AutoNAT v2 per
+// address, and the relay's own reachability check), else while AutoNAT v1
+// says public, and from the start when the operator declared it reachable,
+// until every address it knows of turns out unreachable.
 //
 // go-libp2p's EnableRelayService instead waits for AutoNAT v1 to say public,
 // and a v1 client only asks peers that have public addresses to dial it
 // back. A relay's clients are behind NAT and have none, so a relay that only
 // they know (the usual kith setup: one relay for a team) would never learn
 // it is public; AutoNAT v2, which every kith node serves, confirms it within
-// seconds (seen in node/natlab).
+// seconds (seen in node/natlab). And AutoNAT v2 re-checks a confirmed
+// address only once an hour: the relay's own check (relay_reach.go) notices
+// within relay.reachability_check when it stops being reachable.
 type relayService struct {
 	h        host.Host
 	opts     relayOptionSets
 	allowed  func(peer.ID) bool
 	declared bool
+	check    time.Duration // how often to run the reachability check
 	log      *slog.Logger
 
 	relay *splitRelay
 	v1    network.Reachability
 	v2    event.EvtHostReachableAddrsChanged
+	reach reachState
 }
 
-// run follows reachability events until ctx ends, then stops the service.
+// checkResult is one round of the reachability check.
+type checkResult struct {
+	verdict map[string]bool
+	addrs   []string
+}
+
+// run follows reachability events and checks until ctx ends, then stops the
+// service.
 func (rs *relayService) run(ctx context.Context, sub event.Subscription) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	defer sub.Close()
 	defer func() {
 		if rs.relay != nil {
@@ -331,10 +421,31 @@ func (rs *relayService) run(ctx context.Context, sub event.Subscription) {
 	if rs.relay == nil {
 		rs.log.Warn(notRelayingYet)
 	}
+	checker := &reachChecker{h: rs.h, allowed: rs.allowed, log: rs.log}
+	tick := time.NewTicker(rs.check)
+	defer tick.Stop()
+	results := make(chan checkResult, 1) // one round at a time: never blocks
+	checking := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick.C:
+			if !checking {
+				checking = true
+				wg.Go(func() {
+					v, addrs := checker.round(ctx)
+					results <- checkResult{v, addrs}
+				})
+			}
+		case r := <-results:
+			checking = false
+			if changed := rs.reach.applyCheck(r.verdict, r.addrs); len(changed) > 0 {
+				reachable, unreachable := rs.reach.split()
+				rs.log.Info("reachability check: colleagues dialed this relay back",
+					"changed", changed, "reachable", reachable, "unreachable", unreachable)
+			}
+			rs.update()
 		case e, ok := <-sub.Out():
 			if !ok {
 				return
@@ -343,6 +454,8 @@ func (rs *relayService) run(ctx context.Context, sub event.Subscription) {
 			case event.EvtLocalReachabilityChanged:
 				rs.v1 = e.Reachability
 			case event.EvtHostReachableAddrsChanged:
+				rs.reach.applyEvent(rs.v2.Reachable, e.Reachable, true)
+				rs.reach.applyEvent(rs.v2.Unreachable, e.Unreachable, false)
 				rs.v2 = e
 			}
 			rs.update()
@@ -352,7 +465,7 @@ func (rs *relayService) run(ctx context.Context, sub event.Subscription) {
 
 // update starts or stops the service to match what is known.
 func (rs *relayService) update() {
-	switch serve := relayShouldServe(rs.declared, rs.v1, rs.v2); {
+	switch serve := relayShouldServe(rs.declared, rs.v1, rs.reach); {
 	case serve && rs.relay == nil:
 		r, err := newSplitRelay(rs.h, rs.allowed, rs.opts.colleagues, rs.opts.strangers)
 		if err != nil {
@@ -360,24 +473,29 @@ func (rs *relayService) update() {
 			return
 		}
 		rs.relay = r
-		rs.log.Info("relay service started", "declared", rs.declared, "reachable", rs.v2.Reachable,
+		reachable, _ := rs.reach.split()
+		rs.log.Info("relay service started", "declared", rs.declared, "reachable", reachable,
 			"autonat_v1", reachabilityName(rs.v1))
 	case !serve && rs.relay != nil:
 		rs.relay.Close()
 		rs.relay = nil
-		rs.log.Warn("not relaying: AutoNAT shows this node unreachable from outside",
-			"unreachable", rs.v2.Unreachable, "autonat_v1", reachabilityName(rs.v1))
+		_, unreachable := rs.reach.split()
+		rs.log.Warn("not reachable, not relaying: nobody outside can dial this relay (AutoNAT, or colleagues asked to dial it back); "+
+			"a port-forward removed or a firewall closed? Its clients move to other relays; it relays again once reachable",
+			"unreachable", unreachable, "autonat_v1", reachabilityName(rs.v1))
 	}
 }
 
-// relayShouldServe says whether a relay serves given what AutoNAT v2 (per
-// address) and v1 last said, and, while neither knows, whether the operator
-// declared it reachable.
-func relayShouldServe(declared bool, v1 network.Reachability, v2 event.EvtHostReachableAddrsChanged) bool {
+// relayShouldServe says whether a relay serves given what it knows of each
+// public address (AutoNAT v2 and its own check: any reachable one is
+// enough; all known unreachable is not), and, while it knows none, what
+// AutoNAT v1 last said, and then whether the operator declared it reachable.
+func relayShouldServe(declared bool, v1 network.Reachability, reach reachState) bool {
+	reachable, unreachable := reach.split()
 	switch {
-	case len(v2.Reachable) > 0:
+	case len(reachable) > 0:
 		return true
-	case len(v2.Unreachable) > 0:
+	case len(unreachable) > 0:
 		return false
 	case v1 == network.ReachabilityPublic:
 		return true

@@ -10,7 +10,6 @@ import (
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/node/nodetest"
 	"github.com/libp2p/go-libp2p"
-	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -200,36 +199,6 @@ func TestRelayedPingAndMessage(t *testing.T) {
 	m, err := ana.SendMessage(context.Background(), "ben", "via the relay")
 	if err != nil || m.State != "delivered" {
 		t.Fatalf("relayed message: %+v %v", m, err)
-	}
-}
-
-// A relay serves while AutoNAT says it is reachable (v2's per-address
-// answer outweighs v1's), and, while neither knows, only when the operator
-// declared it reachable.
-func TestRelayServesWhenReachable(t *testing.T) {
-	addr := []ma.Multiaddr{ma.StringCast("/ip4/203.0.113.5/tcp/4011")}
-	none := event.EvtHostReachableAddrsChanged{}
-	tests := []struct {
-		name     string
-		declared bool
-		v1       network.Reachability
-		v2       event.EvtHostReachableAddrsChanged
-		want     bool
-	}{
-		{"nothing known, declared", true, network.ReachabilityUnknown, none, true},
-		{"nothing known, not declared", false, network.ReachabilityUnknown, none, false},
-		{"v1 public", false, network.ReachabilityPublic, none, true},
-		{"v1 private, declared", true, network.ReachabilityPrivate, none, false},
-		{"v2 reachable", false, network.ReachabilityUnknown, event.EvtHostReachableAddrsChanged{Reachable: addr}, true},
-		{"v2 reachable, v1 private", false, network.ReachabilityPrivate, event.EvtHostReachableAddrsChanged{Reachable: addr}, true},
-		{"v2 unreachable, declared", true, network.ReachabilityUnknown, event.EvtHostReachableAddrsChanged{Unreachable: addr}, false},
-		{"v2 unreachable, v1 public", false, network.ReachabilityPublic, event.EvtHostReachableAddrsChanged{Unreachable: addr}, false},
-		{"v2 unknown only, not declared", false, network.ReachabilityUnknown, event.EvtHostReachableAddrsChanged{Unknown: addr}, false},
-	}
-	for _, tt := range tests {
-		if got := node.RelayShouldServe(tt.declared, tt.v1, tt.v2); got != tt.want {
-			t.Errorf("%s: relayShouldServe = %v, want %v", tt.name, got, tt.want)
-		}
 	}
 }
 

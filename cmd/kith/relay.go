@@ -30,13 +30,19 @@ multiaddrs colleagues pass to --bootstrap and --relay.
 --announce sets the addresses to advertise (e.g. the public address of a
 forwarded port); the relay then serves from the start, as it does when it
 listens on an explicit public IP. Otherwise it relays only once AutoNAT
-confirms it is reachable, and says so loudly until then.
+confirms it is reachable, and says so loudly until then. Every [relay]
+reachability_check (15 s) it asks two connected colleagues to dial it back;
+once none can (the forward was removed), it stops relaying, logs "not
+reachable, not relaying", and its clients move to another relay.
 
 Who may use it: the relay's contacts and the peers named by --allow or
 --allow-file reserve slots and are relayed under [relay] circuit_duration
 and circuit_data (2 h and 16 GiB by default). Others get go-libp2p's default
 limits: a slot (at most 8 per IP address) and circuits of 2 min and 128 KiB,
 enough to coordinate hole punching; with --closed they get nothing.
+Colleagues behind one office NAT share an address: the relay admits [relay]
+conns_per_ip (64) connections at once from one address, where go-libp2p
+admits 8.
 
 --metrics serves Prometheus metrics: libp2p's own (libp2p_relaysvc_*:
 reservations, circuits, bytes relayed) and kith_relay_reservations_refused_total

@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 	if url := os.Getenv(helperEnv); url != "" {
 		os.Exit(httpGet(url))
 	}
+	if cfg := os.Getenv(ChurnEnv); cfg != "" {
+		os.Exit(ChurnHelper(cfg)) // relay clients for RELIABILITY L3 (relaychurn.go)
+	}
 	flag.Parse()
 	defaultParallel()
 	if why := Unavailable(); why != "" {
