@@ -63,6 +63,9 @@ type pump struct {
 	done    chan struct{} // closed when every chunk is verified
 
 	wmu sync.Mutex // the requester writes requests; the others may write an Error
+
+	failOnce sync.Once
+	failed   error // the first of the three to fail: the cause, not the reset it made
 }
 
 // send writes one frame, whichever goroutine asks.
@@ -105,11 +108,20 @@ func (p *pump) run(ctx context.Context) error {
 	g.Go(func() error { return p.resetOnErr(p.request(gctx, cur)) })
 	g.Go(func() error { return p.resetOnErr(p.read(gctx)) })
 	g.Go(func() error { return p.resetOnErr(p.write(gctx)) })
-	return g.Wait()
+	err := g.Wait()
+	if p.failed != nil {
+		return p.failed
+	}
+	return err
 }
 
+// resetOnErr resets the stream when err is set, once it has recorded err
+// as the cause if it is the first: the reset makes the others fail too,
+// and one of those could otherwise reach errgroup first (a full disk was
+// reported as "stream reset", TestDiskFullPausesThenResumes).
 func (p *pump) resetOnErr(err error) error {
 	if err != nil {
+		p.failOnce.Do(func() { p.failed = err })
 		p.st.Reset()
 	}
 	return err
