@@ -59,8 +59,8 @@ func TestHistoryLateJoiner(t *testing.T) {
 }
 
 // gatedRoomNode is a room node whose connections the returned gater can
-// refuse.
-func gatedRoomNode(t *testing.T) (*roomNode, *gater) {
+// refuse; opts go to its pubsub.
+func gatedRoomNode(t *testing.T, opts ...pubsub.Option) (*roomNode, *gater) {
 	g := &gater{}
 	key, _, _ := crypto.GenerateEd25519Key(nil)
 	h, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.ConnectionGater(g))
@@ -72,7 +72,7 @@ func gatedRoomNode(t *testing.T) (*roomNode, *gater) {
 	// yet, and is refused (NOT_ALLOWED) until it does: on a loaded machine
 	// that took seconds, and the default back-off (doubling to a minute)
 	// then outlasted the test's wait. Its retries stay a second apart.
-	return buildRoomNode(t, h, chat.RoomConfig{HistoryRetryMax: time.Second}, nil), g
+	return buildRoomNode(t, h, chat.RoomConfig{HistoryRetryMax: time.Second}, opts), g
 }
 
 // silentPeer is subscribed to topic but forwards nothing and serves no
