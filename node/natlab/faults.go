@@ -202,6 +202,9 @@ func (l *Lab) LimitUplink(h *Host, rate string) {
 	if h.Router == "" {
 		l.t.Fatalf("natlab: %s has no router to shape", h.Name)
 	}
+	if _, err := exec.LookPath("tc"); err != nil {
+		l.t.Skip("natlab: needs tc (apt-get install iproute2)")
+	}
 	if err := l.nsExec(h.Router, "tc", "qdisc", "add", "dev", "wan0", "root", "tbf",
 		"rate", rate, "burst", "32kbit", "latency", "100ms"); err != nil {
 		l.t.Fatalf("natlab: limiting %s's uplink to %s: %v", h.Name, rate, err)
