@@ -110,6 +110,12 @@ func (s *RoomService) serveHistory(st network.Stream) {
 		return
 	}
 	s.answerHistory(ctx, st, w, p, j, f.Request)
+	// A requester that holds more than we do (it wrote, or heard, what
+	// never reached us: it was cut off, RELIABILITY F3) is asked in turn.
+	if s.holdsMore(ctx, j, f.Request.Have) {
+		s.log.Debug("history: the requester holds messages we lack; asking it", "room", j.Name, "peer", p)
+		j.hist.owe(p)
+	}
 }
 
 // answerHistory writes what j holds above the request's haves, in room

@@ -39,6 +39,9 @@ const (
 	// load; doubling from the first refusal left a returning member
 	// waiting up to a minute for its backfill.
 	historyRefusedFast = 30
+	// historyMaxGone bounds the peers watchJoins remembers as gone from a
+	// room, to ask when they come back.
+	historyMaxGone = 1024
 	// historySyncRounds is how many exchanges one sync has with a member
 	// (each brings at most MaxHistoryMessages, from kith historyAnswerMax):
 	// a member that keeps answering "more" with new messages (anyone may
@@ -60,11 +63,41 @@ type history struct {
 	mu      sync.Mutex
 	hint    peer.ID // the peer to ask first: the forwarder of a gap, a new peer
 	shunned map[peer.ID]time.Time
+	// owed are members to ask whatever the others answer: they may hold
+	// messages nobody else has (they wrote while cut off from the room),
+	// which no gap shows until they write again. A member is owed a sync
+	// when it comes back to the topic after leaving it, and when its
+	// history request shows it holds more than we do.
+	owed map[peer.ID]bool
 }
 
 func newHistory() *history {
 	return &history{gap: make(chan struct{}, 1), joined: make(chan struct{}, 1), done: make(chan struct{}),
-		shunned: map[peer.ID]time.Time{}}
+		shunned: map[peer.ID]time.Time{}, owed: map[peer.ID]bool{}}
+}
+
+// owe makes p a member to ask in the next sync, and wakes the client.
+func (h *history) owe(p peer.ID) {
+	h.mu.Lock()
+	if len(h.owed) < historyMaxGone {
+		h.owed[p] = true
+	}
+	h.mu.Unlock()
+	wake(h.gap)
+}
+
+// owes lists the members owed a sync.
+func (h *history) owes() []peer.ID {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Collect(maps.Keys(h.owed))
+}
+
+// paid records that p answered a sync in full (or is no longer there).
+func (h *history) paid(p peer.ID) {
+	h.mu.Lock()
+	delete(h.owed, p)
+	h.mu.Unlock()
 }
 
 // wantRepair asks j's history client to repair a gap, asking p first. Gaps
@@ -204,10 +237,14 @@ func (b *historyRetry) after(r syncResult) (need bool, retry, later time.Duratio
 // were cut off, or the others away for hours) also asks for a sync: the
 // room may have spoken meanwhile, and without a later message from the
 // same author no gap would show it. (The first peers need none: historyLoop
-// syncs at the start until a member answers.)
+// syncs at the start until a member answers.) A peer that comes back after
+// leaving the topic is owed a sync the other way: what it wrote while cut
+// off from us reached nobody, and no gap shows it until it writes again
+// (RELIABILITY F3, node/natlab TestF3PartitionThenHeal).
 func (s *RoomService) watchJoins(ctx context.Context, j *joined, ev *pubsub.TopicEventHandler) {
 	defer ev.Cancel()
 	peers := map[peer.ID]bool{} // the topic's peers now, at most our connections'
+	gone := map[peer.ID]bool{}  // peers that left, at most historyMaxGone
 	emptied := false
 	for {
 		e, err := ev.NextPeerEvent(ctx)
@@ -216,11 +253,19 @@ func (s *RoomService) watchJoins(ctx context.Context, j *joined, ev *pubsub.Topi
 		}
 		if e.Type != pubsub.PeerJoin {
 			delete(peers, e.Peer)
+			if len(gone) < historyMaxGone {
+				gone[e.Peer] = true
+			}
+			j.hist.paid(e.Peer) // asked again if it comes back
 			emptied = emptied || len(peers) == 0
 			continue
 		}
 		peers[e.Peer] = true
 		j.hist.setHint(e.Peer, false)
+		if gone[e.Peer] {
+			delete(gone, e.Peer)
+			j.hist.owe(e.Peer)
+		}
 		if emptied {
 			emptied = false
 			wake(j.hist.gap)
@@ -264,6 +309,49 @@ const (
 // hand over, again and again, what they hold after a hole that may never
 // close (messages sent before anyone still here joined).
 func (s *RoomService) syncHistory(ctx context.Context, j *joined) syncResult {
+	r := s.syncMembers(ctx, j)
+	if !s.syncOwed(ctx, j) && (r == syncDone || r == syncGapsLeft) {
+		return syncAgain
+	}
+	return r
+}
+
+// syncOwed asks every member owed a sync (history.owed) that is still in
+// the topic, and reports whether all of them answered in full; one that
+// did not stays owed, for the next round.
+func (s *RoomService) syncOwed(ctx context.Context, j *joined) bool {
+	all := true
+	for _, p := range j.hist.owes() {
+		if ctx.Err() != nil {
+			return false
+		}
+		if !slices.Contains(j.topic.ListPeers(), p) || j.hist.isShunned(p, s.now()) {
+			j.hist.paid(p) // gone again: owed again if it comes back
+			continue
+		}
+		_, cut, err := s.fetchFrom(ctx, j, p)
+		switch {
+		case err == nil && !cut:
+			j.hist.paid(p)
+		case err == nil: // the rest comes with the next round
+			all = false
+		default:
+			all = false
+			if errors.Is(err, errCutOff) {
+				j.hist.shun(p, s.now())
+				j.hist.paid(p)
+			}
+			if ctx.Err() == nil {
+				s.log.Info("history: member back did not answer", "room", j.Name, "peer", p, "err", err)
+			}
+		}
+	}
+	return all
+}
+
+// syncMembers asks up to historyAsk members in turn, the hinted one first,
+// until one answers in full and no gap is left (see syncHistory).
+func (s *RoomService) syncMembers(ctx context.Context, j *joined) syncResult {
 	hint := j.hist.takeHint()
 	cands := j.topic.ListPeers()
 	if hint != "" {
@@ -285,6 +373,7 @@ func (s *RoomService) syncHistory(ctx context.Context, j *joined) syncResult {
 			s.log.Info("history: more to fetch later", "room", j.Name, "peer", p, "rounds", historySyncRounds)
 			return syncCut
 		case err == nil:
+			j.hist.paid(p)
 			gaps, err := s.store.RoomGaps(ctx, j.Name)
 			if err != nil || len(gaps) == 0 {
 				return syncDone
@@ -341,6 +430,23 @@ func (s *RoomService) fetchFrom(ctx context.Context, j *joined, p peer.ID) (stor
 // haves returns, for every author of j we hold messages of, the prefix of
 // seqs 1..n we hold without a gap (at most MaxHistoryAuthors of them).
 func (s *RoomService) haves(ctx context.Context, j *joined) ([]protocols.HistoryHave, error) {
+	hws, err := s.prefixes(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	var out []protocols.HistoryHave
+	for _, a := range slices.Sorted(maps.Keys(hws)) {
+		if len(out) == protocols.MaxHistoryAuthors {
+			break // the rest come in full; duplicates are dropped
+		}
+		out = append(out, protocols.HistoryHave{Author: a, Through: hws[a]})
+	}
+	return out, nil
+}
+
+// prefixes returns, for every author of j we hold messages of, the last
+// seq n such that we hold all of 1..n.
+func (s *RoomService) prefixes(ctx context.Context, j *joined) (map[peer.ID]uint64, error) {
 	hws, err := s.store.HighWaters(ctx, j.Name)
 	if err != nil {
 		return nil, err
@@ -354,14 +460,25 @@ func (s *RoomService) haves(ctx context.Context, j *joined) ([]protocols.History
 			hws[g.Author] = g.From - 1
 		}
 	}
-	var out []protocols.HistoryHave
-	for _, a := range slices.Sorted(maps.Keys(hws)) {
-		if len(out) == protocols.MaxHistoryAuthors {
-			break // the rest come in full; duplicates are dropped
-		}
-		out = append(out, protocols.HistoryHave{Author: a, Through: hws[a]})
+	return hws, nil
+}
+
+// holdsMore reports whether a requester's haves show that it holds
+// messages of j that we lack: some author's prefix longer than ours.
+func (s *RoomService) holdsMore(ctx context.Context, j *joined, have []protocols.HistoryHave) bool {
+	if len(have) == 0 {
+		return false
 	}
-	return out, nil
+	ours, err := s.prefixes(ctx, j)
+	if err != nil {
+		return false
+	}
+	for _, h := range have {
+		if h.Through > ours[h.Author] {
+			return true
+		}
+	}
+	return false
 }
 
 // fetchResult counts one exchange's messages.

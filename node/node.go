@@ -38,6 +38,7 @@ type Node struct {
 	rooms    *chat.RoomService
 	files    *files.Service // set under mu in start (the host watcher kicks it)
 	bench    *benchSink     // WithBench only: the benchmark raw copy path
+	redial   *redialer      // gets direct connections back (redial.go)
 
 	relayAllow    map[peer.ID]bool // relay mode: --allow and the allow file
 	relayOpts     relayOptionSets  // relay mode: the relay service's options
@@ -157,6 +158,7 @@ func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration, lo
 	if err != nil {
 		return fmt.Errorf("node: subscribe to host events: %w", err)
 	}
+	n.redial = newRedialer(n)
 	n.wg.Go(func() { n.watch(sub) })
 	if err := n.startRelayWork(); err != nil {
 		return err

@@ -237,6 +237,7 @@ func (n *Node) watch(sub event.Subscription) {
 func (n *Node) handleHostEvent(e any) {
 	switch e := e.(type) {
 	case event.EvtPeerConnectednessChanged:
+		n.redial.changed(e.Peer, e.Connectedness)
 		ev := Event{Type: EventPeerDisconnected, PeerID: e.Peer.String()}
 		if e.Connectedness == network.Connected || e.Connectedness == network.Limited {
 			n.kickFiles(e.Peer)

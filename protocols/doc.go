@@ -776,7 +776,13 @@
 // A member that joins a room, comes back to it (kith: at every start, and
 // when a peer joins the topic after its last peer left), or sees a gap in an
 // author's seqs (section "Rooms") asks another member for the messages it
-// lacks on a stream of HistoryProtocol ("/kith/history/1.0.0"). The answer
+// lacks on a stream of HistoryProtocol ("/kith/history/1.0.0"). Messages a
+// member wrote while cut off from the others reach them only this way, and
+// no gap shows them until it writes again, so members ask it in turn (kith:
+// a peer that joins the topic again after leaving it, and a requester whose
+// haves name seqs the server lacks, are asked once the exchange is over,
+// whatever the others answer, and again with back-off until they answer in
+// full; node/natlab TestF3PartitionThenHeal). The answer
 // carries the signed pubsub messages exactly as the topic carried them, so
 // the requester verifies each as if it had come by gossip and trusts the
 // server for nothing but availability. HistoryRequest, HistoryReader and
