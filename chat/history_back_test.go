@@ -21,6 +21,7 @@ import (
 // each), so neither asks for history because it was alone, and no round
 // of either is left to retry (every member it asked answered).
 func TestHistoryFromMemberBack(t *testing.T) {
+	nothingLost(t)
 	o := newRoomNode(t, chat.RoomConfig{HistoryRetryMax: time.Second}, noGossip())
 	w, g := gatedRoomNode(t, noGossip())
 	x, y := newRoomNode(t, chat.RoomConfig{}, noGossip()), newRoomNode(t, chat.RoomConfig{}, noGossip())
@@ -60,6 +61,7 @@ func TestHistoryFromMemberBack(t *testing.T) {
 // messages we lack (it wrote them before it first met us), shows so in its
 // history request: its haves name seqs we do not hold. We ask it in turn.
 func TestHistoryRequestShowsWhatWeLack(t *testing.T) {
+	nothingLost(t)
 	a := newRoomNode(t, chat.RoomConfig{HistoryRetryMax: time.Second}, noGossip())
 	b := newRoomNode(t, chat.RoomConfig{}, noGossip())
 	connect(t, a.h, b.h)
