@@ -710,7 +710,9 @@
 // peer IDs of its members, though not read what they say. An advertisement
 // cannot be withdrawn: a member that leaves stops renewing it, and DHT
 // servers drop it when it expires (after 48 hours in go-libp2p-kad-dht);
-// until then a lookup may still name, and a member dial, a peer that left.
+// until then a lookup may still name a peer that left. A kith server
+// forgets such a peer's addresses minutes after it left, and kith dials
+// only the members a lookup (or its own peerstore) gives an address of.
 //
 // The message (the schema is internal/pb/room.proto):
 //
