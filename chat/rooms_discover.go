@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -89,8 +90,9 @@ const (
 // members when it joins, then 5 s later, waiting twice as long each time up
 // to every 5 minutes, and at once when the room loses its last peer (within
 // 5 s, at random) or an advertisement succeeds after failing; it dials the members it
-// finds that it is not connected to (RendezvousDials at a time, each for up
-// to RendezvousDialTimeout), and GossipSub meets them over those
+// finds that it is not connected to and knows an address of, from the
+// lookup or its peerstore (RendezvousDials at a time, each for up to
+// RendezvousDialTimeout), and GossipSub meets them over those
 // connections. It stops when the room is left or the service closes.
 func WithRoomDiscovery(d discovery.Discovery) RoomOption {
 	return func(s *RoomService) {
@@ -247,6 +249,15 @@ func (s *RoomService) lookup(ctx context.Context, room, ns string, log *slog.Log
 		if s.h.Network().Connectedness(p.ID) == network.Connected {
 			continue
 		}
+		if len(p.Addrs) == 0 && len(s.h.Peerstore().Addrs(p.ID)) == 0 {
+			// An advertisement outlives its member by up to 48 hours, the
+			// member's addresses do not: DHT servers forget those of peers
+			// gone for a few minutes (kith's node does). Dialling one
+			// would ask the DHT for it first (a routed host does), a
+			// lookup per member that left, at every lookup.
+			s.rdv.report(rendezvousEvent{Room: room, Kind: rendezvousDialled, Peer: p.ID, Err: errNoAddrs})
+			continue
+		}
 		select {
 		case s.rdv.dials <- struct{}{}:
 		case <-ctx.Done():
@@ -263,6 +274,9 @@ func (s *RoomService) lookup(ctx context.Context, room, ns string, log *slog.Log
 	}
 	log.Debug("rendezvous: looked up", "found", n)
 }
+
+// errNoAddrs: a found member of whom no address is known is not dialled.
+var errNoAddrs = errors.New("chat: no address known")
 
 // dial connects to p for at most RendezvousDialTimeout, keeping its
 // addresses for RendezvousAddrTTL.

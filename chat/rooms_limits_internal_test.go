@@ -47,3 +47,34 @@ func TestHostileRoomTablesBounded(t *testing.T) {
 		t.Errorf("the heavy offender's score is %v after the flood, was %v", got, before)
 	}
 }
+
+// The buckets of authors gone quiet go: in a room with churn every author
+// leaves at some point, and a member that saw 1000 authors come and go,
+// each sending a message, keeps fewer than sweepLimiters buckets once
+// theirs are full again, not one per author ever seen. A bucket still
+// drained (a flooder's, sending faster than its rate) is kept through the
+// sweeps.
+func TestRoomLimitersForgetQuietAuthors(t *testing.T) {
+	now := time.Unix(1_767_225_600, 0)
+	l := &limiters{rate: 20, burst: 80, m: map[peer.ID]*rate.Limiter{}, now: func() time.Time { return now }}
+	heavy := peer.ID("flooder")
+	for l.allow(heavy) {
+	}
+	for i := range 1000 {
+		now = now.Add(time.Second) // each author's bucket is full again 50 ms after its message
+		l.allow(peer.ID("author-" + strconv.Itoa(i)))
+		if len(l.m) > sweepLimiters+1 {
+			t.Fatalf("after %d authors, %d buckets kept; want at most %d", i+1, len(l.m), sweepLimiters+1)
+		}
+		got := 0 // the flooder goes on at 25 a second: 20 pass, its bucket never refills
+		for range 25 {
+			if l.allow(heavy) {
+				got++
+			}
+		}
+		if got > 21 {
+			t.Fatalf("after %d authors the flooder passed %d of 25 in a second: its drained bucket was dropped", i+1, got)
+		}
+	}
+	t.Logf("%d buckets kept after 1000 authors", len(l.m))
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kithnet/kith/protocols"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -52,6 +53,10 @@ const SeenMessagesTTL = 2 * time.Minute
 //     none, but the copies then overflowed the receivers' validation
 //     queues instead and BenchmarkRoom50/throughput did not improve (the
 //     machine was shared and loaded: not conclusive), so it stays 32.
+//   - RPCs of at most protocols.MaxRoomRPC (64 KiB) are read, not
+//     pubsub's default 1 MiB: a longer length prefix resets the stream
+//     before anything is allocated for it (protocols' Rooms section,
+//     TestHostileRoomOversizedRPC). pubsub splits what it sends to fit.
 //   - One validation worker and inline validators, so that messages from one
 //     peer are validated and delivered in the order they arrived (a room's
 //     validator costs microseconds; Ed25519 verification dominates, about
@@ -69,6 +74,7 @@ func NewPubSub(ctx context.Context, h host.Host, opts ...pubsub.Option) (*PubSub
 		pubsub.WithSeenMessagesTTL(SeenMessagesTTL),
 		pubsub.WithValidateWorkers(1),
 		pubsub.WithValidateQueueSize(1024),
+		pubsub.WithMaxMessageSize(protocols.MaxRoomRPC),
 	}
 	ps, err := pubsub.NewGossipSub(ctx, h, append(base, opts...)...)
 	if err != nil {

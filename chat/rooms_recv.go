@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
+	"time"
 
 	"github.com/kithnet/kith/protocols"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -187,20 +189,35 @@ type limiters struct {
 	rate  rate.Limit
 	burst int
 	m     map[peer.ID]*rate.Limiter
+	added int              // buckets made
+	now   func() time.Time // time.Now if nil (tests set it)
 }
 
 // maxLimiters bounds the buckets kept; past it, the fullest go (a full
 // bucket is what a new one would be).
 const maxLimiters = 4096
 
+// sweepLimiters: every that many new buckets, the full ones go. A full
+// bucket is what a new one would be, so forgetting it changes nothing, and
+// the authors that left (in a room with churn, every author at some point)
+// are not kept until maxLimiters is reached.
+const sweepLimiters = 64
+
 func (l *limiters) allow(p peer.ID) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	now := time.Now()
+	if l.now != nil {
+		now = l.now()
+	}
 	b, ok := l.m[p]
 	if !ok {
-		trim(l.m, maxLimiters, func(b *rate.Limiter) float64 { return -b.Tokens() })
+		if l.added++; l.added%sweepLimiters == 0 {
+			maps.DeleteFunc(l.m, func(_ peer.ID, b *rate.Limiter) bool { return b.TokensAt(now) >= float64(l.burst) })
+		}
+		trim(l.m, maxLimiters, func(b *rate.Limiter) float64 { return -b.TokensAt(now) })
 		b = rate.NewLimiter(l.rate, l.burst)
 		l.m[p] = b
 	}
-	return b.Allow()
+	return b.AllowN(now, 1)
 }

@@ -193,6 +193,9 @@ func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration, lo
 			keepBootstrapped(n.ctx, n.host, n.dht, bootstrap, bootstrapEvery, n.log, n.retryAll)
 		})
 	}
+	if err := n.startPruner(newPruner(n.cfg, time.Now), pruneEvery); err != nil {
+		return err
+	}
 	if n.cfg.Network.MDNSEnabled() && !loopbackOnly(n.host.Network().ListenAddresses()) {
 		m, err := startMDNS(n.ctx, n.host, n.log)
 		if err != nil {

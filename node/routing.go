@@ -49,12 +49,25 @@ func newDHT(h host.Host, cfg Config, bootstrap []peer.AddrInfo) (*dual.DHT, erro
 	if mode == dht.ModeServer {
 		opts = append(opts, dual.LanDHTOption(dht.Mode(dht.ModeServer)))
 	}
+	opts = append(opts, dual.LanDHTOption(dht.RoutingTableRefreshPeriod(lanRefresh)))
 	d, err := dual.New(h, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("node: dht: %w", err)
 	}
 	return d, nil
 }
+
+// lanRefresh is how often the LAN half refreshes its routing table (kad-dht:
+// every 10 minutes). kad-dht evicts a peer that stopped answering only when
+// a query of its own fails to reach it, or at a refresh once the peer has
+// not answered for about 4.3 refresh periods (43 minutes by default); until
+// then the peer stays in the table and in every answer that lists it, and
+// each node's queries walk into it, dialling it (a QUIC dial to a peer gone
+// waits for its handshake timeout). In a room with churn those dials piled
+// up and the node's goroutines grew for the first hour (L9). A LAN is
+// small: a refresh every minute costs a few lookups, and a departed peer
+// leaves the tables within about 5 minutes.
+const lanRefresh = time.Minute
 
 // dhtValidator is the record validator of kith's DHT: it accepts no value
 // record at all. kith uses the DHT for peer routing and provider records

@@ -660,6 +660,18 @@
 // msg.GetFrom(); no field of the payload names it, and a receiver never
 // attributes a message to the peer that forwarded it to it.
 //
+// Frames. GossipSub sends each RPC as a uvarint length and that many
+// bytes. A member reads RPCs of at most MaxRoomRPC (65536) bytes: on a
+// longer length prefix it resets the stream before reading or allocating
+// the body, drops what that stream carried (the peer's subscriptions with
+// it) and keeps the connection. A writer never sends a longer RPC:
+// go-libp2p-pubsub with the same limit (WithMaxMessageSize) splits
+// messages and control entries over several RPCs, and one room message
+// (MaxRoomPayload of payload and its signed envelope, at most
+// MaxHistoryRawMessage together) fits twice. No byte layout depends on
+// the limit; go-libp2p-pubsub's default is 1 MiB, which kith used before
+// it set this one.
+//
 // Names. A room name is 1 to MaxRoomNameLen (64) bytes of lowercase ASCII
 // letters a-z, digits 0-9, '-', '_' and '.', and starts with a letter or a
 // digit (ValidRoomName). Names are compared byte for byte.
@@ -711,7 +723,9 @@
 // peer IDs of its members, though not read what they say. An advertisement
 // cannot be withdrawn: a member that leaves stops renewing it, and DHT
 // servers drop it when it expires (after 48 hours in go-libp2p-kad-dht);
-// until then a lookup may still name, and a member dial, a peer that left.
+// until then a lookup may still name a peer that left. A kith server
+// forgets such a peer's addresses minutes after it left, and kith dials
+// only the members a lookup (or its own peerstore) gives an address of.
 //
 // The message (the schema is internal/pb/room.proto):
 //

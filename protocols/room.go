@@ -19,6 +19,12 @@ const (
 	// MaxRoomPayload is the most bytes of a payload published on a room's
 	// topic: an encoded RoomMessage, or in a private room its sealed form.
 	MaxRoomPayload = 20 << 10
+	// MaxRoomRPC is the most bytes of one GossipSub RPC (after its length
+	// prefix) a member reads: room for two messages of MaxRoomPayload and
+	// their envelopes, and far less than go-libp2p-pubsub's default
+	// (1 MiB), which every connected peer could make a member allocate by
+	// claiming it in a length prefix.
+	MaxRoomRPC = 64 << 10
 	// MaxRoomNameLen is the most bytes of a room name.
 	MaxRoomNameLen = 64
 	// MaxRoomClockSkew is how far in the future a message's sent_at may be,
