@@ -28,6 +28,7 @@ import (
 // lookups carry its addresses again). Found with its address, it is
 // dialled and met.
 func TestRoomRendezvousSkipsMembersWithoutAddress(t *testing.T) {
+	nothingLost(t)
 	a, b := newHost(t, nil), newHost(t, nil)
 	rt := &countingRouting{info: peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}}
 	d := &fixedDiscovery{}

@@ -45,6 +45,7 @@ import (
 // RoomTopicScoreParams). Throughout, H's messages reach V: V stores all
 // 20 H sends after the attacks.
 func TestHostileRoomOversizedRPC(t *testing.T) {
+	nothingLost(t)
 	vScores, vOpt := newScoreWatch()
 	v := newRoomNode(t, chat.RoomConfig{}, vOpt)
 	h := newRoomNode(t, chat.RoomConfig{})
@@ -147,6 +148,7 @@ func TestHostileRoomOversizedRPC(t *testing.T) {
 // more than 1 MiB from write to verdict. The bound the test applies (less
 // than 1 MiB) thus sees a frame read whole.
 func TestHostileRoomOversizedRPCControl(t *testing.T) {
+	nothingLost(t)
 	v := newRoomNode(t, chat.RoomConfig{}, pubsub.WithMaxMessageSize(pubsub.DefaultMaxMessageSize))
 	evil := newRawPeer(t)
 	connect(t, evil.h, v.h)
