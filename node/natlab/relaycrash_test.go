@@ -72,7 +72,7 @@ func TestRelayRestartMidTransferAndChat(t *testing.T) {
 	scan := scanFinals(t, inbox, want)
 
 	chat := startChat(t, w, [2]string{"a", "b"}, [2]string{"b", "a"})
-	send := w.lab.background(a, "send", src, "--to", "b", "--json")
+	send := w.lab.Spawn(a, "send", src, "--to", "b", "--json")
 	at, err := followSend(send, 2*time.Minute, func(ti node.TransferInfo) bool {
 		return float64(ti.DoneBytes) >= crashAt*float64(ti.Bytes) && ti.Bytes > 0
 	})

@@ -3,7 +3,6 @@
 package natlab
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -67,38 +66,6 @@ func (l *Lab) AddPublicAddrs(h *Host, first, n int) ([]string, error) {
 		out = append(out, a)
 	}
 	return out, nil
-}
-
-// background starts `kith --home HOME args...` inside h's namespace without
-// waiting for anything (Start waits for a daemon's "ready"): for commands
-// that run until their work is done, such as `kith send --json`, read with
-// Line and Stdout. It is stopped when the test ends, and its standard error
-// is shown if the test failed.
-func (l *Lab) background(h *Host, args ...string) *Proc {
-	l.t.Helper()
-	cmd := l.kithCmd(context.Background(), h, args...)
-	p := &Proc{Host: h, Verb: args[0], cmd: cmd, lines: make(chan string, 1024), done: make(chan struct{}), start: time.Now()}
-	stderr, _ := cmd.StderrPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		l.t.Fatalf("natlab: %s: start kith %v: %v", h.Name, args, err)
-	}
-	l.mu.Lock()
-	l.procs = append(l.procs, p)
-	l.mu.Unlock()
-	var wg sync.WaitGroup
-	wg.Go(func() { p.scan(stderr, func(line string) { p.stderr.WriteString(line + "\n") }) })
-	wg.Go(func() {
-		p.scan(stdout, func(line string) {
-			p.stdout = append(p.stdout, line)
-			select {
-			case p.lines <- line:
-			default: // nobody reads that far; Stdout still has it
-			}
-		})
-	})
-	go func() { wg.Wait(); cmd.Wait(); close(p.done) }()
-	return p
 }
 
 // exitCode waits up to timeout for p to exit and returns its exit code;
