@@ -780,13 +780,17 @@
 // same order, since all three are signed by the author. clock is a hybrid
 // logical clock in Unix milliseconds. An author stamps (NextRoomClock)
 //
-//	clock = max(now, prev + 1, min(held + 1, now + MaxRoomClockFollow))
+//	clock = max(now, prev + 1, followed + 1, F if held > F)
+//	F     = now + MaxRoomClockFollow
 //
 // at most MaxRoomClock, where now is its own clock, prev the clock of its
 // previous message in the room (0 for none; kept across restarts, so an
 // author's clocks never go back and its messages are in seq order in room
-// order, whatever its clock does) and held the highest clock of any
-// message it holds in the room. MaxRoomClockFollow is 3 days. So:
+// order, whatever its clock does), held the highest clock of the messages
+// it holds in the room and followed the highest of those that is at most
+// F (0 for none). MaxRoomClockFollow is 3 days: an author follows what it
+// holds up to 3 days ahead of its clock, and goes no further than that
+// for what it holds further ahead. So:
 //
 //   - with every member's clock right, clock is the time of writing (plus
 //     a millisecond per message already held at that millisecond), and
@@ -818,12 +822,12 @@
 // A hostile author can do this to the order, and no more: place its own
 // messages anywhere from 1 to MaxRoomClockLead ahead of a receiver's clock
 // (and its own messages out of seq order). Stamped far ahead, they stay at
-// the end of the room for at most MaxRoomClockLead: honest authors follow
-// them only MaxRoomClockFollow ahead of their own clocks, so honest
-// clocks run at most that far ahead of true time because of it (and keep
-// their order among themselves), and a reply written meanwhile by an
-// author whose clock is behind another's may then be ordered before that
-// other's message, by up to the difference of their clocks. No clock held
+// the end of the room for at most MaxRoomClockLead: honest authors go only
+// MaxRoomClockFollow ahead of their own clocks for them, so honest clocks
+// run at most that far ahead of true time because of it and keep their
+// order among themselves, except that a reply written meanwhile by an
+// author whose clock is behind the replied-to author's may be ordered
+// before what it answers, by up to the difference of their clocks. No clock held
 // is more than MaxRoomClockLead ahead of its holder's clock, clocks and
 // sent_at are at most MaxRoomClock, far below 2^63, and no arithmetic on
 // them overflows. (Before clocks, version 1 ordered by sent_at and dropped

@@ -11,7 +11,7 @@ import (
 func ExampleEncodeRoomPayload() {
 	topic, _ := protocols.RoomTopic("lobby", nil)
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	m := protocols.RoomMessage{Room: "lobby", Seq: 1, SentAt: at, Clock: protocols.NextRoomClock(0, 0, at), Text: "hi"}
+	m := protocols.RoomMessage{Room: "lobby", Seq: 1, SentAt: at, Clock: protocols.NextRoomClock(0, 0, 0, at), Text: "hi"}
 	payload, err := protocols.EncodeRoomPayload(m, nil, topic)
 	fmt.Println(topic, err)
 	fmt.Printf("%x\n", payload)
@@ -35,7 +35,7 @@ func ExampleDeriveRoomKey() {
 	fmt.Println(key) // never the key itself
 
 	now := time.Now()
-	m := protocols.RoomMessage{Room: "team", Seq: 7, SentAt: now, Clock: protocols.NextRoomClock(0, 0, now), Text: "secret plans"}
+	m := protocols.RoomMessage{Room: "team", Seq: 7, SentAt: now, Clock: protocols.NextRoomClock(0, 0, 0, now), Text: "secret plans"}
 	sealed, _ := protocols.EncodeRoomPayload(m, key, topic)
 	got, err := protocols.DecodeRoomPayload(sealed, "team", key, topic)
 	fmt.Println(got.Text, err)

@@ -38,9 +38,9 @@ const (
 	// author follows a room clock that is itself MaxRoomClockFollow ahead.
 	MaxRoomClockLead = 2 * MaxRoomClockFollow
 	// MaxRoomClockFollow is how far ahead of its own clock an author
-	// follows the highest clock it holds (NextRoomClock): a reply is
-	// ordered after what it answers when the author of that was at most 3
-	// days ahead of the replier.
+	// follows the clocks it holds (NextRoomClock): a reply is ordered
+	// after what it answers when that was stamped at most 3 days ahead of
+	// the replier's clock.
 	MaxRoomClockFollow = 3 * 24 * time.Hour
 	// MaxRoomClock is the highest clock (and sent_at) a room message may
 	// carry: 9999-12-31T23:59:59.999Z in Unix milliseconds, the last
@@ -136,19 +136,32 @@ func (m RoomMessage) CheckTime(now time.Time) error {
 }
 
 // NextRoomClock is the clock an author stamps on its next message in a
-// room (section "Rooms", Clocks): at least now, after its previous
-// message's clock prev (0: none), and after the highest clock it holds in
-// the room, held (0: none), unless that is more than MaxRoomClockFollow
-// ahead of now, in which case it follows it only that far. It never
-// exceeds MaxRoomClock (an equal clock is then ordered by seq).
-func NextRoomClock(prev, held int64, now time.Time) int64 {
-	w := min(now.UnixMilli(), MaxRoomClock)
-	prev, held = min(prev, MaxRoomClock), min(held, MaxRoomClock) // no overflow below
-	c := max(w, prev+1, 1)
-	if held >= c {
-		c = max(c, min(held+1, w+MaxRoomClockFollow.Milliseconds()))
+// room (section "Rooms", Order and clocks), at now:
+//
+//	max(now, prev + 1, followed + 1, F if held > F), F = now + MaxRoomClockFollow
+//
+// prev is the clock of its previous message in the room, held the highest
+// clock it holds there, and followed the highest it holds that is at most
+// F (each 0 for none). So the message is after every message its author
+// holds up to MaxRoomClockFollow ahead of its clock, and no more than that
+// far ahead when it holds messages further ahead. It never exceeds
+// MaxRoomClock (an equal clock is then ordered by seq).
+func NextRoomClock(prev, held, followed int64, now time.Time) int64 {
+	w := max(min(now.UnixMilli(), MaxRoomClock), 0)
+	f := w + MaxRoomClockFollow.Milliseconds()
+	// Clamped first, so that nothing below overflows.
+	prev, held, followed = min(prev, MaxRoomClock), min(held, MaxRoomClock), min(followed, f)
+	c := max(w, prev+1, followed+1, 1)
+	if held > f {
+		c = max(c, f)
 	}
 	return min(c, MaxRoomClock)
+}
+
+// RoomClockFollows is the highest clock NextRoomClock follows at now:
+// now + MaxRoomClockFollow, in Unix milliseconds.
+func RoomClockFollows(now time.Time) int64 {
+	return max(min(now.UnixMilli(), MaxRoomClock), 0) + MaxRoomClockFollow.Milliseconds()
 }
 
 // EncodeRoomMessage encodes m (version RoomVersion) after checking it by

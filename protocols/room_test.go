@@ -145,33 +145,42 @@ func TestRoomCheckTime(t *testing.T) {
 }
 
 // NextRoomClock: at least the author's clock, after its previous message,
-// after what it holds unless that is more than MaxRoomClockFollow ahead,
-// and never past MaxRoomClock.
+// after what it holds up to MaxRoomClockFollow ahead, at most that far
+// ahead for what it holds further, and never past MaxRoomClock.
 func TestNextRoomClock(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	w := now.UnixMilli()
-	follow := MaxRoomClockFollow.Milliseconds()
+	f := RoomClockFollows(now)
+	if f != w+MaxRoomClockFollow.Milliseconds() {
+		t.Fatalf("RoomClockFollows = %d, want %d", f, w+MaxRoomClockFollow.Milliseconds())
+	}
 	for _, tc := range []struct {
-		name       string
-		prev, held int64
-		want       int64
+		name                 string
+		prev, held, followed int64
+		want                 int64
 	}{
-		{"first message, nothing held", 0, 0, w},
-		{"held and previous behind the clock", w - 10, w - 5, w},
-		{"previous in the same millisecond", w, w, w + 1},
-		{"a message held 1 h ahead", 0, w + 3600_000, w + 3600_001},
-		{"a message held 1 day ahead", w - 1, w + 86400_000, w + 86400_001},
-		{"a message held further than MaxRoomClockFollow", 0, w + follow + 5, w + follow},
-		{"previous past the follow bound (clock set back)", w + follow + 7, w + follow + 9, w + follow + 8},
-		{"everything at the maximum", MaxRoomClock, MaxRoomClock, MaxRoomClock},
-		{"overflowing inputs", 1<<63 - 1, 1<<63 - 1, MaxRoomClock},
+		{"first message, nothing held", 0, 0, 0, w},
+		{"held and previous behind the clock", w - 10, w - 5, w - 5, w},
+		{"previous in the same millisecond", w, w, w, w + 1},
+		{"a message held 1 h ahead", 0, w + 3600_000, w + 3600_000, w + 3600_001},
+		{"a message held 1 day ahead", w - 1, w + 86400_000, w + 86400_000, w + 86400_001},
+		{"one held exactly MaxRoomClockFollow ahead", 0, f, f, f + 1},
+		{"one held further, nothing else ahead", 0, f + 5, w - 3, f},
+		{"one held further, and one followed at the bound", 0, f + 5, f, f + 1},
+		{"followed passed above the bound is taken as the bound", 0, f + 5, f + 5, f + 1},
+		{"previous past the bound (clock set back)", f + 7, f + 9, w, f + 8},
+		{"everything at the maximum", MaxRoomClock, MaxRoomClock, MaxRoomClock, MaxRoomClock},
+		{"overflowing inputs", 1<<63 - 1, 1<<63 - 1, 1<<63 - 1, MaxRoomClock},
 	} {
-		if got := NextRoomClock(tc.prev, tc.held, now); got != tc.want {
-			t.Errorf("%s: NextRoomClock(%d, %d) = %d, want %d", tc.name, tc.prev, tc.held, got, tc.want)
+		if got := NextRoomClock(tc.prev, tc.held, tc.followed, now); got != tc.want {
+			t.Errorf("%s: NextRoomClock(%d, %d, %d) = %d, want %d", tc.name, tc.prev, tc.held, tc.followed, got, tc.want)
 		}
 	}
-	if got := NextRoomClock(0, 0, time.UnixMilli(-5)); got != 1 {
+	if got := NextRoomClock(0, 0, 0, time.UnixMilli(-5)); got != 1 {
 		t.Errorf("NextRoomClock before 1970 = %d, want 1", got)
+	}
+	if got := NextRoomClock(0, 1<<63-1, 1<<63-1, time.UnixMilli(MaxRoomClock+1000)); got != MaxRoomClock {
+		t.Errorf("NextRoomClock past year 9999 = %d, want MaxRoomClock", got)
 	}
 }
 
