@@ -35,11 +35,11 @@ func (s *RoomService) Send(ctx context.Context, room, text string) (RoomMessage,
 	if err != nil {
 		return RoomMessage{}, fmt.Errorf("chat: send to %q: %w", room, err)
 	}
-	clock, err := s.nextClock(ctx, j, hw)
+	now := s.now().UTC() // one reading for sent_at and the clock: the clock is never below sent_at
+	clock, err := s.nextClock(ctx, j, hw, now)
 	if err != nil {
 		return RoomMessage{}, fmt.Errorf("chat: send to %q: %w", room, err)
 	}
-	now := s.now().UTC()
 	m := RoomMessage{Room: room, Author: me, Seq: hw + 1, Clock: clock, SentAt: now.Truncate(time.Millisecond),
 		ReceivedAt: now, Text: text}
 	// Refuse here what could never be published (a clock of ours past
@@ -60,12 +60,12 @@ func (s *RoomService) Send(ctx context.Context, room, text string) (RoomMessage,
 	return m, nil
 }
 
-// nextClock is the clock of our next message in j, whose previous seq is
-// hw (protocols.NextRoomClock): after our previous message's clock, read
+// nextClock is the clock at now of our next message in j, whose previous
+// seq is hw (protocols.NextRoomClock): after our previous message's clock, read
 // from the store on the first Send since we started (our clock may have
 // been set back since), and after every clock we hold in the room up to
 // protocols.MaxRoomClockFollow ahead of our clock.
-func (s *RoomService) nextClock(ctx context.Context, j *joined, hw uint64) (int64, error) {
+func (s *RoomService) nextClock(ctx context.Context, j *joined, hw uint64, now time.Time) (int64, error) {
 	if j.lastClock == 0 && hw > 0 {
 		prev, err := s.ownClock(ctx, j.Name, hw)
 		if err != nil {
@@ -73,7 +73,6 @@ func (s *RoomService) nextClock(ctx context.Context, j *joined, hw uint64) (int6
 		}
 		j.lastClock = prev
 	}
-	now := s.now()
 	held, err := s.highestClock(ctx, j.Name, 0)
 	if err != nil {
 		return 0, err
