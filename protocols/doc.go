@@ -824,16 +824,16 @@
 // (and its own messages out of seq order). Stamped far ahead, they stay at
 // the end of the room for at most MaxRoomClockLead: honest authors go only
 // MaxRoomClockFollow ahead of their own clocks for them, so honest clocks
-// run at most that far ahead of true time because of it and keep their
-// order among themselves, except that a reply written meanwhile by an
-// author whose clock is behind the replied-to author's may be ordered
-// before what it answers, by up to the difference of their clocks. No clock held
-// is more than MaxRoomClockLead ahead of its holder's clock, clocks and
-// sent_at are at most MaxRoomClock, far below 2^63, and no arithmetic on
-// them overflows. (Before clocks, version 1 ordered by sent_at and dropped
-// a message stamped more than 5 minutes ahead, so that no author could pin
-// its messages to the end of the room; an author whose clock ran an hour
-// fast was then not heard at all.)
+// run at most that far ahead of their authors' clocks because of it and
+// keep their order among themselves, except that a reply written meanwhile
+// by an author whose clock is behind the replied-to author's may be
+// ordered before what it answers, by up to the difference of their
+// clocks. No clock held is more than MaxRoomClockLead ahead of its
+// holder's clock, clocks and sent_at are at most MaxRoomClock, far below
+// 2^63, and no arithmetic on them overflows. (Before clocks, version 1
+// ordered by sent_at and dropped a message stamped more than 5 minutes
+// ahead, so that no author could pin its messages to the end of the room;
+// an author whose clock ran an hour fast was then not heard at all.)
 //
 // Versions. The topic's "1" names the topic scheme, the sealing and the
 // payload format (a protobuf RoomMessage whose unknown fields are
