@@ -9,6 +9,7 @@ import (
 	"github.com/kithnet/kith/protocols"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -127,4 +128,38 @@ func TestHostileRoomClock(t *testing.T) {
 	if msgs, _ := a.svc.Messages(t.Context(), "lobby", chat.RoomFilter{}); len(msgs) != 4 {
 		t.Errorf("A holds %d messages, want 4", len(msgs))
 	}
+}
+
+// A member whose clock is ahead of ours rightly holds messages whose clock
+// is more than protocols.MaxRoomClockLead ahead of ours, and hands them on
+// as history: we drop those, but do not count them against it (history
+// cuts off a server after 3 messages that fail verification). Here 5
+// messages a week ahead come before 2 valid ones (one an hour ahead): the
+// answer is read to its end, not cut off, and the 2 are stored.
+func TestHistoryClockAheadNotHeldAgainstServer(t *testing.T) {
+	nothingLost(t)
+	topic := protocols.OpenRoomTopicPrefix + "lobby"
+	now := time.Now()
+	msg := func(clock int64, text string) []byte {
+		key, _, err := crypto.GenerateEd25519Key(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return signedRaw(t, key, topic, openPayloadClock(t, "lobby", 1, text, now, clock), 1)
+	}
+	var answer [][]byte
+	for range 5 {
+		answer = append(answer, msg(now.Add(7*24*time.Hour).UnixMilli(), "a week ahead"))
+	}
+	answer = append(answer, msg(now.UnixMilli(), "valid"), msg(now.Add(time.Hour).UnixMilli(), "valid, an hour ahead"))
+	hs := newHostileServer(t, topic, func() [][]byte { return answer }, false)
+	v := newRoomNode(t, chat.RoomConfig{})
+	connect(t, v.h, hs.n.h)
+	v.join(t, "lobby", nil)
+	v.waitBackfilled(t, "lobby", 2)
+	v.waitHolds(t, "lobby", 2)
+	if err := <-hs.served; err != nil {
+		t.Errorf("the answer was cut off: %v", err)
+	}
+	wantShown(t, "lobby", []string{"valid", "valid, an hour ahead"}, v)
 }
