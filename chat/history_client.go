@@ -551,6 +551,10 @@ func (s *RoomService) takeBatch(ctx context.Context, j *joined, raws [][]byte, r
 	}
 	for _, raw := range raws {
 		m, err := verifyHistory(j, raw, s.now())
+		if errors.Is(err, protocols.ErrRoomClockAhead) {
+			s.log.Debug("history message dropped", "room", j.Name, "err", err)
+			continue // not the server's fault: see errHistoryMessage
+		}
 		if err != nil {
 			r.bad++
 			s.log.Debug("history message dropped", "room", j.Name, "err", err)

@@ -296,7 +296,8 @@ func TestHostileHistoryServer(t *testing.T) {
 	}
 	m1, m2 := held[0].Raw, held[1].Raw
 	payload := func(key *protocols.RoomKey, topic string, seq uint64) []byte {
-		p, err := protocols.EncodeRoomPayload(protocols.RoomMessage{Room: "team", Seq: seq, SentAt: time.Now(), Text: "forged"}, key, topic)
+		now := time.Now()
+		p, err := protocols.EncodeRoomPayload(protocols.RoomMessage{Room: "team", Seq: seq, SentAt: now, Clock: now.UnixMilli(), Text: "forged"}, key, topic)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -465,7 +466,8 @@ func TestHostileHistoryServerEndless(t *testing.T) {
 		}
 		asked <- struct{}{}
 		key, _, _ := crypto.GenerateEd25519Key(nil)
-		p, err := protocols.EncodeRoomPayload(protocols.RoomMessage{Room: "lobby", Seq: 1, SentAt: time.Now(), Text: "more"}, nil, topic)
+		now := time.Now()
+		p, err := protocols.EncodeRoomPayload(protocols.RoomMessage{Room: "lobby", Seq: 1, SentAt: now, Clock: now.UnixMilli(), Text: "more"}, nil, topic)
 		if err != nil {
 			t.Error(err)
 			return

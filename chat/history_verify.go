@@ -15,6 +15,9 @@ import (
 )
 
 // errHistoryMessage: a message of a history answer failed verification.
+// One that fails only because its clock is too far ahead of ours (it also
+// wraps protocols.ErrRoomClockAhead) does not count against the member that
+// answered: its clock may be ahead of ours, and it rightly took it.
 var errHistoryMessage = errors.New("chat: history message fails verification")
 
 // verifyHistory checks one signed pubsub message of a history answer for
@@ -25,7 +28,8 @@ var errHistoryMessage = errors.New("chat: history message fails verification")
 //   - it is signed by its From under pubsub's StrictSign rule
 //     (verifySignature);
 //   - its payload decodes for j (name, key, topic: sealed with j's key in
-//     a private room) and its sent_at is not too far in the future.
+//     a private room) and its clock is not too far ahead of now
+//     (protocols.RoomMessage.CheckTime).
 func verifyHistory(j *joined, raw []byte, now time.Time) (RoomMessage, error) {
 	var pm pb.Message
 	if err := proto.Unmarshal(raw, &pm); err != nil {
@@ -47,7 +51,7 @@ func verifyHistory(j *joined, raw []byte, now time.Time) (RoomMessage, error) {
 	}
 	id := RoomMessageID(&pm)
 	return RoomMessage{ID: hex.EncodeToString([]byte(id)[:16]), Room: j.Name, Author: author, Seq: m.Seq,
-		SentAt: m.SentAt, ReceivedAt: now.UTC(), Text: m.Text, Raw: raw}, nil
+		Clock: m.Clock, SentAt: m.SentAt, ReceivedAt: now.UTC(), Text: m.Text, Raw: raw}, nil
 }
 
 // verifySignature checks m's signature as pubsub's StrictSign policy does

@@ -102,7 +102,9 @@ func WithRoomLogger(l *slog.Logger) RoomOption { return func(s *RoomService) { s
 // order; the two streams may interleave.
 func WithRoomEvents(f func(RoomEvent)) RoomOption { return func(s *RoomService) { s.onEvent = f } }
 
-// WithRoomClock sets the clock the validator checks sent_at against.
+// WithRoomClock sets the service's clock: what Send states as sent_at and
+// stamps clocks from, and what the validator and history check clocks
+// against.
 func WithRoomClock(now func() time.Time) RoomOption { return func(s *RoomService) { s.now = now } }
 
 // RoomService runs group rooms over GossipSub: it joins topics, validates
@@ -111,7 +113,8 @@ func WithRoomClock(now func() time.Time) RoomOption { return func(s *RoomService
 // The validator rejects (and so lowers the score of the peer that sent it
 // to us) only what no honest forwarder passes on: a payload that is too
 // large, does not open with the room's key or does not decode. A message
-// that is too far in the future or over its author's rate limit is ignored,
+// whose clock is too far ahead (protocols.MaxRoomClockLead) or that is over
+// its author's rate limit is ignored,
 // since another member's clock or bucket may rightly have judged it valid
 // and forwarded it, and pubsub would count every later copy of a rejected
 // message against its forwarder; when the author itself sent us a message
@@ -149,9 +152,10 @@ type joined struct {
 	republished chan struct{}
 	send        sync.Mutex    // one Send at a time: seqs are taken in order
 	self        *rate.Limiter // our own sending rate
-	// Under send: the time our last message stated, and the signed form
-	// of the message being published (set by the validator).
-	lastSent  time.Time
+	// Under send: the clock our last message stamped (0: not read from the
+	// store yet), and the signed form of the message being published (set
+	// by the validator).
+	lastClock int64
 	signedID  string
 	signedRaw []byte
 	limits    *limiters // per-author rates of what we receive

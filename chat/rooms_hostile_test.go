@@ -59,7 +59,8 @@ func TestHostileRoomOutsider(t *testing.T) {
 	}
 
 	wrong, _ := protocols.RoomKeyFromBytes(bytes.Repeat([]byte{7}, protocols.RoomKeySize))
-	m := protocols.RoomMessage{Room: "team", Seq: 1, SentAt: time.Now(), Text: "let me in"}
+	now := time.Now()
+	m := protocols.RoomMessage{Room: "team", Seq: 1, SentAt: now, Clock: now.UnixMilli(), Text: "let me in"}
 	sealed, _ := protocols.EncodeRoomPayload(m, wrong, room.Topic)
 	plain, _ := protocols.EncodeRoomPayload(m, nil, room.Topic)
 	for _, p := range [][]byte{sealed, plain} {
@@ -95,14 +96,20 @@ func openPayload(t testing.TB, room string, seq uint64, text string) []byte {
 	return openPayloadAt(t, room, seq, text, time.Now())
 }
 
-// openPayloadAt is openPayload stating sentAt.
+// openPayloadAt is openPayload stating sentAt, and that as its clock.
 func openPayloadAt(t testing.TB, room string, seq uint64, text string, sentAt time.Time) []byte {
+	t.Helper()
+	return openPayloadClock(t, room, seq, text, sentAt, sentAt.UnixMilli())
+}
+
+// openPayloadClock is openPayloadAt with the clock given.
+func openPayloadClock(t testing.TB, room string, seq uint64, text string, sentAt time.Time, clock int64) []byte {
 	t.Helper()
 	topic, err := protocols.RoomTopic(room, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := protocols.EncodeRoomPayload(protocols.RoomMessage{Room: room, Seq: seq, SentAt: sentAt, Text: text}, nil, topic)
+	p, err := protocols.EncodeRoomPayload(protocols.RoomMessage{Room: room, Seq: seq, SentAt: sentAt, Clock: clock, Text: text}, nil, topic)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,8 @@ func (s *memRoomStore) RoomMessages(_ context.Context, f chat.RoomFilter) ([]cha
 	defer s.mu.Unlock()
 	var out []chat.RoomMessage
 	for _, m := range s.msgs {
-		if m.Room != f.Room || !m.ReceivedAt.After(f.After) || (f.Signed && len(m.Raw) == 0) {
+		if m.Room != f.Room || !m.ReceivedAt.After(f.After) || (f.Signed && len(m.Raw) == 0) ||
+			(f.ClockAtMost > 0 && m.Clock > f.ClockAtMost) {
 			continue
 		}
 		if above, ok := f.Above[m.Author]; ok && m.Seq <= above {

@@ -105,11 +105,13 @@ func (s *RoomService) validator(j *joined) pubsub.ValidatorEx {
 			s.log.Debug("over rate", "room", j.Name, "author", author)
 			return s.penalise(msg)
 		}
-		// A clock far ahead is dropped but not penalised: an honest
-		// colleague's clock may be wrong, and its peer score must not
-		// suffer for it (its messages still count against its rate above).
+		// A clock more than protocols.MaxRoomClockLead ahead is dropped
+		// but not penalised: an honest colleague's clock may be that wrong,
+		// and a member whose clock is ahead of ours rightly took it; its
+		// peer score must not suffer for it (its messages still count
+		// against its rate above).
 		if err := m.CheckTime(s.now()); err != nil {
-			s.log.Debug("sent_at too far ahead", "room", j.Name, "author", author, "err", err)
+			s.log.Debug("clock too far ahead", "room", j.Name, "author", author, "err", err)
 			return pubsub.ValidationIgnore
 		}
 		return pubsub.ValidationAccept
@@ -145,7 +147,7 @@ func (s *RoomService) receive(ctx context.Context, j *joined, msg *pubsub.Messag
 	if err != nil {
 		return err
 	}
-	rm := RoomMessage{ID: messageID(msg), Room: j.Name, Author: author, Seq: m.Seq, SentAt: m.SentAt,
+	rm := RoomMessage{ID: messageID(msg), Room: j.Name, Author: author, Seq: m.Seq, Clock: m.Clock, SentAt: m.SentAt,
 		ReceivedAt: s.now().UTC(), Text: m.Text, Raw: raw}
 	added, err := s.store.AddRoomMessage(ctx, rm)
 	if err != nil || !added {

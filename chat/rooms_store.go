@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -33,8 +34,12 @@ type RoomMessage struct {
 	// never the peer that forwarded it.
 	Author peer.ID
 	// Seq is the author's sequence number in the room (from 1).
-	Seq        uint64
-	SentAt     time.Time // the author's clock, as the author stated it
+	Seq uint64
+	// Clock is the message's place in RoomOrder: the hybrid logical clock
+	// the author stamped (protocols.NextRoomClock), in Unix milliseconds.
+	// A message of version 1, or stored before clocks, has its SentAt's.
+	Clock      int64
+	SentAt     time.Time // the author's clock, as the author stated it; shown, orders nothing
 	ReceivedAt time.Time // our clock when we stored it
 	Text       string
 	// Raw is the signed pubsub message (its protobuf encoding), kept so
@@ -62,6 +67,9 @@ type RoomFilter struct {
 	Above map[peer.ID]uint64
 	// Signed keeps only messages that have Raw (what history may hand on).
 	Signed bool
+	// ClockAtMost, when above 0, keeps only messages whose Clock is at
+	// most it (what Send follows: protocols.NextRoomClock).
+	ClockAtMost int64
 	// Limit keeps the last Limit messages in room order (0: no limit), or
 	// with Oldest the first Limit; they are returned oldest first either
 	// way.
@@ -69,13 +77,16 @@ type RoomFilter struct {
 	Oldest bool
 }
 
-// RoomOrder is the order every member shows a room's messages in: by the
-// time the author stated, then author, then seq. Every member holding the
-// same messages shows them in the same order; an author's own messages stay
-// in seq order because Send never states a time earlier than its previous
-// message's. It returns -1, 0 or 1 as a sorts before, with or after b.
+// RoomOrder is the order every member shows a room's messages in: by
+// clock, then author, then seq (protocols, section "Rooms", Order and
+// clocks). Every member holding the same messages shows them in the same
+// order; an author's own messages stay in seq order because Send never
+// stamps a clock below its previous message's, and a message is after
+// every message its author held when it wrote it, up to
+// protocols.MaxRoomClockFollow ahead of its clock. It returns -1, 0 or 1
+// as a sorts before, with or after b.
 func RoomOrder(a, b RoomMessage) int {
-	if c := a.SentAt.Compare(b.SentAt); c != 0 {
+	if c := cmp.Compare(a.Clock, b.Clock); c != 0 {
 		return c
 	}
 	if a.Author != b.Author {

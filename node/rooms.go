@@ -184,7 +184,7 @@ func (n *Node) roomMessageInfoNamed(ctx context.Context, m chat.RoomMessage, nam
 	}
 	return RoomMessageInfo{
 		ID: m.ID, Room: m.Room, From: from, Name: name, Mine: m.Author == n.host.ID(), Seq: m.Seq,
-		Text: m.Text, SentAt: m.SentAt.UTC(), ReceivedAt: m.ReceivedAt.UTC(),
+		Text: m.Text, SentAt: m.SentAt.UTC(), ReceivedAt: m.ReceivedAt.UTC(), Clock: m.Clock,
 	}
 }
 

@@ -48,6 +48,11 @@ type RoomMessageInfo struct {
 	Seq  uint64 `json:"seq"`
 	Text string `json:"text"`
 	// SentAt is the author's clock as it stated it; ReceivedAt ours.
+	// Neither orders the room.
 	SentAt     time.Time `json:"sent_at"`
 	ReceivedAt time.Time `json:"received_at"`
+	// Clock is the message's place in the room's order (chat.RoomOrder:
+	// clock, then author, then seq), the same on every member: a hybrid
+	// logical clock in Unix milliseconds (protocols, section "Rooms").
+	Clock int64 `json:"clock"`
 }

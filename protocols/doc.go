@@ -730,11 +730,12 @@
 // The message (the schema is internal/pb/room.proto):
 //
 //	message RoomMessage {
-//	  uint32 version = 1;  // must be 1
+//	  uint32 version = 1;  // 2 (1 is read, section "Order and clocks")
 //	  string room    = 2;  // the room's name
 //	  uint64 seq     = 3;  // the author's sequence number, 1 to 2^63-1
-//	  int64  sent_at = 4;  // Unix milliseconds, > 0
+//	  int64  sent_at = 4;  // Unix milliseconds, > 0; shown, orders nothing
 //	  string text    = 5;  // UTF-8, at most 16384 bytes
+//	  int64  clock   = 6;  // the order key: sent_at to MaxRoomClock
 //	}
 //
 // A reader applies these rules, in this order where it matters:
@@ -743,8 +744,9 @@
 //     TOO_LARGE, before anything of it is opened or decoded.
 //   - Wire types and unknown fields as in a DM frame: a known field of
 //     another wire type is MALFORMED; unknown fields are ignored.
-//   - version is checked before the other fields: any value but 1,
-//     including 0 (absent), is UNSUPPORTED_VERSION.
+//   - version is checked before the other fields: 2, or 1 (a message
+//     written before clocks, read as below); any other value, including 0
+//     (absent), is UNSUPPORTED_VERSION.
 //   - room is the name of the room whose topic the message came on, in open
 //     and private rooms alike (in a private room it is sealed, so only
 //     members see it); any other value is MALFORMED.
@@ -754,32 +756,118 @@
 //     a receiver keeps each (room, author, seq) once, so a message it holds
 //     is a replay and is dropped. A seq more than one above the highest it
 //     holds from that author marks the numbers between as missing (a gap).
-//   - sent_at is above 0, and not more than MaxRoomClockSkew (5 minutes)
-//     ahead of the receiver's clock (RoomMessage.CheckTime); otherwise
-//     MALFORMED. It is for display and ordering hints only.
+//   - sent_at is above 0. It is the author's clock when it wrote the
+//     message, shown to users; it orders nothing and is compared with no
+//     receiver's clock, but it is at most clock (below), so never past
+//     year 9999.
+//   - clock is sent_at to MaxRoomClock (253402300799999,
+//     9999-12-31T23:59:59.999Z, the last instant RFC 3339 and JSON
+//     write); otherwise, absent (0) included, MALFORMED. In version 1 there
+//     is no clock: the reader takes it to be sent_at, whatever field 6
+//     holds. A message whose clock is more than MaxRoomClockLead (6 days)
+//     ahead of the receiver's clock (RoomMessage.CheckTime) is dropped, and
+//     is not malformed: see "Order and clocks".
 //   - text is valid UTF-8 of at most MaxRoomText (16384) bytes (longer is
 //     TOO_LARGE), possibly empty; a user interface neutralises control
 //     characters before it shows it.
 //
 // A writer encodes deterministically (fields in number order, zero values
-// left out) and never writes what a reader refuses. The topic's "1" names
-// the topic scheme, the sealing and the payload format: a change to any of
-// them is a new topic prefix; RoomMessage.version names the meaning of the
-// message, and only version 1 exists.
+// left out), writes version 2, and never writes what a reader refuses.
 //
-// Example: the open room "lobby", seq 1, sent at 2026-01-01T00:00:00Z, text
-// "hi", 22 bytes on topic /kith/room/1/open/lobby:
+// Order and clocks. Every member shows a room's messages in one order,
+// RoomOrder in package chat: by clock, then author (the bytes of its peer
+// ID), then seq; every member holding the same messages shows them in the
+// same order, since all three are signed by the author. clock is a hybrid
+// logical clock in Unix milliseconds. An author stamps (NextRoomClock)
 //
-//	08 01                  field 1 (version): 1
+//	clock = max(now, prev + 1, followed + 1, F if held > F)
+//	F     = now + MaxRoomClockFollow
+//
+// at most MaxRoomClock, where now is its own clock, prev the clock of its
+// previous message in the room (0 for none; kept across restarts, so an
+// author's clocks never go back and its messages are in seq order in room
+// order, whatever its clock does), held the highest clock of the messages
+// it holds in the room and followed the highest of those that is at most
+// F (0 for none). MaxRoomClockFollow is 3 days: an author follows what it
+// holds up to 3 days ahead of its clock, and goes no further than that
+// for what it holds further ahead. So:
+//
+//   - with every member's clock right, clock is the time of writing (plus
+//     a millisecond per message already held at that millisecond), and
+//     messages written apart (members cut off from each other) interleave
+//     by time when they meet;
+//   - a reply is ordered after every message its author held, even when
+//     the replier's clock is behind the author of those, by up to
+//     MaxRoomClockFollow;
+//   - an author whose clock runs fast (an hour, a day) is heard (below) and
+//     its messages do not stay at the end of the room: what others write
+//     after reading them is stamped after them. The room's clocks then run
+//     that far ahead of true time until the wall clocks catch up; a message
+//     written meanwhile by a member that had not received them (cut off,
+//     or at the same moment) is ordered before them.
+//
+// A receiver drops a message whose clock is more than MaxRoomClockLead (6
+// days, twice MaxRoomClockFollow) ahead of its own clock, without penalty:
+// the clock may be an honest colleague's set wrong, and a member whose
+// clock is ahead of ours may rightly have taken and forwarded it (kith:
+// ValidationIgnore; history drops it without counting it against the
+// member that answered). The bound depends on the receiver's clock alone,
+// not on what it holds, so a member that joins holding nothing applies the
+// same one, and no chain of messages, each a little ahead of the last, can
+// move it. An author is heard by a member whose clock is up to
+// MaxRoomClockLead behind its own, and still up to MaxRoomClockLead -
+// MaxRoomClockFollow (3 days) behind when the author follows a room clock
+// that a hostile author pushed MaxRoomClockFollow ahead of its own.
+//
+// A hostile author can do this to the order, and no more: place its own
+// messages anywhere from 1 to MaxRoomClockLead ahead of a receiver's clock
+// (and its own messages out of seq order). Stamped far ahead, they stay at
+// the end of the room for at most MaxRoomClockLead: honest authors go only
+// MaxRoomClockFollow ahead of their own clocks for them, so honest clocks
+// run at most that far ahead of their authors' clocks because of it and
+// keep their order among themselves, except that a reply written meanwhile
+// by an author whose clock is behind the replied-to author's may be
+// ordered before what it answers, by up to the difference of their
+// clocks. No clock held is more than MaxRoomClockLead ahead of its
+// holder's clock, clocks and sent_at are at most MaxRoomClock, far below
+// 2^63, and no arithmetic on them overflows. (Before clocks, version 1
+// ordered by sent_at and dropped a message stamped more than 5 minutes
+// ahead, so that no author could pin its messages to the end of the room;
+// an author whose clock ran an hour fast was then not heard at all.)
+//
+// Versions. The topic's "1" names the topic scheme, the sealing and the
+// payload format (a protobuf RoomMessage whose unknown fields are
+// ignored): a change to any of them is a new topic prefix.
+// RoomMessage.version names the meaning of the message. Version 2 orders
+// by clock and bounds clock, not sent_at: a version 1 reader, ignoring
+// field 6, would order its messages by sent_at and drop an author's whose
+// clock runs more than 5 minutes fast, so clock is a field a reader must
+// understand, and needs the new version. A reader reads version 1 still:
+// messages written before clocks are handed on by history for good, and
+// keep the place they had (clock = sent_at, which is also the clock a
+// store migrated from before clocks gives the messages it held). A kith
+// that reads only version 1 rejects version 2 messages, and scores down
+// the members that forward them: the members of a room upgrade together.
+//
+// Example: the open room "lobby", seq 1, sent at 2026-01-01T00:00:00Z with
+// nothing held ahead of that, text "hi", 29 bytes on topic
+// /kith/room/1/open/lobby:
+//
+//	08 02                  field 1 (version): 2
 //	12 05 6c 6f 62 62 79   field 2 (room): "lobby"
 //	18 01                  field 3 (seq): 1
 //	20 80 d0 ea b6 b7 33   field 4 (sent_at): 1767225600000
 //	2a 02 68 69            field 5 (text): "hi"
+//	30 80 d0 ea b6 b7 33   field 6 (clock): 1767225600000
+//
+// The same message in version 1 had neither the clock nor its 7 bytes
+// (open-v1.hex).
 //
 // Golden vectors are in testdata/rooms: each NAME.hex is one payload in hex
-// and NAME.json its decoded fields and topic; sealed.json also holds the
-// secret and the key, and sealed.hex was sealed with a nonce of 24 bytes
-// 0x42. rendezvous.json gives each vector's topic and namespace.
+// and NAME.json its decoded fields (clock: as a reader takes it) and topic;
+// sealed.json also holds the secret and the key, and sealed.hex was sealed
+// with a nonce of 24 bytes 0x42. open-v1 is a version 1 message.
+// rendezvous.json gives each vector's topic and namespace.
 //
 // Every error DecodeRoomPayload returns wraps ErrFrameTooLarge, ErrMalformed
 // or ErrUnsupportedVersion and says what is wrong, for example
@@ -857,7 +945,7 @@
 //     write side.
 //  2. The server answers with an Error and closes, or with zero or more
 //     HistoryBatch frames and then one HistoryEnd, and closes. The batches
-//     hold, in room order (RoomOrder in package chat: by sent_at, author,
+//     hold, in room order (RoomOrder in package chat: by clock, author,
 //     seq), the first messages it holds on topic whose seq is above the
 //     requester's through for their author, and every message of an author
 //     the request does not list: max_messages of them, or fewer when the
@@ -904,7 +992,8 @@
 //     key (which must match from) or, without one, extracted from from;
 //   - its data is a payload of the room (section "Rooms": it opens with the
 //     room's key in a private room, names the room, and decodes by every
-//     rule there), and its sent_at is not more than MaxRoomClockSkew ahead.
+//     rule there), and its clock is not more than MaxRoomClockLead ahead
+//     of the requester's clock.
 //
 // The author is from, the signer. A message passing these checks is kept as
 // gossip's are: once per (room, author, seq), with the bytes received as
@@ -912,7 +1001,9 @@
 // dropped. A requester cuts off a server that sent several messages that
 // fail (kith: 3 in one answer), by resetting the stream, asks another
 // member, and does not ask that server again for a while (kith: 10
-// minutes).
+// minutes). A message that fails only because its clock is too far ahead
+// is dropped but does not count: a server whose clock is ahead of the
+// requester's rightly took it.
 //
 // Error codes: MALFORMED, TOO_LARGE and UNSUPPORTED_VERSION for a request
 // that breaks a rule above (ErrorCodeFor; after a TOO_LARGE length, without
@@ -985,14 +1076,19 @@
 //     once, then 2 a second) runs on its own clock, and a receiver whose
 //     clock goes back does not lock a peer out for it.
 //   - Tickets carry no time.
-//   - Rooms: sent_at is compared with the receiver's clock: a message stamped
-//     more than MaxRoomClockSkew (5 minutes) ahead is dropped, without
-//     penalty (section "Rooms"), so an author whose clock runs fast by more
-//     than that is not heard until it is set right; one behind by any amount
-//     is. An author's messages are ordered by seq; RoomOrder uses sent_at
-//     only to interleave authors, and a kith author never states a time
-//     before its previous message's, even after a restart with its clock
-//     set back.
+//   - Rooms: sent_at is the author's clock, shown to users and compared
+//     with nothing. The room's order comes from clock, a hybrid logical
+//     clock the author stamps: at least its own clock, after its previous
+//     message's (even after a restart with its clock set back), and after
+//     every message it holds unless that is more than 3 days ahead of it
+//     (section "Rooms", Order and clocks). A receiver drops, without
+//     penalty, a message whose clock is more than 6 days ahead of its own
+//     clock. So an author an hour or a day ahead of the others, or behind
+//     them, is heard by every member; a reply is ordered after what it
+//     answers whichever clock is behind; and a fast author's messages are
+//     followed, not left at the end of the room. Room messages carry no
+//     replay window: a receiver keeps each (room, author, seq) once, for
+//     good.
 //   - Below these protocols, QUIC's TLS 1.3 handshake checks each peer's
 //     self-signed certificate against the other's clock. go-libp2p dates a
 //     certificate from its clock minus one hour, so peers whose clocks differ

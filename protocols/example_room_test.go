@@ -10,7 +10,8 @@ import (
 // An open room: the payload is the encoded message, the topic names the room.
 func ExampleEncodeRoomPayload() {
 	topic, _ := protocols.RoomTopic("lobby", nil)
-	m := protocols.RoomMessage{Room: "lobby", Seq: 1, SentAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Text: "hi"}
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := protocols.RoomMessage{Room: "lobby", Seq: 1, SentAt: at, Clock: protocols.NextRoomClock(0, 0, 0, at), Text: "hi"}
 	payload, err := protocols.EncodeRoomPayload(m, nil, topic)
 	fmt.Println(topic, err)
 	fmt.Printf("%x\n", payload)
@@ -18,7 +19,7 @@ func ExampleEncodeRoomPayload() {
 	fmt.Println(got.Seq, got.Text, err)
 	// Output:
 	// /kith/room/1/open/lobby <nil>
-	// 080112056c6f62627918012080d0eab6b7332a026869
+	// 080212056c6f62627918012080d0eab6b7332a0268693080d0eab6b733
 	// 1 hi <nil>
 }
 
@@ -33,7 +34,8 @@ func ExampleDeriveRoomKey() {
 	fmt.Println(topic)
 	fmt.Println(key) // never the key itself
 
-	m := protocols.RoomMessage{Room: "team", Seq: 7, SentAt: time.Now(), Text: "secret plans"}
+	now := time.Now()
+	m := protocols.RoomMessage{Room: "team", Seq: 7, SentAt: now, Clock: protocols.NextRoomClock(0, 0, 0, now), Text: "secret plans"}
 	sealed, _ := protocols.EncodeRoomPayload(m, key, topic)
 	got, err := protocols.DecodeRoomPayload(sealed, "team", key, topic)
 	fmt.Println(got.Text, err)

@@ -1,6 +1,7 @@
 package protocols
 
 import (
+	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -11,9 +12,12 @@ import (
 
 // Limits and the in-band version of room messages (section "Rooms").
 const (
-	// RoomVersion is the only RoomMessage version this code speaks and
-	// accepts.
-	RoomVersion = 1
+	// RoomVersion is the RoomMessage version this code writes: version 2,
+	// with a clock. It reads version 1 too (RoomVersionNoClock).
+	RoomVersion = 2
+	// RoomVersionNoClock is the version written before clocks: a reader
+	// takes its clock to be its sent_at.
+	RoomVersionNoClock = 1
 	// MaxRoomText is the most bytes of UTF-8 text a room message carries.
 	MaxRoomText = 16 << 10
 	// MaxRoomPayload is the most bytes of a payload published on a room's
@@ -27,9 +31,21 @@ const (
 	MaxRoomRPC = 64 << 10
 	// MaxRoomNameLen is the most bytes of a room name.
 	MaxRoomNameLen = 64
-	// MaxRoomClockSkew is how far in the future a message's sent_at may be,
-	// by the receiver's clock.
-	MaxRoomClockSkew = 5 * time.Minute
+	// MaxRoomClockLead is how far ahead of the receiver's clock a message's
+	// clock may be (RoomMessage.CheckTime): 6 days, twice
+	// MaxRoomClockFollow, so that every member hears an author whose clock
+	// is up to MaxRoomClockFollow (3 days) ahead of its own, even when that
+	// author follows a room clock that is itself MaxRoomClockFollow ahead.
+	MaxRoomClockLead = 2 * MaxRoomClockFollow
+	// MaxRoomClockFollow is how far ahead of its own clock an author
+	// follows the clocks it holds (NextRoomClock): a reply is ordered
+	// after what it answers when that was stamped at most 3 days ahead of
+	// the replier's clock.
+	MaxRoomClockFollow = 3 * 24 * time.Hour
+	// MaxRoomClock is the highest clock (and sent_at) a room message may
+	// carry: 9999-12-31T23:59:59.999Z in Unix milliseconds, the last
+	// instant RFC 3339 and JSON can write.
+	MaxRoomClock = 253402300799999
 )
 
 // RoomMessage is one message of a room. Its author is the signer of the
@@ -42,8 +58,14 @@ type RoomMessage struct {
 	// message, then increasing.
 	Seq uint64
 	// SentAt is the author's clock, sent as Unix milliseconds (finer
-	// precision is dropped); Decode returns it in UTC.
+	// precision is dropped); Decode returns it in UTC. It is shown, and
+	// orders nothing.
 	SentAt time.Time
+	// Clock is the message's place in the room's order: a hybrid logical
+	// clock in Unix milliseconds, from SentAt's millisecond to
+	// MaxRoomClock (NextRoomClock says how an author stamps it). A
+	// version 1 message has none; Decode gives it its SentAt.
+	Clock int64
 	// Text is valid UTF-8 of at most MaxRoomText bytes; it may be empty.
 	Text string
 }
@@ -83,6 +105,10 @@ func (m RoomMessage) check() error {
 		return fmt.Errorf("%w: room message sent_at is %d; it must be a positive number of Unix milliseconds",
 			ErrMalformed, m.SentAt.UnixMilli())
 	}
+	if m.Clock < m.SentAt.UnixMilli() || m.Clock > MaxRoomClock {
+		return fmt.Errorf("%w: room message clock is %d; it must be its sent_at (%d) to %d",
+			ErrMalformed, m.Clock, m.SentAt.UnixMilli(), int64(MaxRoomClock))
+	}
 	if len(m.Text) > MaxRoomText {
 		return fmt.Errorf("%w: room message text is %d bytes, more than the %d allowed",
 			ErrFrameTooLarge, len(m.Text), MaxRoomText)
@@ -93,14 +119,49 @@ func (m RoomMessage) check() error {
 	return nil
 }
 
-// CheckTime says whether m's sent_at is acceptable at now: no more than
-// MaxRoomClockSkew in the future.
+// ErrRoomClockAhead is wrapped by CheckTime's error: the message's clock is
+// further ahead of the receiver's than MaxRoomClockLead. The message is
+// well formed, and another member, whose clock is ahead of ours, may
+// rightly take it.
+var ErrRoomClockAhead = errors.New("protocols: room message clock too far ahead")
+
+// CheckTime says whether m's clock is acceptable at now: no more than
+// MaxRoomClockLead ahead of it. (sent_at is at most the clock.)
 func (m RoomMessage) CheckTime(now time.Time) error {
-	if m.SentAt.After(now.Add(MaxRoomClockSkew)) {
-		return fmt.Errorf("%w: room message sent_at %s is more than %s ahead of %s",
-			ErrMalformed, m.SentAt.Format(time.RFC3339), MaxRoomClockSkew, now.UTC().Format(time.RFC3339))
+	if limit := now.Add(MaxRoomClockLead).UnixMilli(); m.Clock > limit {
+		return fmt.Errorf("%w: clock %s is more than %s ahead of %s", ErrRoomClockAhead,
+			time.UnixMilli(m.Clock).UTC().Format(time.RFC3339), MaxRoomClockLead, now.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// NextRoomClock is the clock an author stamps on its next message in a
+// room (section "Rooms", Order and clocks), at now:
+//
+//	max(now, prev + 1, followed + 1, F if held > F), F = now + MaxRoomClockFollow
+//
+// prev is the clock of its previous message in the room, held the highest
+// clock it holds there, and followed the highest it holds that is at most
+// F (each 0 for none). So the message is after every message its author
+// holds up to MaxRoomClockFollow ahead of its clock, and no more than that
+// far ahead when it holds messages further ahead. It never exceeds
+// MaxRoomClock (an equal clock is then ordered by seq).
+func NextRoomClock(prev, held, followed int64, now time.Time) int64 {
+	w := max(min(now.UnixMilli(), MaxRoomClock), 0)
+	f := w + MaxRoomClockFollow.Milliseconds()
+	// Clamped first, so that nothing below overflows.
+	prev, held, followed = min(prev, MaxRoomClock), min(held, MaxRoomClock), min(followed, f)
+	c := max(w, prev+1, followed+1, 1)
+	if held > f {
+		c = max(c, f)
+	}
+	return min(c, MaxRoomClock)
+}
+
+// RoomClockFollows is the highest clock NextRoomClock follows at now:
+// now + MaxRoomClockFollow, in Unix milliseconds.
+func RoomClockFollows(now time.Time) int64 {
+	return max(min(now.UnixMilli(), MaxRoomClock), 0) + MaxRoomClockFollow.Milliseconds()
 }
 
 // EncodeRoomMessage encodes m (version RoomVersion) after checking it by
@@ -110,7 +171,7 @@ func EncodeRoomMessage(m RoomMessage) ([]byte, error) {
 		return nil, err
 	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(&roompb.RoomMessage{
-		Version: RoomVersion, Room: m.Room, Seq: m.Seq, SentAt: m.SentAt.UnixMilli(), Text: m.Text,
+		Version: RoomVersion, Room: m.Room, Seq: m.Seq, SentAt: m.SentAt.UnixMilli(), Text: m.Text, Clock: m.Clock,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("protocols: encode room message: %w", err)
@@ -133,11 +194,15 @@ func DecodeRoomMessage(b []byte) (RoomMessage, error) {
 	if err := checkWireTypes(pm.ProtoReflect()); err != nil {
 		return RoomMessage{}, err
 	}
-	if pm.Version != RoomVersion {
-		return RoomMessage{}, fmt.Errorf("%w: room message version %d; this side speaks %d",
-			ErrUnsupportedVersion, pm.Version, RoomVersion)
+	m := RoomMessage{Room: pm.Room, Seq: pm.Seq, SentAt: time.UnixMilli(pm.SentAt).UTC(), Text: pm.Text, Clock: pm.Clock}
+	switch pm.Version {
+	case RoomVersion:
+	case RoomVersionNoClock:
+		m.Clock = pm.SentAt // field 6 means nothing in version 1
+	default:
+		return RoomMessage{}, fmt.Errorf("%w: room message version %d; this side speaks %d and reads %d",
+			ErrUnsupportedVersion, pm.Version, RoomVersion, RoomVersionNoClock)
 	}
-	m := RoomMessage{Room: pm.Room, Seq: pm.Seq, SentAt: time.UnixMilli(pm.SentAt).UTC(), Text: pm.Text}
 	if err := m.check(); err != nil {
 		return RoomMessage{}, err
 	}

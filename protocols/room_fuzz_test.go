@@ -7,10 +7,19 @@ import (
 )
 
 // FuzzDecodeRoomMessage decodes arbitrary bytes. It must not panic; every
-// error wraps a sentinel; an accepted message encodes again, and that
-// encoding decodes to the same message.
+// error wraps a sentinel; an accepted message has a clock from its sent_at
+// to MaxRoomClock, encodes again (as version 2, a version 1 message with
+// its sent_at as clock), and that encoding decodes to the same message.
 func FuzzDecodeRoomMessage(f *testing.F) {
 	for _, s := range goldenRoomInputs(f) {
+		f.Add(s)
+	}
+	const ms = 1767225600000
+	for _, s := range [][]byte{ // the clock's edges
+		rawRoomClock(2, "a", 1, ms, MaxRoomClock, "x"), rawRoomClock(2, "a", 1, ms, MaxRoomClock+1, "x"),
+		rawRoomClock(2, "a", 1, ms, ms-1, "x"), rawRoomClock(2, "a", 1, ms, 1<<64-1, "x"),
+		rawRoomClock(1, "a", 1, ms, 1<<63, "x"), rawRoom(2, "a", 1, ms, "x"),
+	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -18,6 +27,9 @@ func FuzzDecodeRoomMessage(f *testing.F) {
 		if err != nil {
 			checkRoomError(t, err)
 			return
+		}
+		if m.Clock < m.SentAt.UnixMilli() || m.Clock > MaxRoomClock || m.SentAt.UnixMilli() <= 0 {
+			t.Fatalf("accepted clock %d with sent_at %d", m.Clock, m.SentAt.UnixMilli())
 		}
 		enc, err := EncodeRoomMessage(m)
 		if err != nil {

@@ -19,18 +19,26 @@ type goldenRoom struct {
 	msg    RoomMessage
 	secret string // private room when set
 	nonce  byte   // every byte of the nonce
+	// v1: a version 1 message, as kith wrote before clocks (no field 6;
+	// msg.Clock, its sent_at, is what a reader takes it to be).
+	v1 bool
 }
 
 // goldenRooms are the golden vectors. Run go test -run Golden -update to
 // rewrite testdata/rooms.
 func goldenRooms() []goldenRoom {
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ms := at.UnixMilli()
 	return []goldenRoom{
-		{name: "open", msg: RoomMessage{Room: "lobby", Seq: 1, SentAt: at, Text: "hi"}},
-		{name: "open-unicode", msg: RoomMessage{Room: "team-a.b_c", Seq: 300, SentAt: at, Text: "grüße 👋\nzweite Zeile"}},
-		{name: "open-empty", msg: RoomMessage{Room: "0", Seq: MaxRoomSeq, SentAt: at, Text: ""}},
-		{name: "sealed", msg: RoomMessage{Room: "team", Seq: 7, SentAt: at, Text: "secret plans"},
+		// The author's clock: nothing held is ahead of it.
+		{name: "open", msg: RoomMessage{Room: "lobby", Seq: 1, SentAt: at, Clock: ms, Text: "hi"}},
+		// A reply to a message stamped a day ahead of the replier's clock.
+		{name: "open-unicode", msg: RoomMessage{Room: "team-a.b_c", Seq: 300, SentAt: at, Clock: ms + 86400_001,
+			Text: "grüße 👋\nzweite Zeile"}},
+		{name: "open-empty", msg: RoomMessage{Room: "0", Seq: MaxRoomSeq, SentAt: at, Clock: MaxRoomClock, Text: ""}},
+		{name: "sealed", msg: RoomMessage{Room: "team", Seq: 7, SentAt: at, Clock: ms + 7, Text: "secret plans"},
 			secret: "correct horse battery staple", nonce: 0x42},
+		{name: "open-v1", msg: RoomMessage{Room: "lobby", Seq: 1, SentAt: at, Clock: ms, Text: "hi"}, v1: true},
 	}
 }
 
@@ -52,6 +60,10 @@ func (g goldenRoom) payload(tb testing.TB) ([]byte, string, *RoomKey) {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	if g.v1 {
+		m := g.msg
+		b = rawRoom(RoomVersionNoClock, m.Room, m.Seq, uint64(m.SentAt.UnixMilli()), m.Text)
+	}
 	if key != nil {
 		var nonce [roomNonceSize]byte
 		for i := range nonce {
@@ -66,7 +78,10 @@ func (g goldenRoom) payload(tb testing.TB) ([]byte, string, *RoomKey) {
 func roomJSON(tb testing.TB, g goldenRoom, m RoomMessage, topic string, key *RoomKey) []byte {
 	tb.Helper()
 	j := map[string]any{"version": RoomVersion, "room": m.Room, "seq": m.Seq,
-		"sent_at_ms": m.SentAt.UnixMilli(), "text": m.Text, "topic": topic}
+		"sent_at_ms": m.SentAt.UnixMilli(), "clock": m.Clock, "text": m.Text, "topic": topic}
+	if g.v1 {
+		j["version"] = RoomVersionNoClock
+	}
 	if key != nil {
 		j["secret"] = g.secret
 		j["key_hex"] = hex.EncodeToString(key.Bytes())

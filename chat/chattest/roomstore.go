@@ -28,6 +28,7 @@ func RoomStoreSuite(t *testing.T, open func(t *testing.T) chat.RoomStore) {
 		{"AddOncePerRoomAuthorSeq", testAddOnce},
 		{"RoundTrip", testRoundTrip},
 		{"RoomOrder", testRoomOrder},
+		{"OrderByClockNotSentAt", testOrderByClock},
 		{"Limit", testLimit},
 		{"Above", testAbove},
 		{"SignedAndAfter", testSignedAndAfter},
@@ -60,12 +61,13 @@ func authors(t *testing.T, n int) []peer.ID {
 	return out
 }
 
-// rm is a received message of author in room, sent at base+sec seconds,
-// with an ID and a signed form.
+// rm is a received message of author in room, sent at base+sec seconds
+// with that as its clock, with an ID and a signed form.
 func rm(room string, author peer.ID, seq uint64, sec int, text string) chat.RoomMessage {
+	at := base.Add(time.Duration(sec) * time.Second)
 	return chat.RoomMessage{
-		ID: fmt.Sprintf("%032x", seq*1000+uint64(sec)), Room: room, Author: author, Seq: seq,
-		SentAt: base.Add(time.Duration(sec) * time.Second), ReceivedAt: base.Add(time.Duration(sec)*time.Second + time.Millisecond),
+		ID: fmt.Sprintf("%032x", seq*1000+uint64(sec)), Room: room, Author: author, Seq: seq, Clock: at.UnixMilli(),
+		SentAt: at, ReceivedAt: at.Add(time.Millisecond),
 		Text: text, Raw: []byte("signed " + text),
 	}
 }
@@ -200,7 +202,8 @@ func testAddOnce(t *testing.T, s chat.RoomStore) {
 func testRoundTrip(t *testing.T, s chat.RoomStore) {
 	a := authors(t, 1)[0]
 	signed := rm("lobby", a, 7, 1, "héllo\nworld")
-	own := chat.RoomMessage{Room: "lobby", Author: a, Seq: 8, SentAt: base.Add(2 * time.Second),
+	signed.Clock += 86400_000 // a reply to a message a day ahead: the clock is not the sent_at
+	own := chat.RoomMessage{Room: "lobby", Author: a, Seq: 8, Clock: signed.Clock + 1, SentAt: base.Add(2 * time.Second),
 		ReceivedAt: base.Add(2 * time.Second), Text: ""} // ours, not published: no ID, no Raw; empty text is allowed
 	add(t, s, signed, own)
 	ms := list(t, s, chat.RoomFilter{Room: "lobby"})
@@ -210,7 +213,7 @@ func testRoundTrip(t *testing.T, s chat.RoomStore) {
 	for i, want := range []chat.RoomMessage{signed, own} {
 		got := ms[i]
 		if got.ID != want.ID || got.Room != want.Room || got.Author != want.Author || got.Seq != want.Seq ||
-			!got.SentAt.Equal(want.SentAt) || !got.ReceivedAt.Equal(want.ReceivedAt) || got.Text != want.Text ||
+			got.Clock != want.Clock || !got.SentAt.Equal(want.SentAt) || !got.ReceivedAt.Equal(want.ReceivedAt) || got.Text != want.Text ||
 			!bytes.Equal(got.Raw, want.Raw) {
 			t.Errorf("message %d read back as %+v, want %+v", i, got, want)
 		}
@@ -222,7 +225,7 @@ func testRoundTrip(t *testing.T, s chat.RoomStore) {
 
 func testRoomOrder(t *testing.T, s chat.RoomStore) {
 	as := authors(t, 3)
-	// Stored in an order unlike room order: ties on sent_at are broken by
+	// Stored in an order unlike room order: ties on the clock are broken by
 	// author, then seq.
 	ms := []chat.RoomMessage{
 		rm("lobby", as[2], 1, 5, "c1@5"),
@@ -238,6 +241,51 @@ func testRoomOrder(t *testing.T, s chat.RoomStore) {
 	wantTexts(t, "room order", got, "c2@1", "a1@5", "b1@5", "b2@5", "c1@5", "a2@9")
 	if !slices.IsSortedFunc(got, chat.RoomOrder) {
 		t.Errorf("RoomMessages is not in chat.RoomOrder: %q", textsOf(got))
+	}
+}
+
+// testOrderByClock: room order is the clock's, whatever sent_at says; the
+// last N and the first N are by clock too.
+func testOrderByClock(t *testing.T, s chat.RoomStore) {
+	as := authors(t, 3)
+	fast := rm("lobby", as[2], 1, 1, "fast: a day ahead")
+	fast.SentAt = fast.SentAt.Add(24 * time.Hour)
+	fast.Clock = fast.SentAt.UnixMilli()
+	reply := rm("lobby", as[0], 1, 2, "reply, from a clock a day behind the fast one")
+	reply.Clock = fast.Clock + 1
+	after := rm("lobby", as[1], 1, 3, "after the reply")
+	after.Clock = reply.Clock + 1
+	before := rm("lobby", as[1], 2, 4, "sent_at after all of them, clock before")
+	before.SentAt = fast.SentAt.Add(time.Hour)
+	before.Clock = base.UnixMilli()
+	add(t, s, after, reply, before, fast)
+	wantTexts(t, "room order", list(t, s, chat.RoomFilter{Room: "lobby"}),
+		before.Text, fast.Text, reply.Text, after.Text)
+	wantTexts(t, "Limit 2", list(t, s, chat.RoomFilter{Room: "lobby", Limit: 2}), reply.Text, after.Text)
+	wantTexts(t, "Limit 2 Oldest", list(t, s, chat.RoomFilter{Room: "lobby", Limit: 2, Oldest: true}), before.Text, fast.Text)
+	// The highest clock held is the last message; with ClockAtMost, the
+	// highest at most that (what Send follows).
+	if last := list(t, s, chat.RoomFilter{Room: "lobby", Limit: 1}); len(last) != 1 || last[0].Clock != after.Clock {
+		t.Errorf("last message %+v, want clock %d", last, after.Clock)
+	}
+	for _, tc := range []struct {
+		atMost int64
+		want   []string
+	}{
+		{reply.Clock, []string{reply.Text}}, {after.Clock - 1, []string{reply.Text}},
+		{fast.Clock - 1, []string{before.Text}}, {before.Clock - 1, nil},
+	} {
+		wantTexts(t, fmt.Sprintf("ClockAtMost %d, Limit 1", tc.atMost),
+			list(t, s, chat.RoomFilter{Room: "lobby", ClockAtMost: tc.atMost, Limit: 1}), tc.want...)
+	}
+	wantTexts(t, "ClockAtMost", list(t, s, chat.RoomFilter{Room: "lobby", ClockAtMost: reply.Clock}),
+		before.Text, fast.Text, reply.Text)
+	// The largest clock a message may carry is kept exactly.
+	top := rm("other", as[0], 1, 5, "at the maximum")
+	top.Clock = protocols.MaxRoomClock
+	add(t, s, top)
+	if got := list(t, s, chat.RoomFilter{Room: "other"}); len(got) != 1 || got[0].Clock != protocols.MaxRoomClock {
+		t.Errorf("a message at MaxRoomClock read back as %+v", got)
 	}
 }
 

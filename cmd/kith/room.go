@@ -171,7 +171,7 @@ within --wait (nothing sent); 2 not a member of NAME, or bad text (empty,
 over 16 KiB, not UTF-8).
 
 JSON: the message as kith room log --json prints it: {"id", "room", "from",
-"name", "mine", "seq", "text", "sent_at", "received_at"}.`,
+"name", "mine", "seq", "text", "sent_at", "received_at", "clock"}.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			text, err := messageText(args[1], g.stdin)
@@ -283,8 +283,11 @@ room this node never joined and holds no message of; 1 the event stream
 ended (the daemon stopped).
 
 JSON: one object per line: {"id", "room", "from", "name", "mine", "seq",
-"text", "sent_at", "received_at"}; id is the same on every member, seq is the
-author's sequence number ("name" and "mine" are left out when empty).`,
+"text", "sent_at", "received_at", "clock"}; id is the same on every member,
+seq is the author's sequence number ("name" and "mine" are left out when
+empty); sent_at is the time the author's clock stated, and the room's order
+(the same on every member) is by clock, a logical clock in Unix
+milliseconds that follows what the author had read.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if limit < 0 {

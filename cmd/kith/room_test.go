@@ -90,7 +90,8 @@ func TestCLIRoomThreeDaemons(t *testing.T) {
 			t.Fatalf("room log on %s: %+v", h, ms)
 		}
 		for _, m := range ms {
-			if s, ok := sent[m.ID]; !ok || s.Text != m.Text || s.From != m.From || !s.SentAt.Equal(m.SentAt) {
+			if s, ok := sent[m.ID]; !ok || s.Text != m.Text || s.From != m.From || !s.SentAt.Equal(m.SentAt) ||
+				s.Clock != m.Clock || m.Clock < m.SentAt.UnixMilli() {
 				t.Fatalf("room log on %s shows %+v, not a message sent", h, m)
 			}
 		}
@@ -103,12 +104,17 @@ func TestCLIRoomThreeDaemons(t *testing.T) {
 			}
 		}
 	}
+	for j := range logs[0][1:] { // that order is the messages' clock's
+		if logs[0][j+1].Clock < logs[0][j].Clock {
+			t.Errorf("room log not in clock order: %+v", logs[0])
+		}
+	}
 	// Contact names on ana's side; the --json fields CLI.md promises.
 	line := strings.SplitN(mustRun(t, c.ana, "room", "log", "lobby", "--json"), "\n", 3)[1]
 	if m := decodeJSON[node.RoomMessageInfo](t, line); m.Name != "ben" || m.From != c.benID.PeerID {
 		t.Fatalf("ana's log names ben's message %+v", m)
 	}
-	for _, k := range []string{"id", "room", "from", "text", "sent_at"} {
+	for _, k := range []string{"id", "room", "from", "text", "sent_at", "clock"} {
 		if !strings.Contains(line, `"`+k+`":`) {
 			t.Errorf("room log --json line lacks %q: %s", k, line)
 		}

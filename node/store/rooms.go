@@ -79,7 +79,8 @@ func (s *Store) Rooms(ctx context.Context) ([]chat.Room, error) {
 // AddRoomMessage stores m once per (room, author, seq): it returns false,
 // changing nothing, when one is stored already. SentAt and ReceivedAt are
 // kept to the millisecond; a nil or empty Raw is kept as none. Author must
-// be a peer ID and Seq at least 1 and at most math.MaxInt64 (ErrRoomSeq).
+// be a peer ID, Seq at least 1 and at most math.MaxInt64 (ErrRoomSeq), and
+// Clock at least 1.
 func (s *Store) AddRoomMessage(ctx context.Context, m chat.RoomMessage) (bool, error) {
 	if err := checkRoomMessage(m); err != nil {
 		return false, err
@@ -89,9 +90,9 @@ func (s *Store) AddRoomMessage(ctx context.Context, m chat.RoomMessage) (bool, e
 		raw = m.Raw
 	}
 	n, err := changed(s.w.ExecContext(ctx, `INSERT INTO room_messages
-		(room, author, seq, id, sent_at, received_at, text, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		(room, author, seq, id, clock, sent_at, received_at, text, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT DO NOTHING`,
-		m.Room, []byte(m.Author), int64(m.Seq), m.ID, m.SentAt.UnixMilli(), m.ReceivedAt.UnixMilli(), m.Text, raw))
+		m.Room, []byte(m.Author), int64(m.Seq), m.ID, m.Clock, m.SentAt.UnixMilli(), m.ReceivedAt.UnixMilli(), m.Text, raw))
 	if err != nil {
 		return false, fmt.Errorf("store: add room message %s/%d in %q: %w", m.Author, m.Seq, m.Room, err)
 	}
@@ -107,6 +108,8 @@ func checkRoomMessage(m chat.RoomMessage) error {
 		return fmt.Errorf("store: room message %s in %q: seq 0", m.Author, m.Room)
 	case m.Seq > math.MaxInt64:
 		return fmt.Errorf("%w: %d from %s in %q", ErrRoomSeq, m.Seq, m.Author, m.Room)
+	case m.Clock < 1:
+		return fmt.Errorf("store: room message %s/%d in %q: clock %d", m.Author, m.Seq, m.Room, m.Clock)
 	}
 	return nil
 }
@@ -203,6 +206,10 @@ func (s *Store) RoomMessages(ctx context.Context, f chat.RoomFilter) ([]chat.Roo
 	if f.Signed {
 		where = append(where, `raw IS NOT NULL`)
 	}
+	if f.ClockAtMost > 0 {
+		where = append(where, `clock <= ?`)
+		args = append(args, f.ClockAtMost)
+	}
 	if len(f.Above) > 0 {
 		above, err := aboveJSON(f.Above)
 		if err != nil {
@@ -216,14 +223,14 @@ func (s *Store) RoomMessages(ctx context.Context, f chat.RoomFilter) ([]chat.Roo
 	}
 	q := `SELECT ` + roomColumns + ` FROM room_messages WHERE ` + strings.Join(where, ` AND `)
 	if f.Limit == 0 {
-		return s.roomMessages(ctx, q+` ORDER BY sent_at, author, seq`, args...)
+		return s.roomMessages(ctx, q+` ORDER BY clock, author, seq`, args...)
 	}
 	if f.Oldest {
-		return s.roomMessages(ctx, q+` ORDER BY sent_at, author, seq LIMIT ?`, append(args, f.Limit)...)
+		return s.roomMessages(ctx, q+` ORDER BY clock, author, seq LIMIT ?`, append(args, f.Limit)...)
 	}
 	// The last Limit in room order, then oldest first.
-	q = `SELECT * FROM (` + q + ` ORDER BY sent_at DESC, author DESC, seq DESC LIMIT ?)
-		ORDER BY sent_at, author, seq`
+	q = `SELECT * FROM (` + q + ` ORDER BY clock DESC, author DESC, seq DESC LIMIT ?)
+		ORDER BY clock, author, seq`
 	return s.roomMessages(ctx, q, append(args, f.Limit)...)
 }
 
@@ -266,7 +273,7 @@ func (s *Store) RoomGaps(ctx context.Context, room string) ([]chat.Gap, error) {
 	return out, wrapErr(rows.Err(), "store: gaps in %q: %w", room)
 }
 
-const roomColumns = `room, author, seq, id, sent_at, received_at, text, raw`
+const roomColumns = `room, author, seq, id, clock, sent_at, received_at, text, raw`
 
 func (s *Store) roomMessages(ctx context.Context, q string, args ...any) ([]chat.RoomMessage, error) {
 	rows, err := s.r.QueryContext(ctx, q, args...)
@@ -282,7 +289,7 @@ func (s *Store) roomMessages(ctx context.Context, q string, args ...any) ([]chat
 			seq            int64
 			sent, received int64
 		)
-		if err := rows.Scan(&m.Room, &author, &seq, &m.ID, &sent, &received, &m.Text, &m.Raw); err != nil {
+		if err := rows.Scan(&m.Room, &author, &seq, &m.ID, &m.Clock, &sent, &received, &m.Text, &m.Raw); err != nil {
 			return nil, fmt.Errorf("store: read room message: %w", err)
 		}
 		m.Author, m.Seq = peer.ID(author), uint64(seq)

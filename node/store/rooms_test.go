@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,7 +34,7 @@ func TestRoomsSurviveReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := newPeer(t)
-	m := chat.RoomMessage{Room: "ops", Author: a, Seq: 1, SentAt: time.Now(), ReceivedAt: time.Now(), Text: "hi"}
+	m := chat.RoomMessage{Room: "ops", Author: a, Seq: 1, Clock: time.Now().UnixMilli(), SentAt: time.Now(), ReceivedAt: time.Now(), Text: "hi"}
 	if added, err := s.AddRoomMessage(ctx, m); !added || err != nil {
 		t.Fatal(added, err)
 	}
@@ -67,12 +68,14 @@ func TestRoomStoreRefuses(t *testing.T) {
 		t.Errorf("SaveRoom with a bad name: %v", err)
 	}
 	for _, m := range []chat.RoomMessage{
-		{Room: "lobby", Author: a, Seq: math.MaxInt64 + 1},
-		{Room: "lobby", Author: a, Seq: 0},
-		{Room: "lobby", Author: "not a peer", Seq: 1},
+		{Room: "lobby", Author: a, Seq: math.MaxInt64 + 1, Clock: 1},
+		{Room: "lobby", Author: a, Seq: 0, Clock: 1},
+		{Room: "lobby", Author: "not a peer", Seq: 1, Clock: 1},
+		{Room: "lobby", Author: a, Seq: 1}, // no clock
+		{Room: "lobby", Author: a, Seq: 1, Clock: -5},
 	} {
 		if added, err := s.AddRoomMessage(ctx, m); added || err == nil {
-			t.Errorf("AddRoomMessage(seq %d, author %q) = %v, %v; want an error", m.Seq, m.Author, added, err)
+			t.Errorf("AddRoomMessage(seq %d, author %q, clock %d) = %v, %v; want an error", m.Seq, m.Author, m.Clock, added, err)
 		}
 	}
 	if err := s.SetRoomMessageSigned(ctx, "lobby", a, 1, "00", []byte("x")); !errors.Is(err, chat.ErrNotFound) {
@@ -110,8 +113,83 @@ func TestMigrateFromSchema2(t *testing.T) {
 	}
 	checkSchema(t, path, len(migs),
 		[]string{"contacts", "messages", "room_messages", "rooms", "sqlite_sequence", "transfer_manifests", "transfers"})
-	m := chat.RoomMessage{Room: "lobby", Author: newPeer(t), Seq: 1, SentAt: time.Now(), ReceivedAt: time.Now(), Text: "hi"}
+	m := chat.RoomMessage{Room: "lobby", Author: newPeer(t), Seq: 1, Clock: 1, SentAt: time.Now(), ReceivedAt: time.Now(), Text: "hi"}
 	if added, err := s.AddRoomMessage(t.Context(), m); !added || err != nil {
 		t.Errorf("AddRoomMessage after migrating = %v, %v", added, err)
+	}
+}
+
+// A file written by a kith that knew schema 3 (rooms ordered by sent_at)
+// gets clocks: each message it held has its sent_at as clock, as a reader
+// takes a version 1 message, so the room shows in the order it did; its
+// other columns are kept; a new message is ordered by its clock.
+func TestMigrateFromSchema3(t *testing.T) {
+	migs, err := loadMigrations(migrationFiles)
+	if err != nil || len(migs) < 4 {
+		t.Fatalf("embedded migrations: %d, %v", len(migs), err)
+	}
+	path := filepath.Join(t.TempDir(), File)
+	old, err := open(t.Context(), path, migs[:3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := newPeer(t), newPeer(t)
+	if b < a {
+		a, b = b, a
+	}
+	const at = 1_767_225_600_000
+	for _, r := range []struct {
+		author []byte
+		seq    int64
+		sent   int64
+		text   string
+		raw    []byte
+	}{
+		{[]byte(b), 1, at + 2000, "b1", []byte("signed b1")},
+		{[]byte(a), 1, at + 1000, "a1", []byte("signed a1")},
+		{[]byte(a), 2, at + 2000, "a2", nil}, // ours, not published
+	} {
+		if _, err := old.w.ExecContext(t.Context(), `INSERT INTO room_messages
+			(room, author, seq, id, sent_at, received_at, text, raw) VALUES ('lobby', ?, ?, ?, ?, ?, ?, ?)`,
+			r.author, r.seq, "id-"+r.text, r.sent, r.sent+5, r.text, r.raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("open a schema 3 file: %v", err)
+	}
+	defer s.Close()
+	checkSchema(t, path, len(migs),
+		[]string{"contacts", "messages", "room_messages", "rooms", "sqlite_sequence", "transfer_manifests", "transfers"})
+	ms, err := s.RoomMessages(t.Context(), chat.RoomFilter{Room: "lobby"})
+	if err != nil || len(ms) != 3 {
+		t.Fatalf("room messages after migrating: %+v, %v", ms, err)
+	}
+	for i, want := range []string{"a1", "a2", "b1"} { // (sent_at, author, seq), as before
+		m := ms[i]
+		if m.Text != want || m.Clock != m.SentAt.UnixMilli() || m.ID != "id-"+want || m.ReceivedAt.UnixMilli() != m.SentAt.UnixMilli()+5 {
+			t.Errorf("message %d after migrating: %+v, want %s with its sent_at as clock", i, m, want)
+		}
+	}
+	if un, err := s.Unpublished(t.Context(), "lobby", a); err != nil || len(un) != 1 || un[0].Text != "a2" {
+		t.Errorf("Unpublished after migrating: %+v, %v", un, err)
+	}
+	// A reply stamped after a message a day ahead, sent_at earlier than all.
+	reply := chat.RoomMessage{Room: "lobby", Author: b, Seq: 2, Clock: at + 1500, SentAt: time.UnixMilli(at - 86400_000),
+		ReceivedAt: time.UnixMilli(at), Text: "b2", Raw: []byte("signed b2")}
+	if added, err := s.AddRoomMessage(t.Context(), reply); !added || err != nil {
+		t.Fatalf("AddRoomMessage after migrating = %v, %v", added, err)
+	}
+	ms, _ = s.RoomMessages(t.Context(), chat.RoomFilter{Room: "lobby"})
+	var texts []string
+	for _, m := range ms {
+		texts = append(texts, m.Text)
+	}
+	if got := strings.Join(texts, " "); got != "a1 b2 a2 b1" {
+		t.Errorf("room order after adding a message by clock: %s, want a1 b2 a2 b1", got)
 	}
 }

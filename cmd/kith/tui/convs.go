@@ -24,6 +24,7 @@ type entry struct {
 	at    time.Time // as the author stated it
 	seq   int64     // DMs: our store's order
 	rseq  uint64    // rooms: the author's sequence number (0: unknown)
+	clock int64     // rooms: the place in the room's order (0: unknown, at's)
 	state string    // DMs: received, delivered or queued
 }
 
@@ -102,8 +103,8 @@ func (c *conv) add(e entry) bool {
 }
 
 // before reports whether a sorts strictly before b: DMs by our store's
-// sequence, rooms in the order every member shows (chat.RoomOrder: the time
-// the author stated, then the author, then the author's seq).
+// sequence, rooms in the order every member shows (chat.RoomOrder: the
+// message's clock, then the author, then the author's seq).
 func (c *conv) before(a, b entry) bool {
 	if c.room == "" {
 		if a.seq != 0 && b.seq != 0 {
@@ -113,8 +114,17 @@ func (c *conv) before(a, b entry) bool {
 	}
 	// Peer IDs of one kind have base58 forms of one length, whose order is
 	// that of their bytes, chat.RoomOrder's.
-	return cmp.Or(a.at.Compare(b.at), cmp.Compare(len(a.from), len(b.from)), strings.Compare(a.from, b.from),
-		cmp.Compare(a.rseq, b.rseq)) < 0
+	return cmp.Or(cmp.Compare(a.orderClock(), b.orderClock()), cmp.Compare(len(a.from), len(b.from)),
+		strings.Compare(a.from, b.from), cmp.Compare(a.rseq, b.rseq)) < 0
+}
+
+// orderClock is a room entry's clock, or, from a node that sends none, the
+// time the author stated (a message's clock before clocks).
+func (e entry) orderClock() int64 {
+	if e.clock > 0 {
+		return e.clock
+	}
+	return e.at.UnixMilli()
 }
 
 func (c *conv) reindex() {
@@ -136,7 +146,7 @@ func dmEntry(m node.MessageInfo, me string) (peer string, e entry) {
 }
 
 func roomEntry(m node.RoomMessageInfo) entry {
-	return entry{id: m.ID, from: m.From, name: m.Name, mine: m.Mine, text: m.Text, at: m.SentAt, rseq: m.Seq}
+	return entry{id: m.ID, from: m.From, name: m.Name, mine: m.Mine, text: m.Text, at: m.SentAt, rseq: m.Seq, clock: m.Clock}
 }
 
 // convs holds every conversation and the sidebar's order.

@@ -523,6 +523,26 @@ func TestConversationCapped(t *testing.T) {
 	}
 }
 
+// A room shows its messages by clock (the room's order on every member),
+// not by the time each author's clock stated: an answer from a colleague
+// whose clock is a day behind comes after the question it answers, as it
+// arrives; an entry from a node that sends no clock is placed by its time.
+func TestRoomOrderByClock(t *testing.T) {
+	c := &conv{room: "lobby"}
+	base := at(0, 0)
+	ms := base.UnixMilli()
+	c.add(entry{id: "q", from: anaID, rseq: 1, at: base.Add(24 * time.Hour), clock: ms + 86400_000})
+	c.add(entry{id: "a", from: meID, rseq: 1, at: base, clock: ms + 86400_001})
+	c.add(entry{id: "early", from: meID, rseq: 2, at: base.Add(-time.Hour)}) // no clock: its time's
+	var got []string
+	for _, e := range c.entries {
+		got = append(got, e.id)
+	}
+	if want := []string{"early", "q", "a"}; !slices.Equal(got, want) {
+		t.Errorf("room shows %v, want %v", got, want)
+	}
+}
+
 // When the daemon goes away the UI says so once, and says it is back when
 // the stream returns and the lists load again, instead of keeping a stale
 // error.

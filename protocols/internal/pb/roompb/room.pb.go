@@ -36,11 +36,12 @@ const (
 // signer; no field names it.
 type RoomMessage struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Version       uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`             // must be 1
+	Version       uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`             // 2 (1: no clock, read as clock = sent_at)
 	Room          string                 `protobuf:"bytes,2,opt,name=room,proto3" json:"room,omitempty"`                    // the room's name
 	Seq           uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`                     // the author's sequence number in this room, >= 1
-	SentAt        int64                  `protobuf:"varint,4,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"` // Unix milliseconds, > 0
+	SentAt        int64                  `protobuf:"varint,4,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"` // Unix milliseconds, > 0; display only
 	Text          string                 `protobuf:"bytes,5,opt,name=text,proto3" json:"text,omitempty"`                    // UTF-8, at most 16384 bytes
+	Clock         int64                  `protobuf:"varint,6,opt,name=clock,proto3" json:"clock,omitempty"`                 // the room's order key: sent_at to 253402300799999
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -110,18 +111,26 @@ func (x *RoomMessage) GetText() string {
 	return ""
 }
 
+func (x *RoomMessage) GetClock() int64 {
+	if x != nil {
+		return x.Clock
+	}
+	return 0
+}
+
 var File_room_proto protoreflect.FileDescriptor
 
 const file_room_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"room.proto\x12\fkith.room.v1\"z\n" +
+	"room.proto\x12\fkith.room.v1\"\x90\x01\n" +
 	"\vRoomMessage\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x12\n" +
 	"\x04room\x18\x02 \x01(\tR\x04room\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x17\n" +
 	"\asent_at\x18\x04 \x01(\x03R\x06sentAt\x12\x12\n" +
-	"\x04text\x18\x05 \x01(\tR\x04textB6Z4github.com/kithnet/kith/protocols/internal/pb/roompbb\x06proto3"
+	"\x04text\x18\x05 \x01(\tR\x04text\x12\x14\n" +
+	"\x05clock\x18\x06 \x01(\x03R\x05clockB6Z4github.com/kithnet/kith/protocols/internal/pb/roompbb\x06proto3"
 
 var (
 	file_room_proto_rawDescOnce sync.Once
