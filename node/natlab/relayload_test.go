@@ -134,7 +134,9 @@ func TestRelayConcurrentTransfers(t *testing.T) {
 	peak, sampled := rss.stop()
 
 	w.l2CheckCopies(pairs, inbox)
-	w.l2CheckEvents(pairs, follow)
+	events := w.l2CheckEvents(pairs, follow)
+	t.Logf("natlab: L2 %d events of the 40 transfers read on both sides (kith send --json, kith transfers --follow --json): every one relayed via our relay, none paused or failed",
+		events)
 	if peak >= l2MaxRSS {
 		t.Errorf("the relay's peak RSS was %d MiB, want < %d MiB", peak>>20, l2MaxRSS>>20)
 	}
@@ -264,10 +266,12 @@ func (w *world) l2CheckCopies(pairs []*l2Pair, inbox map[string]string) {
 // (each sender's kith send --json, each receiver's kith transfers --follow
 // --json) and fails on any that says paused or failed, carries an error or
 // shows a path other than relayed via our relay: zero resets. Each
-// receiver must have seen each of its transfers end done.
-func (w *world) l2CheckEvents(pairs []*l2Pair, follow map[string]*Proc) {
+// receiver must have seen each of its transfers end done. It returns how
+// many lines it read.
+func (w *world) l2CheckEvents(pairs []*l2Pair, follow map[string]*Proc) (events int) {
 	w.t.Helper()
 	check := func(who string, ti node.TransferInfo) {
+		events++
 		if ti.State == "paused" || ti.State == "failed" || ti.Error != "" {
 			w.t.Errorf("%s: a transfer was interrupted: %s, %q (%s ↔ %s)", who, ti.State, ti.Error, ti.PeerName, ti.Peer)
 		}
@@ -299,6 +303,7 @@ func (w *world) l2CheckEvents(pairs []*l2Pair, follow map[string]*Proc) {
 			w.t.Errorf("%s's kith transfers --follow saw %d transfers end done, want %d", r, len(done[r]), l2Senders)
 		}
 	}
+	return events
 }
 
 // l2Figures logs the speeds against the row's goals.
