@@ -56,6 +56,10 @@ lab_churn_duration := env_var_or_default("KITH_SOAK_DURATION", "10m")
 lab-churn *flags:
     KITH_SOAK_DURATION={{lab_churn_duration}} go test -tags natlab -count=1 -timeout=0 -run TestRelayReservationChurn -v {{flags}} ./node/natlab/
 
+# L2 at the row's sizes in the NAT lab: 32 × 16 MiB + 8 × 64 MiB through one relay, peers behind symmetric NATs (root; just lab and CI run a quarter).
+lab-l2 *flags:
+    KITH_L2_SIZE=full go test -tags natlab -count=1 -timeout=20m -run TestRelayConcurrentTransfers -v {{flags}} ./node/natlab/
+
 # Check that imports flow one way (protocols ← chat, files ← node ← cmd/kith).
 deps:
     go test -count=1 -run='^TestImport' -v ./cmd/kith/

@@ -118,7 +118,8 @@ func buildHost(cfg Config, p hostParts) (host.Host, error) {
 
 // newResourceManager scales go-libp2p's default limits to this machine's
 // memory and file descriptors, plus the limits of kith's own services and
-// opts (a relay's per-address limits, see relayConnLimits).
+// opts (a relay's per-address limits, see relayConnLimits). Relayed
+// connections are not counted per address (relayedNotPerIP).
 func newResourceManager(extra []func(*rcmgr.ScalingLimitConfig), opts ...rcmgr.Option) (network.ResourceManager, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
@@ -129,7 +130,7 @@ func newResourceManager(extra []func(*rcmgr.ScalingLimitConfig), opts ...rcmgr.O
 	if err != nil {
 		return nil, fmt.Errorf("node: resource manager: %w", err)
 	}
-	return rm, nil
+	return withRelayedNotPerIP(rm), nil
 }
 
 // listenAddrs parses the listen set. With fallback (the default set), an

@@ -136,8 +136,10 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		n.store.Close()
 		return nil, err
 	}
-	// A routed host: Connect with no known addresses asks the DHT.
-	n.host = routedhost.Wrap(h, n.dht)
+	// A routed host: Connect with no known addresses asks the DHT, then
+	// tries our relays (viaRelays).
+	relays, _ := parsePeerAddrs("network.relays", cfg.Network.Relays)
+	n.host = routedhost.Wrap(h, viaRelays{dht: n.dht, relays: relays})
 	n.relayOpts = relayServiceOptions(cfg, acl, n.registry)
 	n.relayDeclared = o.forcePublic || relayDeclaredPublic(cfg)
 	if err := n.start(bootstrap, o.bootstrapEvery, o.log, o.bench); err != nil {

@@ -5,21 +5,16 @@ package natlab
 // Faults injected into a running lab (RELIABILITY §4.2, F3–F5): iptables
 // rules put at the top of a NAT router's chains for a while and lifted
 // again, a tc rate limit on a router's public side (so that a transfer is
-// still going when the fault hits), kith commands left running whose
-// output lines the test reads with the time each arrived, and the goroutine
-// dump of a kith process. Like the rest of the lab, everything runs inside
+// still going when the fault hits), and the goroutine dump of a kith
+// process. Like the rest of the lab, everything runs inside
 // the lab's namespaces (ip netns exec); the host's rules are never touched.
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"fmt"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -208,125 +203,6 @@ func (l *Lab) LimitUplink(h *Host, rate string) {
 	if err := l.nsExec(h.Router, "tc", "qdisc", "add", "dev", "wan0", "root", "tbf",
 		"rate", rate, "burst", "32kbit", "latency", "100ms"); err != nil {
 		l.t.Fatalf("natlab: limiting %s's uplink to %s: %v", h.Name, rate, err)
-	}
-}
-
-// TryRun is Run for goroutines other than the test's: it reports a kith that
-// could not be started as an error instead of ending the test.
-func (l *Lab) TryRun(h *Host, args ...string) (Result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), RunTimeout)
-	defer cancel()
-	cmd := l.kithCmd(ctx, h, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := Result{out.String(), errb.String(), 0}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.Code = ee.ExitCode()
-	} else if err != nil {
-		return r, fmt.Errorf("natlab: %s: kith %v: %w", h.Name, args, err)
-	}
-	return r, nil
-}
-
-// OutputLine is one line a running command printed, and when the test read it.
-type OutputLine struct {
-	At   time.Time
-	Text string
-}
-
-// Running is a kith command left running in a lab host (kith transfers
-// --follow, kith send) whose standard output the test reads line by line.
-type Running struct {
-	Host *Host
-	Args []string
-	cmd  *exec.Cmd
-	done chan struct{}
-
-	mu     sync.Mutex
-	lines  []OutputLine
-	stderr bytes.Buffer
-}
-
-// StartCmd starts `kith --home HOME args...` in h's namespace and keeps
-// every line it prints on standard output, timed. It is stopped (SIGTERM)
-// when the test ends; its standard error is shown if the test failed.
-func (l *Lab) StartCmd(h *Host, args ...string) *Running {
-	l.t.Helper()
-	r := &Running{Host: h, Args: args, done: make(chan struct{})}
-	r.cmd = l.kithCmd(context.Background(), h, args...)
-	stdout, _ := r.cmd.StdoutPipe()
-	stderr, _ := r.cmd.StderrPipe()
-	if err := r.cmd.Start(); err != nil {
-		l.t.Fatalf("natlab: %s: start kith %v: %v", h.Name, args, err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			r.mu.Lock()
-			r.lines = append(r.lines, OutputLine{time.Now(), sc.Text()})
-			r.mu.Unlock()
-		}
-	})
-	wg.Go(func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			r.mu.Lock()
-			r.stderr.WriteString(sc.Text() + "\n")
-			r.mu.Unlock()
-		}
-	})
-	go func() { wg.Wait(); r.cmd.Wait(); close(r.done) }()
-	l.t.Cleanup(func() {
-		r.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-r.done:
-		case <-time.After(10 * time.Second):
-			r.cmd.Process.Kill()
-			<-r.done
-		}
-		if l.t.Failed() {
-			l.t.Logf("natlab: --- kith %v in %s: stderr:\n%s", args, h.Name, r.Stderr())
-		}
-	})
-	return r
-}
-
-// Lines is every line printed so far.
-func (r *Running) Lines() []OutputLine {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]OutputLine(nil), r.lines...)
-}
-
-// Stderr is everything printed on standard error so far.
-func (r *Running) Stderr() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.stderr.String()
-}
-
-// Exited says whether the command has ended, and its exit code.
-func (r *Running) Exited() (bool, int) {
-	select {
-	case <-r.done:
-		return true, r.cmd.ProcessState.ExitCode()
-	default:
-		return false, 0
-	}
-}
-
-// Wait waits up to timeout for the command to end and returns its exit
-// code; ok is false when it is still running.
-func (r *Running) Wait(timeout time.Duration) (code int, ok bool) {
-	select {
-	case <-r.done:
-		return r.cmd.ProcessState.ExitCode(), true
-	case <-time.After(timeout):
-		return 0, false
 	}
 }
 

@@ -27,14 +27,14 @@ type transferEvent struct {
 	At   time.Time `json:"-"`
 }
 
-// transferEvents parses what r printed so far.
-func transferEvents(t *testing.T, r *Running) []transferEvent {
+// transferEvents parses what p printed so far.
+func transferEvents(t *testing.T, p *Proc) []transferEvent {
 	t.Helper()
 	var out []transferEvent
-	for _, l := range r.Lines() {
+	for _, l := range p.Lines() {
 		var e transferEvent
 		if err := json.Unmarshal([]byte(l.Text), &e); err != nil {
-			t.Fatalf("kith %v printed %q: %v", r.Args, l.Text, err)
+			t.Fatalf("kith %s printed %q: %v", p.Verb, l.Text, err)
 		}
 		e.At = l.At
 		out = append(out, e)
@@ -53,9 +53,9 @@ type midTransfer struct {
 	src    string
 	size   int64
 	want   map[string]invariants.Sum
-	follow *Running // b: kith transfers --follow --json
-	send   *Running // a: kith send --to b --json
-	id     string   // the transfer's ID on b
+	follow *Proc  // b: kith transfers --follow --json
+	send   *Proc  // a: kith send --to b --json
+	id     string // the transfer's ID on b
 }
 
 const (
@@ -97,8 +97,8 @@ func startMidTransfer(t *testing.T, tr transport) *midTransfer {
 		t.Fatal(err)
 	}
 	m.want = map[string]invariants.Sum{"plan.bin": invariants.SumFile(t, m.src)}
-	m.follow = w.lab.StartCmd(m.b, "transfers", "--follow", "--json")
-	m.send = w.lab.StartCmd(m.a, "send", m.src, "--to", "b", "--json")
+	m.follow = w.lab.Spawn(m.b, "transfers", "--follow", "--json")
+	m.send = w.lab.Spawn(m.a, "send", m.src, "--to", "b", "--json")
 	e := m.waitEvent("a quarter verified on the direct path", time.Time{}, func(e transferEvent) bool {
 		return e.Direction == "in" && e.Path == "direct" && e.DoneBytes >= m.size/4
 	})
@@ -153,7 +153,7 @@ func (m *midTransfer) finish(aProc, bProc *Proc) transferEvent {
 	done := m.waitEvent("done", time.Time{}, func(e transferEvent) bool { return e.State == "done" })
 	code, ok := m.send.Wait(midLimit)
 	if !ok || code != 0 {
-		m.t.Fatalf("a's kith send: exited %v, code %d\n%s", ok, code, m.send.Stderr())
+		m.t.Fatalf("a's kith send: exited %v, code %d\n%s", ok, code, m.send.Logs())
 	}
 	out := m.send.Lines()
 	var last transferEvent

@@ -219,6 +219,26 @@ func (l *Lab) Host(name string) *Host {
 	return h
 }
 
+// Colocate adds a host called name on h's machine: the same namespace, so
+// the same address and, for a host behind a NAT, the same router, with a
+// kith home of its own. A daemon started there is another kith user on that
+// machine; to the relay it is one more colleague behind that NAT. It lets a
+// test run more daemons than it builds namespaces for.
+func (l *Lab) Colocate(h *Host, name string) *Host {
+	l.t.Helper()
+	if _, dup := l.hosts[name]; dup || !hostName.MatchString(name) {
+		l.t.Fatalf("natlab: host name %q: not 1-8 lowercase letters and digits, or used twice", name)
+	}
+	home := filepath.Join(l.dir, name)
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		l.t.Fatal(err)
+	}
+	c := *h
+	c.Name, c.Home = name, home
+	l.hosts[name] = &c // not in l.order: that lists each namespace once
+	return &c
+}
+
 func (l *Lab) build(specs []HostSpec) error {
 	l.wan = l.id + "-wan"
 	if err := l.addNS(l.wan); err != nil {

@@ -3,15 +3,12 @@
 package natlab
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 )
 
 // Network faults on a running lab (RELIABILITY F9, F12): a router's link
@@ -89,62 +86,6 @@ func (l *Lab) Renumber(h *Host, addr string) error {
 		return fmt.Errorf("natlab: the lab is not sealed after renumbering: %w", err)
 	}
 	return nil
-}
-
-// Spawn starts `kith --home HOME args...` inside h's namespace, a command
-// that runs for a while (kith send, kith inbox --follow), and returns at
-// once: read its output with Line and Stdout, wait for it with Wait. It is
-// stopped when the test ends, and its standard error is shown if the test
-// failed.
-func (l *Lab) Spawn(h *Host, args ...string) *Proc {
-	l.t.Helper()
-	cmd := l.kithCmd(context.Background(), h, args...)
-	p := &Proc{Host: h, Verb: strings.Join(args, " "), cmd: cmd, lines: make(chan string, 1024), done: make(chan struct{}), start: time.Now()}
-	stderr, _ := cmd.StderrPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		l.t.Fatalf("natlab: %s: start kith %v: %v", h.Name, args, err)
-	}
-	l.mu.Lock()
-	l.procs = append(l.procs, p)
-	l.mu.Unlock()
-	var wg sync.WaitGroup
-	wg.Go(func() { p.scan(stderr, func(line string) { p.stderr.WriteString(line + "\n") }) })
-	wg.Go(func() {
-		p.scan(stdout, func(line string) {
-			p.stdout = append(p.stdout, line)
-			select {
-			case p.lines <- line:
-			default: // nobody reads that far
-			}
-		})
-	})
-	go func() { wg.Wait(); cmd.Wait(); close(p.done) }()
-	return p
-}
-
-// Wait waits up to timeout for the process to exit and returns its exit
-// status; ok is false when it was still running.
-func (p *Proc) Wait(timeout time.Duration) (code int, ok bool) {
-	if p.Exited() {
-		return p.cmd.ProcessState.ExitCode(), true
-	}
-	select {
-	case <-p.done:
-		return p.cmd.ProcessState.ExitCode(), true
-	case <-time.After(timeout):
-		return 0, false
-	}
-}
-
-// Exited reports whether the process has exited.
-func (p *Proc) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // LinkStats are the counters of the bucket Shape put on the public side of

@@ -86,10 +86,10 @@ func sendDone(t *testing.T, send *Proc, timeout time.Duration) node.TransferInfo
 	if !ok {
 		t.Fatalf("kith send still running after %v", timeout)
 	}
-	out := send.Stdout()
+	out := send.Lines()
 	last := lastLine(send)
 	if code != 0 || last.State != "done" {
-		t.Fatalf("kith send: exit %d, last line %q\n%s", code, strings.Join(out[max(0, len(out)-3):], "\n"), send.Logs())
+		t.Fatalf("kith send: exit %d, last lines %v\n%s", code, out[max(0, len(out)-3):], send.Logs())
 	}
 	return last
 }
@@ -216,8 +216,8 @@ func starvedLink(t *testing.T, tr transport) {
 // far shows it (on the sender, done_bytes counts the chunk bytes sent).
 func lastLine(send *Proc) node.TransferInfo {
 	var ti node.TransferInfo
-	if out := send.Stdout(); len(out) > 0 {
-		json.Unmarshal([]byte(out[len(out)-1]), &ti)
+	if out := send.Lines(); len(out) > 0 {
+		json.Unmarshal([]byte(out[len(out)-1].Text), &ti)
 	}
 	return ti
 }
@@ -231,7 +231,7 @@ func roundAll(ds []time.Duration) []time.Duration {
 	return out
 }
 
-// message is a line of kith inbox --follow --json and when it was read.
+// message is a line of kith inbox --follow --json and when it arrived.
 type message struct {
 	node.MessageInfo
 	arrived time.Time
@@ -243,9 +243,9 @@ func nextMessage(follow *Proc, timeout time.Duration) (message, error) {
 	if err != nil {
 		return message{}, err
 	}
-	m := message{arrived: time.Now()}
-	if err := json.Unmarshal([]byte(l), &m.MessageInfo); err != nil {
-		return m, fmt.Errorf("%q: %w", l, err)
+	m := message{arrived: l.At}
+	if err := json.Unmarshal([]byte(l.Text), &m.MessageInfo); err != nil {
+		return m, fmt.Errorf("%q: %w", l.Text, err)
 	}
 	return m, nil
 }

@@ -31,19 +31,29 @@ const RunTimeout = 60 * time.Second
 // Run runs `kith --home HOME args...` inside h's namespace to completion.
 func (l *Lab) Run(h *Host, args ...string) Result {
 	l.t.Helper()
+	r, err := l.TryRun(h, args...)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return r
+}
+
+// TryRun is Run for goroutines other than the test's: it reports a kith that
+// could not be started as an error instead of ending the test.
+func (l *Lab) TryRun(h *Host, args ...string) (Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), RunTimeout)
 	defer cancel()
 	cmd := l.kithCmd(ctx, h, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
-	code := 0
+	r := Result{out.String(), errb.String(), 0}
 	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
+		r.Code = ee.ExitCode()
 	} else if err != nil {
-		l.t.Fatalf("natlab: %s: kith %v: %v", h.Name, args, err)
+		return r, fmt.Errorf("natlab: %s: kith %v: %w", h.Name, args, err)
 	}
-	return Result{out.String(), errb.String(), code}
+	return r, nil
 }
 
 // MustRun is Run that fails the test unless kith exits 0, and returns its
@@ -87,17 +97,28 @@ func (l *Lab) kithCmd(ctx context.Context, h *Host, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// Proc is a kith daemon or relay running as a child process in a lab host.
+// OutputLine is one line a process printed, and when the lab read it.
+type OutputLine struct {
+	At   time.Time
+	Text string
+}
+
+// Proc is a kith command running as a child process in a lab host: a
+// daemon or relay (Start), or a command that runs for a while (Spawn: kith
+// send, kith transfers --follow). Its standard output is kept line by
+// line, each with the time it arrived; its standard error as it came.
 type Proc struct {
 	Host *Host
+	// Verb is "daemon" or "relay" for Start, the command line for Spawn.
 	Verb string
 	cmd  *exec.Cmd
 
 	mu     sync.Mutex
 	stderr bytes.Buffer
-	stdout []string
-	lines  chan string
-	done   chan struct{}
+	stdout []OutputLine
+	next   int           // the first line Line has not returned
+	grew   chan struct{} // closed (and replaced) when a line arrives
+	done   chan struct{} // closed once the process exited and all it printed is read
 	start  time.Time
 }
 
@@ -109,55 +130,78 @@ const ReadyTimeout = 60 * time.Second
 // the test ends, and its standard error is shown if the test failed.
 func (l *Lab) Start(h *Host, verb string, args ...string) *Proc {
 	l.t.Helper()
-	cmd := l.kithCmd(context.Background(), h, append([]string{verb}, args...)...)
-	p := &Proc{Host: h, Verb: verb, cmd: cmd, lines: make(chan string, 64), done: make(chan struct{}), start: time.Now()}
-	stderr, _ := cmd.StderrPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		l.t.Fatalf("natlab: %s: start kith %s: %v", h.Name, verb, err)
-	}
-	l.mu.Lock()
-	l.procs = append(l.procs, p)
-	l.mu.Unlock()
 	ready := make(chan struct{})
 	var once sync.Once
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		p.scan(stderr, func(line string) {
-			p.stderr.WriteString(line + "\n")
-			if strings.Contains(line, `msg="`+verb+` ready"`) {
-				once.Do(func() { close(ready) })
-			}
-		})
+	p := l.spawn(h, verb, append([]string{verb}, args...), func(line string) {
+		if strings.Contains(line, `msg="`+verb+` ready"`) {
+			once.Do(func() { close(ready) })
+		}
 	})
-	wg.Go(func() {
-		p.scan(stdout, func(line string) {
-			p.stdout = append(p.stdout, line)
-			select {
-			case p.lines <- line:
-			default: // nobody reads that far
-			}
-		})
-	})
-	go func() { wg.Wait(); cmd.Wait(); close(p.done) }()
 	select {
 	case <-ready:
 		return p
 	case <-p.done:
-		l.t.Fatalf("natlab: %s: kith %s exited before it was ready: %v\n%s", h.Name, verb, cmd.ProcessState, p.Logs())
+		l.t.Fatalf("natlab: %s: kith %s exited before it was ready: %v\n%s", h.Name, verb, p.cmd.ProcessState, p.Logs())
 	case <-time.After(ReadyTimeout):
 		l.t.Fatalf("natlab: %s: kith %s not ready after %v\n%s", h.Name, verb, ReadyTimeout, p.Logs())
 	}
 	return nil
 }
 
-func (p *Proc) scan(r io.Reader, f func(string)) {
+// Spawn starts `kith --home HOME args...` inside h's namespace, a command
+// that runs for a while (kith send, kith inbox --follow), and returns at
+// once: read its output with Line and Lines, wait for it with Wait. It is
+// stopped when the test ends, and its standard error is shown if the test
+// failed.
+func (l *Lab) Spawn(h *Host, args ...string) *Proc {
+	l.t.Helper()
+	return l.spawn(h, strings.Join(args, " "), args, nil)
+}
+
+// spawn starts kith with args in h's namespace, reading its output, and
+// calls onStderr (if set) with each line of its standard error.
+func (l *Lab) spawn(h *Host, verb string, args []string, onStderr func(string)) *Proc {
+	l.t.Helper()
+	cmd := l.kithCmd(context.Background(), h, args...)
+	p := &Proc{Host: h, Verb: verb, cmd: cmd, grew: make(chan struct{}), done: make(chan struct{}), start: time.Now()}
+	stderr, _ := cmd.StderrPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		l.t.Fatalf("natlab: %s: start kith %v: %v", h.Name, args, err)
+	}
+	l.mu.Lock()
+	l.procs = append(l.procs, p)
+	l.mu.Unlock()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		scanLines(stderr, func(line string) {
+			p.mu.Lock()
+			p.stderr.WriteString(line + "\n")
+			p.mu.Unlock()
+			if onStderr != nil {
+				onStderr(line)
+			}
+		})
+	})
+	wg.Go(func() {
+		scanLines(stdout, func(line string) {
+			p.mu.Lock()
+			p.stdout = append(p.stdout, OutputLine{time.Now(), line})
+			close(p.grew)
+			p.grew = make(chan struct{})
+			p.mu.Unlock()
+		})
+	})
+	go func() { wg.Wait(); cmd.Wait(); close(p.done) }()
+	return p
+}
+
+// scanLines calls f with each line read from r, until it ends.
+func scanLines(r io.Reader, f func(string)) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		p.mu.Lock()
 		f(sc.Text())
-		p.mu.Unlock()
 	}
 }
 
@@ -168,28 +212,68 @@ func (p *Proc) Logs() string {
 	return p.stderr.String()
 }
 
-// Stdout is every line the process printed on standard output so far.
-func (p *Proc) Stdout() []string {
+// Lines is every line the process printed on standard output so far,
+// each with the time it arrived.
+func (p *Proc) Lines() []OutputLine {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]string(nil), p.stdout...)
+	return slices.Clone(p.stdout)
 }
 
-// Line returns the process's next line on standard output, waiting up to
-// timeout.
-func (p *Proc) Line(timeout time.Duration) (string, error) {
-	select {
-	case l := <-p.lines:
-		return l, nil
-	case <-p.done:
-		select {
-		case l := <-p.lines:
+// Line returns the first line on standard output that Line has not
+// returned yet, waiting up to timeout for it to be printed.
+func (p *Proc) Line(timeout time.Duration) (OutputLine, error) {
+	deadline := time.After(timeout)
+	exited := false
+	for {
+		p.mu.Lock()
+		if p.next < len(p.stdout) {
+			l := p.stdout[p.next]
+			p.next++
+			p.mu.Unlock()
 			return l, nil
-		default:
 		}
-		return "", fmt.Errorf("kith %s in %s exited before printing a line", p.Verb, p.Host.Name)
+		grew := p.grew
+		p.mu.Unlock()
+		if exited {
+			return OutputLine{}, fmt.Errorf("kith %s in %s exited before printing a line", p.Verb, p.Host.Name)
+		}
+		select {
+		case <-grew:
+		case <-p.done:
+			exited = true // everything printed is in: look once more
+		case <-deadline:
+			return OutputLine{}, fmt.Errorf("kith %s in %s printed nothing for %v", p.Verb, p.Host.Name, timeout)
+		}
+	}
+}
+
+// Pid is the process ID of kith itself (ip netns exec execs it in place).
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// Wait waits up to timeout for the process to exit and returns its exit
+// status; ok is false when it was still running.
+func (p *Proc) Wait(timeout time.Duration) (code int, ok bool) {
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode(), true
+	default:
+	}
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode(), true
 	case <-time.After(timeout):
-		return "", fmt.Errorf("kith %s in %s printed nothing for %v", p.Verb, p.Host.Name, timeout)
+		return 0, false
+	}
+}
+
+// Exited reports whether the process has exited.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -130,7 +130,7 @@ func TestRelayRestartMidTransferAndChat(t *testing.T) {
 		t.Fatalf("after the restart the transfer ended %+v (%v), want done within %v", last, err, transferLimit)
 	}
 	completed := time.Since(restarted)
-	if code, ok := exitCode(send, 30*time.Second); !ok || code != 0 {
+	if code, ok := send.Wait(30 * time.Second); !ok || code != 0 {
 		t.Fatalf("kith send: exit %d (exited: %v)\n%s", code, ok, send.Logs())
 	}
 	if last.Path != node.PathRelayed || last.Relay != w.relayID {
@@ -180,7 +180,7 @@ func followSend(send *Proc, timeout time.Duration, until func(node.TransferInfo)
 			return last, fmt.Errorf("%w\n%s", err, send.Logs())
 		}
 		var ti node.TransferInfo
-		if json.Unmarshal([]byte(line), &ti) != nil {
+		if json.Unmarshal([]byte(line.Text), &ti) != nil {
 			continue
 		}
 		last = ti

@@ -14,10 +14,9 @@ import (
 )
 
 // Faults of the relay (RELIABILITY F2, F13, L3): a port-forward removed
-// from a relay's router, kith commands that run in the background (a
-// `kith send` followed while the relay is killed), more public addresses
-// for one host, and this test binary run inside a namespace in a helper
-// mode (the crowd of relay clients of relaychurn.go).
+// from a relay's router, more public addresses for one host, and this test
+// binary run inside a namespace in a helper mode (the crowd of relay
+// clients of relaychurn.go).
 
 // RemoveForward deletes the port-forward of port (TCP and UDP) from h's
 // router, as an operator taking it off the router would: the DNAT rules
@@ -68,17 +67,6 @@ func (l *Lab) AddPublicAddrs(h *Host, first, n int) ([]string, error) {
 	return out, nil
 }
 
-// exitCode waits up to timeout for p to exit and returns its exit code;
-// ok is false if it is still running.
-func exitCode(p *Proc, timeout time.Duration) (code int, ok bool) {
-	select {
-	case <-p.done:
-		return p.cmd.ProcessState.ExitCode(), true
-	case <-time.After(timeout):
-		return 0, false
-	}
-}
-
 // Helper is this test binary running inside a lab namespace in a helper
 // mode (see TestMain): its standard input and output are the test's to
 // talk to, line by line.
@@ -122,12 +110,10 @@ func (l *Lab) RunHelper(h *Host, env ...string) (*Helper, error) {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		p := &Proc{}
-		p.scan(out, func(line string) { hp.lines <- line })
+		scanLines(out, func(line string) { hp.lines <- line })
 	})
 	wg.Go(func() {
-		p := &Proc{}
-		p.scan(errR, func(line string) {
+		scanLines(errR, func(line string) {
 			hp.mu.Lock()
 			hp.stderr.WriteString(line + "\n")
 			hp.mu.Unlock()

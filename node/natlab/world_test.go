@@ -94,7 +94,7 @@ func (w *world) startRelay(name string, extra ...string) *Proc {
 		if err != nil {
 			w.t.Fatalf("relay addresses: %v\n%s", err, p.Logs())
 		}
-		addrs = append(addrs, a)
+		addrs = append(addrs, a.Text)
 	}
 	w.relay, w.relayAddrs = p, addrs
 	w.relayID = addrs[0][strings.LastIndex(addrs[0], "/")+1:]
