@@ -176,7 +176,9 @@ func TestHistoryGapRepair(t *testing.T) {
 
 // A member that was alone in a room (cut off, or the others away) gets what
 // was said meanwhile as soon as a member is back, without waiting for a
-// new message to show a gap.
+// new message to show a gap. (Under load, a's pubsub sometimes forgot c's
+// subscription on the reconnect, and refused c for the whole minute: c now
+// re-announces it, TestRoomReconnectRace.)
 func TestHistoryAfterBeingAlone(t *testing.T) {
 	nothingLost(t)
 	a := newRoomNode(t, chat.RoomConfig{}, noGossip())
