@@ -252,6 +252,7 @@ func (s *RoomService) watchJoins(ctx context.Context, j *joined, ev *pubsub.Topi
 			return
 		}
 		if e.Type != pubsub.PeerJoin {
+			j.reann.left(e.Peer)
 			delete(peers, e.Peer)
 			if len(gone) < historyMaxGone {
 				gone[e.Peer] = true
@@ -330,6 +331,7 @@ func (s *RoomService) syncOwed(ctx context.Context, j *joined) bool {
 			continue
 		}
 		_, cut, err := s.fetchFrom(ctx, j, p)
+		s.answeredOrRefused(ctx, j, p, err)
 		switch {
 		case err == nil && !cut:
 			j.hist.paid(p)
@@ -368,6 +370,7 @@ func (s *RoomService) syncMembers(ctx context.Context, j *joined) syncResult {
 		asked++
 		n, cut, err := s.fetchFrom(ctx, j, p)
 		stored += n
+		s.answeredOrRefused(ctx, j, p, err)
 		switch {
 		case err == nil && cut:
 			s.log.Info("history: more to fetch later", "room", j.Name, "peer", p, "rounds", historySyncRounds)
@@ -382,7 +385,7 @@ func (s *RoomService) syncMembers(ctx context.Context, j *joined) syncResult {
 			continue
 		}
 		failed = true
-		if re, ok := errors.AsType[*protocols.RemoteError](err); ok && re.Code == protocols.CodeNotAllowed {
+		if isRefusal(err) {
 			refused++
 		}
 		if errors.Is(err, errCutOff) {
@@ -403,6 +406,24 @@ func (s *RoomService) syncMembers(ctx context.Context, j *joined) syncResult {
 		return syncRefused
 	}
 	return syncFailed
+}
+
+// isRefusal says whether err is a member's NOT_ALLOWED answer to our
+// history request: it does not see us subscribed to the room.
+func isRefusal(err error) bool {
+	re, ok := errors.AsType[*protocols.RemoteError](err)
+	return ok && re.Code == protocols.CodeNotAllowed
+}
+
+// answeredOrRefused counts p's answer (err nil) or refusal towards
+// re-announcing our subscription (rooms_reannounce.go).
+func (s *RoomService) answeredOrRefused(ctx context.Context, j *joined, p peer.ID, err error) {
+	switch {
+	case err == nil:
+		j.reann.answered(p)
+	case isRefusal(err):
+		s.refusedBy(ctx, j, p)
+	}
 }
 
 // fetchFrom asks p for what we lack, again while it says there is more and

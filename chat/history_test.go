@@ -176,7 +176,9 @@ func TestHistoryGapRepair(t *testing.T) {
 
 // A member that was alone in a room (cut off, or the others away) gets what
 // was said meanwhile as soon as a member is back, without waiting for a
-// new message to show a gap.
+// new message to show a gap. (Under load, a's pubsub sometimes forgot c's
+// subscription on the reconnect, and refused c for the whole minute: c now
+// re-announces it, TestRoomReconnectRace.)
 func TestHistoryAfterBeingAlone(t *testing.T) {
 	nothingLost(t)
 	a := newRoomNode(t, chat.RoomConfig{}, noGossip())
@@ -187,7 +189,10 @@ func TestHistoryAfterBeingAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.join(t, "lobby", nil)
-	c.waitBackfilled(t, "lobby", 1)
+	// Live or from history: Send returns once a's pubsub has queued the
+	// message, and it may read c's subscription before it routes it (seen
+	// 1 in 300 runs under load).
+	c.waitHolds(t, "lobby", 1)
 
 	g.set(a.h.ID())
 	c.h.Network().ClosePeer(a.h.ID())

@@ -144,8 +144,12 @@ type RoomService struct {
 // joined is a room we are subscribed to.
 type joined struct {
 	Room
-	topic  *pubsub.Topic
+	topic *pubsub.Topic
+	// sub is replaced when we re-announce our subscription
+	// (rooms_reannounce.go): read it under subMu, or with subscription.
+	subMu  sync.Mutex
 	sub    *pubsub.Subscription
+	reann  *reannouncer
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the reader has stopped
 	// republished is closed when the republishing at join has ended.

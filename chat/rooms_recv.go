@@ -18,7 +18,7 @@ import (
 
 // subscribe joins r's topic with its validator and starts its reader.
 func (s *RoomService) subscribe(r Room) error {
-	j := &joined{Room: r, done: make(chan struct{}), republished: make(chan struct{}), hist: newHistory(),
+	j := &joined{Room: r, done: make(chan struct{}), republished: make(chan struct{}), hist: newHistory(), reann: newReannouncer(),
 		self:   rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.Burst),
 		limits: &limiters{rate: rate.Limit(s.cfg.Rate), burst: s.cfg.receiveBurst(), m: map[peer.ID]*rate.Limiter{}}}
 	if err := s.ps.RegisterTopicValidator(r.Topic, s.validator(j), pubsub.WithValidatorInline(true)); err != nil {
@@ -27,7 +27,7 @@ func (s *RoomService) subscribe(r Room) error {
 	t, err := s.ps.Join(r.Topic)
 	if err == nil {
 		if err = t.SetScoreParams(RoomTopicScoreParams()); err == nil {
-			j.sub, err = t.Subscribe(pubsub.WithBufferSize(1024))
+			j.sub, err = t.Subscribe(pubsub.WithBufferSize(roomSubBuffer))
 		}
 	}
 	if err != nil {
@@ -63,7 +63,7 @@ var ErrClosed = errors.New("chat: room service closed")
 // unsubscribe stops j's goroutines and leaves its topic.
 func (s *RoomService) unsubscribe(j *joined) {
 	j.cancel()
-	j.sub.Cancel()
+	j.cancelSubscription()
 	<-j.done
 	<-j.republished
 	<-j.hist.done
@@ -118,11 +118,17 @@ func (s *RoomService) validator(j *joined) pubsub.ValidatorEx {
 	}
 }
 
-// read stores what j's subscription delivers until ctx ends.
+// read stores what j's subscription delivers until ctx ends. When we
+// re-announce, it reads what the old subscription held, then the new one.
 func (s *RoomService) read(ctx context.Context, j *joined) {
+	sub := j.subscription()
 	for {
-		msg, err := j.sub.Next(ctx)
+		msg, err := sub.Next(ctx)
 		if err != nil {
+			if next := j.subscription(); ctx.Err() == nil && next != sub {
+				sub = next
+				continue
+			}
 			return
 		}
 		m, ok := msg.ValidatorData.(protocols.RoomMessage)
