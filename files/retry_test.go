@@ -1,0 +1,72 @@
+package files
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// The retrier forgets every peer once nothing is under way for it: after
+// attempts for 1000 distinct peers (as a long-running node makes, one for
+// every peer that ever connected), half of them kicked again while their
+// attempt ran, and after 1000 peers failed and then had no work left, its
+// tables are empty. (It kept an entry per peer ever tried, for good: L9 in
+// RELIABILITY.md.)
+func TestRetrierForgetsPeers(t *testing.T) {
+	const peers = 1000
+	s := &Service{store: &memStore{}, cfg: Config{RetryMin: time.Millisecond, RetryMax: 4 * time.Millisecond}.withDefaults(),
+		log: slog.Default()}
+	s.ctx, s.cancel = context.WithCancel(t.Context())
+	defer s.wg.Wait()
+	defer s.cancel()
+	r := newRetrier(s)
+	s.retry = r
+	id := func(i int) peer.ID { return peer.ID("peer-" + strconv.Itoa(i)) }
+	empty := func(when string) {
+		t.Helper()
+		if n := len(r.inflight) + len(r.again) + len(r.next) + len(r.backoff); n != 0 {
+			t.Fatalf("%s: the retrier holds inflight %d, again %d, next %d, backoff %d entries",
+				when, len(r.inflight), len(r.again), len(r.next), len(r.backoff))
+		}
+	}
+
+	for i := range peers {
+		r.attempt(id(i))
+	}
+	for i := range peers / 2 {
+		r.attempt(id(i)) // kicked while its attempt runs
+	}
+	if len(r.inflight) != peers || len(r.again) != peers/2 {
+		t.Fatalf("during the attempts: inflight %d, again %d", len(r.inflight), len(r.again))
+	}
+	for range peers + peers/2 {
+		r.finished(<-r.results)
+	}
+	empty("after 1000 peers' attempts")
+
+	for i := range peers {
+		r.finished(attemptResult{id(i), errors.New("unreachable")})
+	}
+	if len(r.next) != peers || len(r.backoff) != peers {
+		t.Fatalf("after 1000 failures: next %d, backoff %d", len(r.next), len(r.backoff))
+	}
+	// Their back-off passes; due attempts them again, each finds no work
+	// left and succeeds.
+	deadline := time.Now().Add(time.Minute)
+	for len(r.next)+len(r.inflight) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("a minute on, next %d, inflight %d", len(r.next), len(r.inflight))
+		}
+		r.due(false)
+		for range len(r.inflight) {
+			r.finished(<-r.results)
+		}
+		time.Sleep(time.Millisecond) // poll interval: the back-off to pass
+	}
+	empty("after the failed peers had no work left")
+}
