@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -69,4 +70,33 @@ func TestRetrierForgetsPeers(t *testing.T) {
 		time.Sleep(time.Millisecond) // poll interval: the back-off to pass
 	}
 	empty("after the failed peers had no work left")
+}
+
+// A sender keeps nothing for its offers once they are over: 8 peers
+// decline one offer each, and the service then holds no source (manifest)
+// or rate meter for any of them. (It kept both for every declined offer.)
+func TestSenderForgetsDeclinedOffers(t *testing.T) {
+	const peers = 8
+	a := newNode(t, Config{})
+	src := filepath.Join(t.TempDir(), "notes.txt")
+	randomFile(t, src, 1000)
+	for range peers {
+		b := newNode(t, Config{})
+		know(a, b)
+		out, err := a.svc.Send(t.Context(), b.h.ID(), []string{src}, SendOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		offer := b.waitOffer(t)
+		if _, err := b.svc.Reject(t.Context(), offer.ID); err != nil {
+			t.Fatal(err)
+		}
+		a.waitState(t, out.ID, StateRejected)
+	}
+	a.svc.mu.Lock()
+	defer a.svc.mu.Unlock()
+	if len(a.svc.sources)+len(a.svc.rates)+len(a.svc.shares)+len(a.svc.keep) != 0 {
+		t.Fatalf("after %d declined offers the sender holds %d sources, %d meters, %d shares, %d kept",
+			peers, len(a.svc.sources), len(a.svc.rates), len(a.svc.shares), len(a.svc.keep))
+	}
 }

@@ -122,6 +122,8 @@ type churn struct {
 	psMax     int    // the largest peerstore seen
 	psOver    int    // peerstore checks over the bound
 	psWorst   string // the last of them
+	provMax   int    // the most provider records a live node held (both DHT halves)
+	provOver  int    // provider-record checks over the bound
 	recentMax int    // the most departed nodes the bound allowed for
 	redials   int    // a joining node's dials that failed and were tried again
 	rtMax     int    // the most departed nodes in live nodes' routing tables at once
@@ -414,6 +416,24 @@ func (c *churn) checkPeerstores() {
 		}
 	}
 	c.recentMax = max(c.recentMax, recent)
+	// A node holds a record per member that advertised the room within
+	// the provider validity (and the cleanup interval), in each half at
+	// most: the live nodes and those that left within that window.
+	advertised := len(c.live)
+	for _, at := range c.departed {
+		if now.Sub(at) < node.ProviderValidity+node.ProviderCleanup {
+			advertised++
+		}
+	}
+	for _, cn := range c.live {
+		wan, lan := cn.n.ProviderRecords()
+		c.provMax = max(c.provMax, wan.Records+lan.Records)
+		if wan.Records > advertised || lan.Records > advertised {
+			c.provOver++
+			c.t.Errorf("%s holds provider records wan %+v, lan %+v, over the %d members that advertised within %v",
+				cn.name, wan, lan, advertised, node.ProviderValidity+node.ProviderCleanup)
+		}
+	}
 	for _, cn := range c.live {
 		size := len(cn.n.Host().Peerstore().Peers())
 		c.psMax = max(c.psMax, size)
@@ -485,8 +505,8 @@ func (c *churn) report(samples []chattest.Sample, warm time.Duration, judge bool
 	gor := chattest.Fit(samples, warm, func(s chattest.Sample) float64 { return s.Goroutines })
 	heap := chattest.Fit(samples, warm, func(s chattest.Sample) float64 { return s.LiveHeap })
 	c.mu.Lock()
-	t.Logf("L9: %d nodes started (%d of their first dials tried again), %d left; %d transfers done; largest peerstore %d peers (%d checks over the bound; it allowed for at most %d departed nodes); at most %d departed nodes in live routing tables at once",
-		c.started, c.redials, len(c.departed), c.moved, c.psMax, c.psOver, c.recentMax, c.rtMax)
+	t.Logf("L9: %d nodes started (%d of their first dials tried again), %d left; %d transfers done; largest peerstore %d peers (%d checks over the bound; it allowed for at most %d departed nodes); at most %d departed nodes in live routing tables at once; most provider records on a node %d (%d checks over the bound)",
+		c.started, c.redials, len(c.departed), c.moved, c.psMax, c.psOver, c.recentMax, c.rtMax, c.provMax, c.provOver)
 	if c.psOver > 0 {
 		t.Errorf("%d peerstore checks over the bound; the last: %s", c.psOver, c.psWorst)
 	}
