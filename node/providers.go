@@ -36,7 +36,7 @@ const (
 	// per room it is in.
 	maxProviderRecordsPerPeer = 256
 	// maxProviderRecords bounds the records a server holds in each half
-	// of the DHT (about 200 bytes each: 6-7 MiB at most).
+	// of the DHT (about 250 bytes each: 8 MiB at most).
 	maxProviderRecords = 1 << 15
 )
 
@@ -67,27 +67,85 @@ func providerManagerOpts() []records.Option {
 // provider manager writes in batches and would retry a failed batch,
 // honest records with it), and the sender is told nothing. It also answers
 // the provider manager's query for one key from that key's records alone,
-// where a map datastore copies every record it holds for each.
+// where a map datastore copies every record it holds for each. A record
+// takes about 250 bytes, as in a map datastore.
 //
 // Keys are kad-dht's: /providers/<base32 key>/<base32 peer ID>; the value
-// is the record's time.
+// is the record's time. (kad-dht's provider manager first buffers up to 256
+// writes, and reads overlay them: the store holds what it has flushed.)
 type providerStore struct {
 	limits providerLimits
 	log    *slog.Logger
 
 	mu      sync.Mutex
-	keys    map[string]map[string][]byte // base32 key → base32 peer → value
-	perPeer map[string]int               // base32 peer → records
+	keys    map[string]*keyRecords // base32 key → its records
+	perPeer map[string]int         // base32 peer → records
 	total   int
 	refused uint64    // new records refused, ever
 	warned  time.Time // the last refusal logged
+}
+
+// keyRecords are the records of one key: a slice, which a map indexes once
+// the key has many providers.
+type keyRecords struct {
+	recs []providerRecord
+	idx  map[string]int // base32 peer → index in recs, when len(recs) > keyIndexAfter
+}
+
+type providerRecord struct {
+	peer  string // base32 peer ID
+	value string // the record's time, as kad-dht encodes it
+}
+
+// keyIndexAfter is how many providers of a key are searched one by one.
+const keyIndexAfter = 16
+
+func (k *keyRecords) find(p string) int {
+	if k.idx != nil {
+		if i, ok := k.idx[p]; ok {
+			return i
+		}
+		return -1
+	}
+	for i, r := range k.recs {
+		if r.peer == p {
+			return i
+		}
+	}
+	return -1
+}
+
+func (k *keyRecords) add(r providerRecord) {
+	k.recs = append(k.recs, r)
+	switch {
+	case k.idx != nil:
+		k.idx[r.peer] = len(k.recs) - 1
+	case len(k.recs) > keyIndexAfter:
+		k.idx = make(map[string]int, len(k.recs))
+		for i, r := range k.recs {
+			k.idx[r.peer] = i
+		}
+	}
+}
+
+func (k *keyRecords) remove(i int) {
+	last := len(k.recs) - 1
+	if k.idx != nil {
+		delete(k.idx, k.recs[i].peer)
+		if i != last {
+			k.idx[k.recs[last].peer] = i
+		}
+	}
+	k.recs[i] = k.recs[last]
+	k.recs[last] = providerRecord{}
+	k.recs = k.recs[:last]
 }
 
 var _ ds.Batching = (*providerStore)(nil)
 
 func newProviderStore(limits providerLimits, log *slog.Logger) *providerStore {
 	return &providerStore{limits: limits, log: log,
-		keys: map[string]map[string][]byte{}, perPeer: map[string]int{}}
+		keys: map[string]*keyRecords{}, perPeer: map[string]int{}}
 }
 
 // splitProviderKey splits a record's datastore key into its key and peer
@@ -113,20 +171,23 @@ func (s *providerStore) Put(_ context.Context, k ds.Key, value []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	peers := s.keys[key]
-	if _, renewal := peers[p]; renewal {
-		peers[p] = value
-		return nil
+	recs := s.keys[key]
+	if recs != nil {
+		if i := recs.find(p); i >= 0 {
+			recs.recs[i].value = string(value) // a renewal
+			return nil
+		}
 	}
 	if s.perPeer[p] >= s.limits.PerPeer || s.total >= s.limits.Total {
 		s.refuseLocked(p)
 		return nil
 	}
-	if peers == nil {
-		peers = map[string][]byte{}
-		s.keys[key] = peers
+	if recs == nil {
+		recs = &keyRecords{}
+		s.keys[strings.Clone(key)] = recs // not a slice of the whole datastore key
 	}
-	peers[p] = value
+	p = strings.Clone(p)
+	recs.add(providerRecord{peer: p, value: string(value)})
 	s.perPeer[p]++
 	s.total++
 	return nil
@@ -153,12 +214,16 @@ func (s *providerStore) Delete(_ context.Context, k ds.Key) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	peers := s.keys[key]
-	if _, held := peers[p]; !held {
+	recs := s.keys[key]
+	if recs == nil {
 		return nil
 	}
-	delete(peers, p)
-	if len(peers) == 0 {
+	i := recs.find(p)
+	if i < 0 {
+		return nil
+	}
+	recs.remove(i)
+	if len(recs.recs) == 0 {
 		delete(s.keys, key)
 	}
 	if s.perPeer[p]--; s.perPeer[p] <= 0 {
@@ -175,11 +240,15 @@ func (s *providerStore) Get(_ context.Context, k ds.Key) ([]byte, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, held := s.keys[key][p]
-	if !held {
+	recs := s.keys[key]
+	if recs == nil {
 		return nil, ds.ErrNotFound
 	}
-	return v, nil
+	i := recs.find(p)
+	if i < 0 {
+		return nil, ds.ErrNotFound
+	}
+	return []byte(recs.recs[i].value), nil
 }
 
 func (s *providerStore) Has(ctx context.Context, k ds.Key) (bool, error) {
@@ -200,11 +269,14 @@ func (s *providerStore) GetSize(ctx context.Context, k ds.Key) (int, error) {
 func (s *providerStore) Query(_ context.Context, q dsq.Query) (dsq.Results, error) {
 	s.mu.Lock()
 	var entries []dsq.Entry
-	add := func(key string, peers map[string][]byte) {
-		for p, v := range peers {
-			e := dsq.Entry{Key: records.ProvidersKeyPrefix + key + "/" + p, Size: len(v)}
+	add := func(key string, recs *keyRecords) {
+		if recs == nil {
+			return
+		}
+		for _, r := range recs.recs {
+			e := dsq.Entry{Key: records.ProvidersKeyPrefix + key + "/" + r.peer, Size: len(r.value)}
 			if !q.KeysOnly {
-				e.Value = v
+				e.Value = []byte(r.value)
 			}
 			entries = append(entries, e)
 		}
@@ -214,8 +286,8 @@ func (s *providerStore) Query(_ context.Context, q dsq.Query) (dsq.Results, erro
 		add(key, s.keys[key])
 	} else {
 		entries = make([]dsq.Entry, 0, s.total)
-		for key, peers := range s.keys {
-			add(key, peers)
+		for key, recs := range s.keys {
+			add(key, recs)
 		}
 	}
 	s.mu.Unlock()

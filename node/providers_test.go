@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"io"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -129,6 +131,56 @@ func TestProviderStoreCaps(t *testing.T) {
 	}
 	if err := s.Put(ctx, ds.NewKey("/pk/x"), []byte("v")); err == nil {
 		t.Fatal("a value record's key was accepted")
+	}
+}
+
+// A key with many providers (a busy room's rendezvous) keeps every record
+// findable as records come and go: 100 providers, every third removed,
+// the rest renewed, then removed one by one.
+func TestProviderStoreManyProvidersOfOneKey(t *testing.T) {
+	ctx := t.Context()
+	s := node.NewProviderStore(4, 1000)
+	key := randomKey(t)
+	peers := make([]peer.ID, 100)
+	for i := range peers {
+		peers[i] = randomPeer(t)
+		if err := s.Put(ctx, node.ProviderKey(key, peers[i]), timeValue(time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < len(peers); i += 3 {
+		if err := s.Delete(ctx, node.ProviderKey(key, peers[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later := timeValue(time.Now().Add(time.Hour))
+	for i, p := range peers {
+		k := node.ProviderKey(key, p)
+		if i%3 != 0 {
+			if err := s.Put(ctx, k, later); err != nil {
+				t.Fatal(err)
+			}
+		}
+		v, err := s.Get(ctx, k)
+		if gone := i%3 == 0; gone != errors.Is(err, ds.ErrNotFound) || !gone && string(v) != string(later) {
+			t.Fatalf("provider %d: %x, %v", i, v, err)
+		}
+	}
+	if c := node.ProviderStoreCounts(s); c.Records != 66 || c.Keys != 1 || c.Peers != 66 || c.Refused != 0 {
+		t.Fatalf("after the removals and renewals: %+v", c)
+	}
+	for i, p := range peers {
+		if err := s.Delete(ctx, node.ProviderKey(key, p)); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range peers[i+1:] {
+			if ok, _ := s.Has(ctx, node.ProviderKey(key, q)); !ok && slices.Index(peers, q)%3 != 0 {
+				t.Fatalf("removing provider %d lost another", i)
+			}
+		}
+	}
+	if c := node.ProviderStoreCounts(s); c != (node.ProviderCounts{}) {
+		t.Fatalf("after removing all: %+v", c)
 	}
 }
 
