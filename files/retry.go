@@ -18,10 +18,10 @@ import (
 // after a failure. Work for different peers runs in parallel; work for one
 // peer runs one attempt at a time.
 type retrier struct {
-	s        *Service
-	kick     chan peer.ID
-	all      chan struct{}
-	results  chan attemptResult
+	s       *Service
+	kick    chan peer.ID
+	all     chan struct{}
+	results chan attemptResult
 	// The maps hold only peers with something under way: an attempt
 	// running, or failed work waiting out its back-off (due attempts those
 	// too; an attempt that finds no work left succeeds and forgets them).
