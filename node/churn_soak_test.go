@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"testing"
@@ -58,7 +60,8 @@ const (
 // every transfer to finish with the
 // file intact; every message a stable node sent stored by every stable
 // node (history repairs what churn lost); and, once every node is closed,
-// no goroutine left behind (goleak.VerifyNone).
+// no goroutine left behind (goleak.VerifyNone). With KITH_SOAK_PROFILE set
+// to a directory it writes heap profiles there (churnProfileEnv).
 func TestSoakChurn(t *testing.T) {
 	d := chattest.SoakDuration(t)
 	baseline := goleak.IgnoreCurrent()
@@ -84,15 +87,27 @@ func TestSoakChurn(t *testing.T) {
 	t.Logf("L9: %d nodes (%d stable), churn and a %d KiB transfer every %v, a room message per node every %v, for %v; samples every %v, warm-up %v",
 		churnNodes, churnStable, churnFile>>10, churnEvery, churnChat, d, every, warm)
 
-	end := time.Now().Add(d)
+	start := time.Now()
+	end := start.Add(d)
+	prof := os.Getenv(churnProfileEnv)
+	warmProfiled := false
 	tick := time.NewTicker(churnEvery)
 	for time.Now().Before(end) {
 		<-tick.C
 		c.checkPeerstores()
 		c.replaceOne()
 		c.transferOne()
+		if prof != "" && !warmProfiled && time.Since(start) >= warm {
+			warmProfiled = true
+			writeHeapProfile(t, filepath.Join(prof, "heap-warm.pprof"))
+		}
 	}
 	tick.Stop()
+	if prof != "" {
+		writeHeapProfile(t, filepath.Join(prof, "heap-end.pprof"))
+		t.Logf("L9: heap profiles in %s: what grew after the warm-up: go tool pprof -sample_index=inuse_space -base %s -top %s",
+			prof, filepath.Join(prof, "heap-warm.pprof"), filepath.Join(prof, "heap-end.pprof"))
+	}
 	sampler.Stop()
 	c.transfers.Wait()
 	c.stopChat()
@@ -103,6 +118,24 @@ func TestSoakChurn(t *testing.T) {
 	goleak.VerifyNone(t, baseline,
 		// A host's identify push loop ends a moment after its host closed.
 		goleak.IgnoreTopFunction("github.com/libp2p/go-libp2p/p2p/protocol/identify.(*idService).loop.func1"))
+}
+
+// churnProfileEnv names a directory where TestSoakChurn writes the heap
+// profiles (after a GC) at the end of the warm-up and of the churn, so that
+// a long run shows what grew between them.
+const churnProfileEnv = "KITH_SOAK_PROFILE"
+
+func writeHeapProfile(t *testing.T, path string) {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Errorf("heap profile: %v", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		t.Errorf("heap profile: %v", err)
+	}
 }
 
 // churn is the changing set of nodes and what the test saw them do.

@@ -132,7 +132,13 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	// port, so the node never learns the public address of its listening
 	// port and cannot hole-punch (seen in node/natlab).
 	n.dht, n.provs, err = newDHT(h, cfg, bootstrap, o.providers, n.log)
+	if err == nil {
+		err = n.registry.Register(newProviderMetrics(n.provs))
+	}
 	if err != nil {
+		if n.dht != nil {
+			n.dht.Close()
+		}
 		n.cancel()
 		h.Close()
 		n.store.Close()

@@ -12,6 +12,7 @@ import (
 	dsq "github.com/ipfs/go-datastore/query"
 	"github.com/kithnet/kith/chat"
 	"github.com/libp2p/go-libp2p-kad-dht/records"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Provider records (room rendezvous) on a kith DHT server: how long one
@@ -315,4 +316,35 @@ func (s *providerStore) counts() providerCounts {
 		c.MaxPeer = max(c.MaxPeer, n)
 	}
 	return c
+}
+
+// providerMetrics exports what the provider stores hold and refused.
+type providerMetrics struct {
+	stores  [2]*providerStore // WAN, LAN
+	records *prometheus.Desc
+	refused *prometheus.Desc
+}
+
+func newProviderMetrics(stores [2]*providerStore) *providerMetrics {
+	return &providerMetrics{stores: stores,
+		records: prometheus.NewDesc("kith_dht_provider_records",
+			"Provider records (room rendezvous) this node holds as a DHT server, per half of the DHT.", []string{"dht"}, nil),
+		refused: prometheus.NewDesc("kith_dht_provider_records_refused_total",
+			"New provider records refused over the caps (256 per providing peer, 32768 in all), per half of the DHT.", []string{"dht"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (m *providerMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- m.records
+	ch <- m.refused
+}
+
+// Collect implements prometheus.Collector.
+func (m *providerMetrics) Collect(ch chan<- prometheus.Metric) {
+	for i, half := range []string{"wan", "lan"} {
+		c := m.stores[i].counts()
+		ch <- prometheus.MustNewConstMetric(m.records, prometheus.GaugeValue, float64(c.Records), half)
+		ch <- prometheus.MustNewConstMetric(m.refused, prometheus.CounterValue, float64(c.Refused), half)
+	}
 }

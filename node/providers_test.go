@@ -356,6 +356,30 @@ func (m honestMember) finds(t *testing.T, ns string, p peer.ID) bool {
 	}
 }
 
+// providerMetric is the value of the provider-record metric name for one
+// half of n's DHT.
+func providerMetric(t *testing.T, n *node.Node, name, half string) float64 {
+	t.Helper()
+	mfs, err := n.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "dht" && l.GetValue() == half {
+					return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no metric %s{dht=%q}", name, half)
+	return 0
+}
+
 func liveHeap() uint64 {
 	runtime.GC()
 	var ms runtime.MemStats
@@ -395,6 +419,13 @@ func TestDHTProviderFlood(t *testing.T) {
 			c.Refused != perHalf-node.MaxProviderRecordsPerPeer {
 			t.Errorf("%s half after %d ADD_PROVIDER: %+v, want %d held and %d refused",
 				half, perHalf, c, node.MaxProviderRecordsPerPeer, perHalf-node.MaxProviderRecordsPerPeer)
+		}
+	}
+	for _, half := range []string{"wan", "lan"} {
+		held := providerMetric(t, r, "kith_dht_provider_records", half)
+		refused := providerMetric(t, r, "kith_dht_provider_records_refused_total", half)
+		if held != node.MaxProviderRecordsPerPeer || refused != perHalf-node.MaxProviderRecordsPerPeer {
+			t.Errorf("metrics of the %s half: %v records, %v refused", half, held, refused)
 		}
 	}
 	grew := int64(liveHeap()) - int64(before)

@@ -36,7 +36,10 @@ func newDHT(h host.Host, cfg Config, bootstrap []peer.AddrInfo, limits providerL
 	case "server":
 		mode = dht.ModeServer
 	}
-	stores := [2]*providerStore{newProviderStore(limits, log.With("dht", "wan")), newProviderStore(limits, log.With("dht", "lan"))}
+	stores := [2]*providerStore{
+		newProviderStore(limits, log.With("dht", "wan")),
+		newProviderStore(limits, log.With("dht", "lan")),
+	}
 	opts := []dual.Option{
 		dual.DHTOption(dht.BootstrapPeers(bootstrap...), dht.Validator(dhtValidator()),
 			dht.ProviderManagerOpts(providerManagerOpts()...)),
