@@ -526,9 +526,46 @@ func (c *churn) checkRoom() {
 		}
 		if time.Now().After(deadline) {
 			t.Errorf("%d deliveries of the stable nodes' %d messages missing on stable nodes 30 s after the chat stopped", missing, want)
+			c.explainMissing(stable)
 			return
 		}
 		time.Sleep(200 * time.Millisecond) // a poll interval, not a synchronisation
+	}
+}
+
+// explainMissing logs, for each stable node and author, the messages it
+// lacks, whether the two are connected, and how many members it sees in
+// the room's topic, to tell a lost delivery from a member cut off.
+func (c *churn) explainMissing(stable []*churnNode) {
+	t := c.t
+	for _, cn := range stable {
+		ms, err := cn.n.RoomMessages(t.Context(), churnRoom, 0)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		have := map[string]bool{}
+		for _, m := range ms {
+			have[m.From+" "+m.Text] = true
+		}
+		members := -1
+		if rs, err := cn.n.Rooms(t.Context()); err == nil && len(rs) == 1 {
+			members = rs[0].Members
+		}
+		for author, texts := range c.sentBy {
+			var lack []int
+			for i, text := range texts {
+				if !have[author.String()+" "+text] {
+					lack = append(lack, i)
+				}
+			}
+			if len(lack) == 0 {
+				continue
+			}
+			t.Logf("L9: %s (%d members in the topic) lacks %d of %s's %d messages, #%d to #%d; connected: %v",
+				cn.name, members, len(lack), author.ShortString(), len(texts), lack[0], lack[len(lack)-1],
+				cn.n.Host().Network().Connectedness(author))
+		}
 	}
 }
 
