@@ -80,6 +80,16 @@ soak *flags:
     KITH_SOAK_DURATION={{soak_duration}} go test -tags soak -run Soak -count=1 -p 1 -timeout=0 -v {{flags}} ./... \
         | grep -E '^(=== RUN|--- |PASS|FAIL|ok |panic|\s+[a-z_]+_test\.go:)'
 
+# RELIABILITY L9 alone (TestSoakChurn: 20 churning nodes), KITH_SOAK_DURATION (default 30m).
+soak-churn *flags:
+    KITH_SOAK_DURATION={{soak_duration}} go test -tags soak -run TestSoakChurn -count=1 -timeout=0 -v {{flags}} ./node/ \
+        | grep -E '^(=== RUN|--- |PASS|FAIL|ok |panic|\s+[a-z_]+_test\.go:)'
+
+# L9's nightly run: TestSoakChurn for 24 h (past the DHT's 6 h provider-record validity).
+soak-long *flags:
+    KITH_SOAK_DURATION=24h go test -tags soak -run TestSoakChurn -count=1 -timeout=0 -v {{flags}} ./node/ \
+        | grep -E '^(=== RUN|--- |PASS|FAIL|ok |panic|\s+[a-z_]+_test\.go:)'
+
 # The whole CI, as .ci/run (apt and the NAT lab only when root).
 ci:
     bash .ci/run

@@ -95,7 +95,7 @@ type DMService struct {
 	kick     chan peer.ID  // a peer to retry at once (connected, or new mail)
 	retryAll chan struct{} // retry every peer at once
 
-	sendLocks sync.Map     // peer.ID -> chan struct{}: one delivery at a time per peer
+	sendLocks peerLocks    // one delivery at a time per peer
 	streams   *streamCache // the stream kept open to each peer between deliveries
 	waiting   sync.Map     // MessageID -> *waiter: the messages Sends wait on
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"time"
 
@@ -29,15 +30,14 @@ const sendWindow = 32
 // the connection dropped), what is still queued is sent again, once, on a
 // new stream: the receiver stores a message once however often it comes.
 func (s *DMService) deliverPeer(ctx context.Context, p peer.ID, done <-chan struct{}) error {
-	lock, _ := s.sendLocks.LoadOrStore(p, make(chan struct{}, 1))
-	select {
-	case lock.(chan struct{}) <- struct{}{}:
-		defer func() { <-lock.(chan struct{}) }()
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("chat: wait for the delivery to %s under way: %w", p, ctx.Err())
+	unlock, err := s.sendLocks.lock(ctx, p, done)
+	if err != nil {
+		return fmt.Errorf("chat: wait for the delivery to %s under way: %w", p, err)
 	}
+	if unlock == nil {
+		return nil
+	}
+	defer unlock()
 	queued, err := s.store.Outbox(ctx, p)
 	if err != nil || len(queued) == 0 {
 		return err
@@ -172,12 +172,22 @@ func (s *DMService) refused(ctx context.Context, m Message, re *protocols.Remote
 	s.notify(m)
 }
 
-// outbox is the state of the delivery loop, owned by runOutbox.
+// outbox is the state of the delivery loop, owned by runOutbox. Its maps
+// hold only peers with something under way: an attempt running, or queued
+// mail waiting out a back-off (retryDue forgets the back-off of a peer
+// whose mail went another way, a Send's own delivery).
 type outbox struct {
 	next     map[peer.ID]time.Time     // earliest next attempt
 	backoff  map[peer.ID]time.Duration // current back-off
-	inflight map[peer.ID]bool
+	inflight map[peer.ID]bool          // an attempt runs
 	results  chan attemptResult
+}
+
+func newOutbox() *outbox {
+	return &outbox{
+		next: make(map[peer.ID]time.Time), backoff: make(map[peer.ID]time.Duration),
+		inflight: make(map[peer.ID]bool), results: make(chan attemptResult),
+	}
 }
 
 type attemptResult struct {
@@ -189,10 +199,7 @@ type attemptResult struct {
 // with per-peer exponential back-off otherwise. Attempts to different peers
 // run in parallel, so an unreachable peer does not hold up the others.
 func (s *DMService) runOutbox() {
-	o := &outbox{
-		next: make(map[peer.ID]time.Time), backoff: make(map[peer.ID]time.Duration),
-		inflight: make(map[peer.ID]bool), results: make(chan attemptResult),
-	}
+	o := newOutbox()
 	tick := time.NewTicker(s.cfg.RetryMin)
 	defer tick.Stop()
 	s.retryDue(o)
@@ -208,15 +215,15 @@ func (s *DMService) runOutbox() {
 			clear(o.backoff)
 			s.retryDue(o)
 		case r := <-o.results:
-			o.inflight[r.p] = false
-			s.schedule(o, r)
+			s.finished(o, r)
 		case <-tick.C:
 			s.retryDue(o)
 		}
 	}
 }
 
-// retryDue attempts every peer with queued mail whose back-off has passed.
+// retryDue attempts every peer with queued mail whose back-off has passed,
+// and forgets the back-off of peers with none left.
 func (s *DMService) retryDue(o *outbox) {
 	queued, err := s.store.Outbox(s.ctx, "")
 	if err != nil {
@@ -226,11 +233,15 @@ func (s *DMService) retryDue(o *outbox) {
 		return
 	}
 	now := time.Now()
+	mail := make(map[peer.ID]bool)
 	for _, m := range queued {
+		mail[m.Peer] = true
 		if now.After(o.next[m.Peer]) {
 			s.attempt(o, m.Peer)
 		}
 	}
+	maps.DeleteFunc(o.next, func(p peer.ID, _ time.Time) bool { return !mail[p] && !o.inflight[p] })
+	maps.DeleteFunc(o.backoff, func(p peer.ID, _ time.Duration) bool { return !mail[p] && !o.inflight[p] })
 }
 
 // attempt starts one delivery of p's outbox unless one is running.
@@ -248,6 +259,12 @@ func (s *DMService) attempt(o *outbox, p peer.ID) {
 		case <-s.ctx.Done():
 		}
 	})
+}
+
+// finished takes an attempt's result.
+func (s *DMService) finished(o *outbox, r attemptResult) {
+	delete(o.inflight, r.p)
+	s.schedule(o, r)
 }
 
 // schedule records an attempt's outcome: success or refusal resets p's

@@ -32,6 +32,11 @@ const (
 	// rendezvousTTL is the advertisement lifetime assumed when the
 	// discovery does not state one.
 	rendezvousTTL = 10 * time.Minute
+	// RendezvousAdvertiseTTL is the lifetime a room's advertisement asks
+	// for (go-libp2p's routing discovery grants at most 3 hours, and kith's
+	// DHT servers keep a record for twice that): the service renews it after
+	// 7/8 of the lifetime the discovery grants, ±10%.
+	RendezvousAdvertiseTTL = 3 * time.Hour
 )
 
 // rendezvousTiming is the schedule of a room's rendezvous (tests shorten
@@ -158,7 +163,7 @@ func (s *RoomService) meet(ctx context.Context, j *joined) {
 		// Advertise before looking up, so that two members joining at once
 		// find each other: the later lookup follows the earlier advert.
 		if !time.Now().Before(sc.advAt) {
-			ttl, err := s.rdv.d.Advertise(ctx, ns)
+			ttl, err := s.rdv.d.Advertise(ctx, ns, discovery.TTL(RendezvousAdvertiseTTL))
 			if ctx.Err() != nil {
 				return
 			}
@@ -250,7 +255,8 @@ func (s *RoomService) lookup(ctx context.Context, room, ns string, log *slog.Log
 			continue
 		}
 		if len(p.Addrs) == 0 && len(s.h.Peerstore().Addrs(p.ID)) == 0 {
-			// An advertisement outlives its member by up to 48 hours, the
+			// An advertisement outlives its member by up to 6 hours on a
+			// kith DHT server (48 hours on kad-dht's defaults), the
 			// member's addresses do not: DHT servers forget those of peers
 			// gone for a few minutes (kith's node does). Dialling one
 			// would ask the DHT for it first (a routed host does), a

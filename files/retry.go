@@ -18,13 +18,16 @@ import (
 // after a failure. Work for different peers runs in parallel; work for one
 // peer runs one attempt at a time.
 type retrier struct {
-	s        *Service
-	kick     chan peer.ID
-	all      chan struct{}
-	results  chan attemptResult
+	s       *Service
+	kick    chan peer.ID
+	all     chan struct{}
+	results chan attemptResult
+	// The maps hold only peers with something under way: an attempt
+	// running, or failed work waiting out its back-off (due attempts those
+	// too; an attempt that finds no work left succeeds and forgets them).
 	next     map[peer.ID]time.Time
 	backoff  map[peer.ID]time.Duration
-	inflight map[peer.ID]bool
+	inflight map[peer.ID]bool // an attempt runs
 	again    map[peer.ID]bool // kicked while an attempt ran: attempt again when it ends
 }
 
@@ -59,12 +62,7 @@ func (r *retrier) run() {
 			clear(r.backoff)
 			r.due(true)
 		case res := <-r.results:
-			r.inflight[res.p] = false
-			r.schedule(res)
-			if r.again[res.p] {
-				delete(r.again, res.p)
-				r.attempt(res.p)
-			}
+			r.finished(res)
 		case <-tick.C:
 			r.due(false)
 		}
@@ -109,7 +107,18 @@ func (r *retrier) attempt(p peer.ID) {
 		}
 	})
 	if !ok {
-		r.inflight[p] = false
+		delete(r.inflight, p)
+	}
+}
+
+// finished takes an attempt's result: it schedules p's next attempt, and
+// starts it at once when p was kicked meanwhile.
+func (r *retrier) finished(res attemptResult) {
+	delete(r.inflight, res.p)
+	r.schedule(res)
+	if r.again[res.p] {
+		delete(r.again, res.p)
+		r.attempt(res.p)
 	}
 }
 

@@ -273,8 +273,23 @@ func (s *Service) update(id TransferID, u Update, k EventKind) (Transfer, error)
 	if err != nil {
 		return Transfer{}, err
 	}
+	if t.Direction == Out && t.State.Final() {
+		s.forgetOutgoing(t)
+	}
 	s.emit(k, t, 0)
 	return t, nil
+}
+
+// forgetOutgoing drops what the service holds to serve t, an outgoing
+// transfer that is over: its source (the manifest, kept from the offer on)
+// and its rate meter. Only a completion and a cancel dropped them: those
+// of every offer declined or refused, and of every transfer the receiver
+// cancelled, stayed for good.
+func (s *Service) forgetOutgoing(t Transfer) {
+	s.mu.Lock()
+	s.dropShare(t)
+	s.mu.Unlock()
+	s.forgetMeter(t.ID)
 }
 
 // setState moves a transfer to state st with a reason (empty clears it).

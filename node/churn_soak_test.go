@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"testing"
@@ -58,7 +60,8 @@ const (
 // every transfer to finish with the
 // file intact; every message a stable node sent stored by every stable
 // node (history repairs what churn lost); and, once every node is closed,
-// no goroutine left behind (goleak.VerifyNone).
+// no goroutine left behind (goleak.VerifyNone). With KITH_SOAK_PROFILE set
+// to a directory it writes heap profiles there (churnProfileEnv).
 func TestSoakChurn(t *testing.T) {
 	d := chattest.SoakDuration(t)
 	baseline := goleak.IgnoreCurrent()
@@ -84,15 +87,27 @@ func TestSoakChurn(t *testing.T) {
 	t.Logf("L9: %d nodes (%d stable), churn and a %d KiB transfer every %v, a room message per node every %v, for %v; samples every %v, warm-up %v",
 		churnNodes, churnStable, churnFile>>10, churnEvery, churnChat, d, every, warm)
 
-	end := time.Now().Add(d)
+	start := time.Now()
+	end := start.Add(d)
+	prof := os.Getenv(churnProfileEnv)
+	warmProfiled := false
 	tick := time.NewTicker(churnEvery)
 	for time.Now().Before(end) {
 		<-tick.C
 		c.checkPeerstores()
 		c.replaceOne()
 		c.transferOne()
+		if prof != "" && !warmProfiled && time.Since(start) >= warm {
+			warmProfiled = true
+			writeHeapProfile(t, filepath.Join(prof, "heap-warm.pprof"))
+		}
 	}
 	tick.Stop()
+	if prof != "" {
+		writeHeapProfile(t, filepath.Join(prof, "heap-end.pprof"))
+		t.Logf("L9: heap profiles in %s: what grew after the warm-up: go tool pprof -sample_index=inuse_space -base %s -top %s",
+			prof, filepath.Join(prof, "heap-warm.pprof"), filepath.Join(prof, "heap-end.pprof"))
+	}
 	sampler.Stop()
 	c.transfers.Wait()
 	c.stopChat()
@@ -103,6 +118,24 @@ func TestSoakChurn(t *testing.T) {
 	goleak.VerifyNone(t, baseline,
 		// A host's identify push loop ends a moment after its host closed.
 		goleak.IgnoreTopFunction("github.com/libp2p/go-libp2p/p2p/protocol/identify.(*idService).loop.func1"))
+}
+
+// churnProfileEnv names a directory where TestSoakChurn writes the heap
+// profiles (after a GC) at the end of the warm-up and of the churn, so that
+// a long run shows what grew between them.
+const churnProfileEnv = "KITH_SOAK_PROFILE"
+
+func writeHeapProfile(t *testing.T, path string) {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Errorf("heap profile: %v", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		t.Errorf("heap profile: %v", err)
+	}
 }
 
 // churn is the changing set of nodes and what the test saw them do.
@@ -122,6 +155,8 @@ type churn struct {
 	psMax     int    // the largest peerstore seen
 	psOver    int    // peerstore checks over the bound
 	psWorst   string // the last of them
+	provMax   int    // the most provider records a live node held (both DHT halves)
+	provOver  int    // provider-record checks over the bound
 	recentMax int    // the most departed nodes the bound allowed for
 	redials   int    // a joining node's dials that failed and were tried again
 	rtMax     int    // the most departed nodes in live nodes' routing tables at once
@@ -414,6 +449,24 @@ func (c *churn) checkPeerstores() {
 		}
 	}
 	c.recentMax = max(c.recentMax, recent)
+	// A node holds a record per member that advertised the room within
+	// the provider validity (and the cleanup interval), in each half at
+	// most: the live nodes and those that left within that window.
+	advertised := len(c.live)
+	for _, at := range c.departed {
+		if now.Sub(at) < node.ProviderValidity+node.ProviderCleanup {
+			advertised++
+		}
+	}
+	for _, cn := range c.live {
+		wan, lan := cn.n.ProviderRecords()
+		c.provMax = max(c.provMax, wan.Records+lan.Records)
+		if wan.Records > advertised || lan.Records > advertised {
+			c.provOver++
+			c.t.Errorf("%s holds provider records wan %+v, lan %+v, over the %d members that advertised within %v",
+				cn.name, wan, lan, advertised, node.ProviderValidity+node.ProviderCleanup)
+		}
+	}
 	for _, cn := range c.live {
 		size := len(cn.n.Host().Peerstore().Peers())
 		c.psMax = max(c.psMax, size)
@@ -473,9 +526,46 @@ func (c *churn) checkRoom() {
 		}
 		if time.Now().After(deadline) {
 			t.Errorf("%d deliveries of the stable nodes' %d messages missing on stable nodes 30 s after the chat stopped", missing, want)
+			c.explainMissing(stable)
 			return
 		}
 		time.Sleep(200 * time.Millisecond) // a poll interval, not a synchronisation
+	}
+}
+
+// explainMissing logs, for each stable node and author, the messages it
+// lacks, whether the two are connected, and how many members it sees in
+// the room's topic, to tell a lost delivery from a member cut off.
+func (c *churn) explainMissing(stable []*churnNode) {
+	t := c.t
+	for _, cn := range stable {
+		ms, err := cn.n.RoomMessages(t.Context(), churnRoom, 0)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		have := map[string]bool{}
+		for _, m := range ms {
+			have[m.From+" "+m.Text] = true
+		}
+		members := -1
+		if rs, err := cn.n.Rooms(t.Context()); err == nil && len(rs) == 1 {
+			members = rs[0].Members
+		}
+		for author, texts := range c.sentBy {
+			var lack []int
+			for i, text := range texts {
+				if !have[author.String()+" "+text] {
+					lack = append(lack, i)
+				}
+			}
+			if len(lack) == 0 {
+				continue
+			}
+			t.Logf("L9: %s (%d members in the topic) lacks %d of %s's %d messages, #%d to #%d; connected: %v",
+				cn.name, members, len(lack), author.ShortString(), len(texts), lack[0], lack[len(lack)-1],
+				cn.n.Host().Network().Connectedness(author))
+		}
 	}
 }
 
@@ -485,8 +575,8 @@ func (c *churn) report(samples []chattest.Sample, warm time.Duration, judge bool
 	gor := chattest.Fit(samples, warm, func(s chattest.Sample) float64 { return s.Goroutines })
 	heap := chattest.Fit(samples, warm, func(s chattest.Sample) float64 { return s.LiveHeap })
 	c.mu.Lock()
-	t.Logf("L9: %d nodes started (%d of their first dials tried again), %d left; %d transfers done; largest peerstore %d peers (%d checks over the bound; it allowed for at most %d departed nodes); at most %d departed nodes in live routing tables at once",
-		c.started, c.redials, len(c.departed), c.moved, c.psMax, c.psOver, c.recentMax, c.rtMax)
+	t.Logf("L9: %d nodes started (%d of their first dials tried again), %d left; %d transfers done; largest peerstore %d peers (%d checks over the bound; it allowed for at most %d departed nodes); at most %d departed nodes in live routing tables at once; most provider records on a node %d (%d checks over the bound)",
+		c.started, c.redials, len(c.departed), c.moved, c.psMax, c.psOver, c.recentMax, c.rtMax, c.provMax, c.provOver)
 	if c.psOver > 0 {
 		t.Errorf("%d peerstore checks over the bound; the last: %s", c.psOver, c.psWorst)
 	}

@@ -29,6 +29,7 @@ type Node struct {
 	log      *slog.Logger
 	host     host.Host
 	dht      *dual.DHT
+	provs    [2]*providerStore // the DHT's provider records: WAN, LAN
 	gater    *Gater
 	events   *Events
 	registry *prometheus.Registry
@@ -65,6 +66,7 @@ type options struct {
 	bootstrapEvery time.Duration // how often to check the DHT connection (tests shorten it)
 	forcePublic    bool          // tests: a relay on loopback relays without AutoNAT
 	bench          bool          // benchmarks: the raw copy path (WithBench)
+	providers      providerLimits
 }
 
 // WithLogger sets the node's logger (default slog.Default()).
@@ -77,7 +79,7 @@ func WithServiceLimits(f func(*rcmgr.ScalingLimitConfig)) Option {
 
 // New loads (or creates) the identity in cfg.Home and starts a node.
 func New(cfg Config, opts ...Option) (*Node, error) {
-	o := options{log: slog.Default(), bootstrapEvery: 5 * time.Second}
+	o := options{log: slog.Default(), bootstrapEvery: 5 * time.Second, providers: defaultProviderLimits}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -129,8 +131,14 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	// only one to the relay, shows the relay the NAT mapping of a random
 	// port, so the node never learns the public address of its listening
 	// port and cannot hole-punch (seen in node/natlab).
-	n.dht, err = newDHT(h, cfg, bootstrap)
+	n.dht, n.provs, err = newDHT(h, cfg, bootstrap, o.providers, n.log)
+	if err == nil {
+		err = n.registry.Register(newProviderMetrics(n.provs))
+	}
 	if err != nil {
+		if n.dht != nil {
+			n.dht.Close()
+		}
 		n.cancel()
 		h.Close()
 		n.store.Close()

@@ -19,9 +19,11 @@ import (
 // departed peer's keys, protocols and metadata a minute after its last
 // connection closed, but not its addresses, which stay as long as their
 // TTL: 15 minutes for a peer once connected, 24 hours for a provider
-// that a DHT server stored a record of (kad-dht's ProviderAddrTTL), 10
-// minutes after each rendezvous dial of a room member (renewed at every
-// lookup as long as the member's advertisement lasts, 48 hours), for ever
+// that a DHT server stored a record of (kad-dht's ProviderAddrTTL; kith's
+// servers: providerAddrTTL, 6 hours), 10 minutes after each rendezvous
+// dial of a room member (renewed at every lookup as long as the member's
+// advertisement lasts: 48 hours on kad-dht's defaults, providerValidity,
+// 6 hours, on kith's servers), for ever
 // for a contact since removed; and a lookup of a peer's key stores one
 // (Peerstore.PubKey keeps what it extracts from the ID), connected or not.
 // In a room with churn a long-lived node thus kept every peer it ever saw
@@ -41,7 +43,7 @@ import (
 //
 // A DHT server therefore answers a lookup of a room's members with the
 // IDs, without addresses, of members that left more than pruneAfter ago
-// (their advertisements outlive them by up to 48 hours); the rooms'
+// (their advertisements outlive them by up to providerValidity); the rooms'
 // rendezvous does not dial a member found without an address (package
 // chat), rather than ask the DHT for each of them at every lookup.
 const (

@@ -22,12 +22,19 @@ import (
 // startRelay starts a relay on loopback that relays from the start.
 func startRelay(t testing.TB, edit func(*node.Config)) *node.Node {
 	t.Helper()
+	return startRelayOpts(t, edit)
+}
+
+// startRelayOpts is startRelay with node options.
+func startRelayOpts(t testing.TB, edit func(*node.Config), opts ...node.Option) *node.Node {
+	t.Helper()
 	cfg := nodetest.Config(t)
 	nodetest.Relay(&cfg)
 	if edit != nil {
 		edit(&cfg)
 	}
-	r, err := node.New(cfg, node.WithLogger(nodetest.Logger(t)), node.WithForcedPublic())
+	opts = append([]node.Option{node.WithLogger(nodetest.Logger(t)), node.WithForcedPublic()}, opts...)
+	r, err := node.New(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

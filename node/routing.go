@@ -26,7 +26,9 @@ const DHTProtocolPrefix = "/kith"
 // until AutoNAT says we are public) and a LAN half that serves on private
 // addresses. The LAN half keeps loopback addresses in its answers, which
 // go-libp2p-kad-dht drops by default, so peers on one machine find each other.
-func newDHT(h host.Host, cfg Config, bootstrap []peer.AddrInfo) (*dual.DHT, error) {
+// Each half keeps the provider records it serves in its own capped store
+// (providers.go), returned with the DHT: WAN's, then LAN's.
+func newDHT(h host.Host, cfg Config, bootstrap []peer.AddrInfo, limits providerLimits, log *slog.Logger) (*dual.DHT, [2]*providerStore, error) {
 	mode := dht.ModeAuto
 	switch cfg.DHT.Mode {
 	case "client":
@@ -34,8 +36,15 @@ func newDHT(h host.Host, cfg Config, bootstrap []peer.AddrInfo) (*dual.DHT, erro
 	case "server":
 		mode = dht.ModeServer
 	}
+	stores := [2]*providerStore{
+		newProviderStore(limits, log.With("dht", "wan")),
+		newProviderStore(limits, log.With("dht", "lan")),
+	}
 	opts := []dual.Option{
-		dual.DHTOption(dht.BootstrapPeers(bootstrap...), dht.Validator(dhtValidator())),
+		dual.DHTOption(dht.BootstrapPeers(bootstrap...), dht.Validator(dhtValidator()),
+			dht.ProviderManagerOpts(providerManagerOpts()...)),
+		dual.WanDHTOption(dht.ProviderDatastore(stores[0])),
+		dual.LanDHTOption(dht.ProviderDatastore(stores[1])),
 		dual.WanDHTOption(dht.ProtocolPrefix(DHTProtocolPrefix), dht.Mode(mode)),
 		// dual.New already added the /lan extension to the default prefix;
 		// replacing the prefix drops it, so add it again after ours.
@@ -52,9 +61,9 @@ func newDHT(h host.Host, cfg Config, bootstrap []peer.AddrInfo) (*dual.DHT, erro
 	opts = append(opts, dual.LanDHTOption(dht.RoutingTableRefreshPeriod(lanRefresh)))
 	d, err := dual.New(h, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("node: dht: %w", err)
+		return nil, stores, fmt.Errorf("node: dht: %w", err)
 	}
-	return d, nil
+	return d, stores, nil
 }
 
 // lanRefresh is how often the LAN half refreshes its routing table (kad-dht:
@@ -79,7 +88,7 @@ const lanRefresh = time.Minute
 // under fresh names; with this validator every PUT_VALUE is refused whatever
 // its namespace, signer, sequence or size, and Select chooses nothing.
 // (Provider records are not validated: kad-dht stores one only for the peer
-// that sent it.)
+// that sent it, and providerStore caps how many.)
 func dhtValidator() record.Validator { return record.NamespacedValidator{} }
 
 // dhtPeers is the number of peers in both routing tables.

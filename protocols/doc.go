@@ -722,8 +722,15 @@
 // peer we are connected to sees the topics we subscribe to) can look up the
 // peer IDs of its members, though not read what they say. An advertisement
 // cannot be withdrawn: a member that leaves stops renewing it, and DHT
-// servers drop it when it expires (after 48 hours in go-libp2p-kad-dht);
-// until then a lookup may still name a peer that left. A kith server
+// servers drop it when it expires. A member asks for a lifetime of 3 hours
+// and renews its advertisement after 7/8 of it (±10%, so at most 2 h 53 min
+// apart); a kith DHT server keeps a record 6 hours after it was last sent
+// (twice the lifetime; go-libp2p-kad-dht's default is 48 hours) and deletes
+// expired records every 15 minutes. Until then a lookup may still name a
+// peer that left. A server holds at most 256 records of one providing peer
+// and 32768 in all, in each half of the dual DHT (WAN, LAN): it ignores an
+// ADD_PROVIDER that would make a new record past either (a renewal always
+// passes), without telling the sender. A kith server
 // forgets such a peer's addresses minutes after it left, and kith dials
 // only the members a lookup (or its own peerstore) gives an address of.
 //
