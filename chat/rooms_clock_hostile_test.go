@@ -54,18 +54,9 @@ func rawClockPayload(room string, seq uint64, sentAt, clock int64, text string) 
 func TestHostileRoomClock(t *testing.T) {
 	nothingLost(t)
 	a, b, s := newSkewedRoomNode(t, 0), newSkewedRoomNode(t, 0), newSkewedRoomNode(t, -24*time.Hour)
-	evil := newRawPeer(t)
 	members := []*roomNode{a, b, s}
+	evil, room := ringWithRawPeer(t, members)
 	for i, n := range members {
-		connect(t, n.h, members[(i+1)%3].h)
-		connect(t, evil.h, n.h)
-	}
-	room := a.join(t, "lobby", nil)
-	b.join(t, "lobby", nil)
-	s.join(t, "lobby", nil)
-	for i, n := range members {
-		evil.subscribe(t, n.h.ID(), room.Topic)
-		n.waitPeers(t, "lobby", members[(i+1)%3].h.ID(), members[(i+2)%3].h.ID(), evil.h.ID())
 		n.waitMesh(t, "lobby", members[(i+1)%3].h.ID(), members[(i+2)%3].h.ID())
 	}
 	a.sayAfter(t, "lobby", 0, "before")

@@ -139,19 +139,8 @@ func TestHostileRoomForgedAuthor(t *testing.T) {
 	a := newRoomNode(t, chat.RoomConfig{})
 	b := newRoomNode(t, chat.RoomConfig{}, bOpt)
 	c := newRoomNode(t, chat.RoomConfig{}, cOpt)
-	evil := newRawPeer(t)
 	members := []*roomNode{a, b, c}
-	for i, n := range members {
-		connect(t, n.h, members[(i+1)%3].h)
-		connect(t, evil.h, n.h)
-	}
-	room := a.join(t, "lobby", nil)
-	b.join(t, "lobby", nil)
-	c.join(t, "lobby", nil)
-	for i, n := range members {
-		evil.subscribe(t, n.h.ID(), room.Topic)
-		n.waitPeers(t, "lobby", members[(i+1)%3].h.ID(), members[(i+2)%3].h.ID(), evil.h.ID())
-	}
+	evil, room := ringWithRawPeer(t, members)
 
 	if _, err := a.svc.Send(t.Context(), "lobby", "hello"); err != nil {
 		t.Fatal(err)
@@ -475,4 +464,25 @@ func TestHostileRoomReplay(t *testing.T) {
 	if want := []string{"hello", "two", "three", "four"}; !slices.Equal(texts, want) {
 		t.Errorf("B stores %q, want %q", texts, want)
 	}
+}
+
+// ringWithRawPeer connects three members in a ring, joins each to "lobby"
+// and has a raw peer, connected to all three, subscribe to its topic; it
+// returns once every member lists the other two and the raw peer.
+func ringWithRawPeer(t *testing.T, members []*roomNode) (*rawPeer, chat.Room) {
+	t.Helper()
+	evil := newRawPeer(t)
+	for i, n := range members {
+		connect(t, n.h, members[(i+1)%3].h)
+		connect(t, evil.h, n.h)
+	}
+	room := members[0].join(t, "lobby", nil)
+	for _, n := range members[1:] {
+		n.join(t, "lobby", nil)
+	}
+	for i, n := range members {
+		evil.subscribe(t, n.h.ID(), room.Topic)
+		n.waitPeers(t, "lobby", members[(i+1)%3].h.ID(), members[(i+2)%3].h.ID(), evil.h.ID())
+	}
+	return evil, room
 }

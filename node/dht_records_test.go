@@ -15,6 +15,7 @@ import (
 	dhtpb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	record "github.com/libp2p/go-libp2p-record"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
@@ -131,17 +132,7 @@ func TestDHTRefusesValueRecords(t *testing.T) {
 func TestDHTPutValueRefused(t *testing.T) {
 	r := startRelay(t, nil)
 	_, ipnsKey, _, newer := poisonRecords(t)
-	h := bareHost(t)
-	d, err := dht.New(h, dht.ProtocolPrefix(node.DHTProtocolPrefix), dht.Mode(dht.ModeClient),
-		dht.BootstrapPeers(relayInfo(r)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if err := h.Connect(t.Context(), relayInfo(r)); err != nil {
-		t.Fatal(err)
-	}
-	waitRoutingTable(t, d, r.ID())
+	_, d := dhtClientOf(t, r)
 	// PutValue stores locally, then puts to the closest peers (the relay)
 	// and waits for them; a peer's refusal is only logged.
 	if err := d.PutValue(t.Context(), ipnsKey, newer); err != nil {
@@ -247,4 +238,22 @@ func waitABit(t *testing.T, d time.Duration) {
 	case <-time.After(d):
 	case <-t.Context().Done():
 	}
+}
+
+// dhtClientOf is a DHT client (a bare host, kith's protocol prefix)
+// connected to the relay r, with r in its routing table.
+func dhtClientOf(t *testing.T, r *node.Node) (host.Host, *dht.IpfsDHT) {
+	t.Helper()
+	h := bareHost(t)
+	d, err := dht.New(h, dht.ProtocolPrefix(node.DHTProtocolPrefix), dht.Mode(dht.ModeClient),
+		dht.BootstrapPeers(relayInfo(r)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := h.Connect(t.Context(), relayInfo(r)); err != nil {
+		t.Fatal(err)
+	}
+	waitRoutingTable(t, d, r.ID())
+	return h, d
 }

@@ -238,12 +238,14 @@ func TestClosedRelayRefusesCircuitsBetweenStrangers(t *testing.T) {
 		t.Fatal("a closed relay carried a stranger to a peer it no longer allows")
 	}
 	// One refusal per relay address S2 tried.
-	if got := metricValue(t, r, "kith_relay_circuits_refused_total", "not_allowed"); got < 1 {
+	if got := metricValue(t, r, "kith_relay_circuits_refused_total", "reason", "not_allowed"); got < 1 {
 		t.Fatalf("refused circuits metric = %v, want >= 1", got)
 	}
 }
 
-func metricValue(t *testing.T, n *node.Node, name, reason string) float64 {
+// metricValue is the value of n's metric name (a counter or a gauge) with
+// the label key=value, or 0 if there is none.
+func metricValue(t *testing.T, n *node.Node, name, key, value string) float64 {
 	t.Helper()
 	mfs, err := n.Metrics().Gather()
 	if err != nil {
@@ -255,8 +257,8 @@ func metricValue(t *testing.T, n *node.Node, name, reason string) float64 {
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					return m.GetCounter().GetValue()
+				if l.GetName() == key && l.GetValue() == value {
+					return m.GetCounter().GetValue() + m.GetGauge().GetValue()
 				}
 			}
 		}

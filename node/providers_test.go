@@ -314,17 +314,7 @@ type honestMember struct {
 
 func newHonestMember(t *testing.T, r *node.Node) honestMember {
 	t.Helper()
-	h := bareHost(t)
-	d, err := dht.New(h, dht.ProtocolPrefix(node.DHTProtocolPrefix), dht.Mode(dht.ModeClient),
-		dht.BootstrapPeers(relayInfo(r)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if err := h.Connect(t.Context(), relayInfo(r)); err != nil {
-		t.Fatal(err)
-	}
-	waitRoutingTable(t, d, r.ID())
+	h, d := dhtClientOf(t, r)
 	return honestMember{h, drouting.NewRoutingDiscovery(d)}
 }
 
@@ -354,30 +344,6 @@ func (m honestMember) finds(t *testing.T, ns string, p peer.ID) bool {
 		}
 		waitABit(t, 50*time.Millisecond)
 	}
-}
-
-// providerMetric is the value of the provider-record metric name for one
-// half of n's DHT.
-func providerMetric(t *testing.T, n *node.Node, name, half string) float64 {
-	t.Helper()
-	mfs, err := n.Metrics().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "dht" && l.GetValue() == half {
-					return m.GetCounter().GetValue() + m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no metric %s{dht=%q}", name, half)
-	return 0
 }
 
 func liveHeap() uint64 {
@@ -422,8 +388,8 @@ func TestDHTProviderFlood(t *testing.T) {
 		}
 	}
 	for _, half := range []string{"wan", "lan"} {
-		held := providerMetric(t, r, "kith_dht_provider_records", half)
-		refused := providerMetric(t, r, "kith_dht_provider_records_refused_total", half)
+		held := metricValue(t, r, "kith_dht_provider_records", "dht", half)
+		refused := metricValue(t, r, "kith_dht_provider_records_refused_total", "dht", half)
 		if held != node.MaxProviderRecordsPerPeer || refused != perHalf-node.MaxProviderRecordsPerPeer {
 			t.Errorf("metrics of the %s half: %v records, %v refused", half, held, refused)
 		}
