@@ -70,6 +70,7 @@ type relayKeeper struct {
 	private bool // the node wants relays (AutoNAT says private or unknown)
 	held    map[peer.ID]*keptReservation
 	failed  map[peer.ID]time.Time // when a request to the relay last failed
+	skewed  map[peer.ID]bool      // relays whose clock was said to be off
 }
 
 func newRelayKeeper(relays []peer.AddrInfo, ttl time.Duration, now func() time.Time, log *slog.Logger) *relayKeeper {
@@ -77,7 +78,7 @@ func newRelayKeeper(relays []peer.AddrInfo, ttl time.Duration, now func() time.T
 		ttl = relayReservationTTL
 	}
 	return &relayKeeper{relays: relays, ttl: ttl, now: now, log: log, held: make(map[peer.ID]*keptReservation),
-		failed: make(map[peer.ID]time.Time)}
+		failed: make(map[peer.ID]time.Time), skewed: make(map[peer.ID]bool)}
 }
 
 // every is how often the keeper looks at its relays.
@@ -171,16 +172,21 @@ func (k *relayKeeper) reserve(ctx context.Context, r peer.ID) {
 	granted := time.Now()
 	stated := expire.Sub(k.now())
 	kr := &keptReservation{conn: conn, granted: granted, refresh: refreshAfter(stated, k.ttl)}
-	if stated <= 0 || stated > k.ttl+time.Minute {
-		// The relay's clock and ours disagree by more than a lifetime:
-		// go-libp2p refuses or refreshes late; we keep it by elapsed time.
-		k.log.Debug("relays: reservation's stated expiry is off by our clock; refreshing by elapsed time",
-			"relay", r, "stated_expiry", expire, "refresh_in", kr.refresh)
-	}
+	// A kith relay states an expiry a lifetime ahead of its clock: further
+	// off, the clocks disagree (go-libp2p would refuse the reservation or
+	// renew it late; it is kept by elapsed time). Said once per relay.
+	off := stated - k.ttl
+	skewed := off < -5*time.Minute || off > 5*time.Minute
 	k.mu.Lock()
 	k.held[r] = kr
 	delete(k.failed, r)
+	say := skewed && !k.skewed[r]
+	k.skewed[r] = skewed
 	k.mu.Unlock()
+	if say {
+		k.log.Warn("relay's clock and this node's disagree; its reservation is renewed by elapsed time",
+			"relay", r, "relay_ahead_by", off.Round(time.Second), "renew_every", kr.refresh)
+	}
 }
 
 // fail holds off the next request to r, and forgets the reservation on r

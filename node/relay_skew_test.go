@@ -95,6 +95,7 @@ type skewCase struct {
 	ok, failed, noAddr int // probes answered, failed, and made while the node reported no relay address
 	retried            int // probes answered on a second or third try
 	firstFail          time.Duration
+	firstNoAddr        time.Duration
 	firstErr           error
 }
 
@@ -105,16 +106,23 @@ func (c *skewCase) name() string {
 	return fmt.Sprintf("control AutoRelay alone, node %v off", c.skew)
 }
 
-// run waits up to 30 s for the relay to grant a reservation, then probes
-// the node every 5 s for skewSpan.
+// run waits up to 30 s for the relay to grant a reservation and, with
+// the keeper, for the node to report an address through the relay, then
+// probes the node every 5 s for skewSpan.
 func (c *skewCase) run(ctx context.Context) {
-	for deadline := time.Now().Add(30 * time.Second); c.granted.Load() == 0 && time.Now().Before(deadline); {
+	ready := func() bool {
+		return c.granted.Load() > 0 && (!c.keep || len(circuitAddrsVia(c.node, c.relay.ID())) > 0)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !ready() && time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond) // poll interval
 	}
 	start := time.Now()
 	for time.Since(start) < skewSpan && ctx.Err() == nil {
 		next := time.Now().Add(5 * time.Second)
 		if len(circuitAddrsVia(c.node, c.relay.ID())) == 0 {
+			if c.noAddr == 0 {
+				c.firstNoAddr = time.Since(start).Round(time.Second)
+			}
 			c.noAddr++
 		}
 		if err := c.probe(ctx); err != nil {
@@ -146,8 +154,8 @@ func (c *skewCase) probe(ctx context.Context) error {
 
 func (c *skewCase) judge(t *testing.T) {
 	t.Logf("%d probes through the relay over %v: %d answered (%d on a retry), %d failed (first at %v: %v); "+
-		"node reported no relay address at %d; relay granted %d reservations",
-		c.ok+c.failed, skewSpan, c.ok, c.retried, c.failed, c.firstFail, c.firstErr, c.noAddr, c.granted.Load())
+		"node reported no relay address at %d (first at %v); relay granted %d reservations",
+		c.ok+c.failed, skewSpan, c.ok, c.retried, c.failed, c.firstFail, c.firstErr, c.noAddr, c.firstNoAddr, c.granted.Load())
 	if c.granted.Load() == 0 {
 		t.Fatalf("the relay granted no reservation")
 	}
