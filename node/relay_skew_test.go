@@ -153,9 +153,16 @@ func (c *skewCase) probe(ctx context.Context) error {
 }
 
 func (c *skewCase) judge(t *testing.T) {
-	t.Logf("%d probes through the relay over %v: %d answered (%d on a retry), %d failed (first at %v: %v); "+
-		"node reported no relay address at %d (first at %v); relay granted %d reservations",
-		c.ok+c.failed, skewSpan, c.ok, c.retried, c.failed, c.firstFail, c.firstErr, c.noAddr, c.firstNoAddr, c.granted.Load())
+	var failed, noAddr string
+	if c.failed > 0 {
+		failed = fmt.Sprintf(" (first at %v: %v)", c.firstFail, c.firstErr)
+	}
+	if c.noAddr > 0 {
+		noAddr = fmt.Sprintf(" (first at %v)", c.firstNoAddr)
+	}
+	t.Logf("%d probes through the relay over %v: %d answered (%d on a retry), %d failed%s; "+
+		"node reported no relay address at %d%s; relay granted %d reservations",
+		c.ok+c.failed, skewSpan, c.ok, c.retried, c.failed, failed, c.noAddr, noAddr, c.granted.Load())
 	if c.granted.Load() == 0 {
 		t.Fatalf("the relay granted no reservation")
 	}
