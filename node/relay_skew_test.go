@@ -36,10 +36,11 @@ const skewSpan = skewTTL + 80*time.Second
 // clock. A node behind NAT whose clock is off from its relay's by
 // −1 day, −1 h, 0, +1 h or +1 day reserves on it (AutoRelay with static
 // relays, as `kith daemon` with network.relays, plus kith's keeper), and a
-// third peer that the node cannot dial connects to it through the relay
-// and pings it, every 5 s for longer than a reservation's lifetime plus
-// the relay's sweep: every probe must be answered through the relay, and
-// the node must report an address through the relay at every probe.
+// third peer that the node cannot dial connects to it through the relay,
+// at the relay addresses the node reports, and pings it, every 5 s for
+// longer than a reservation's lifetime plus the relay's sweep: every probe
+// must be answered through the relay, and the node must report an address
+// through the relay at every probe.
 //
 // The skew is injected at the relay: it states its times as a clock off by
 // the opposite amount would (WithRelayClock), while the node's clock is the
@@ -142,7 +143,11 @@ func (c *skewCase) run(ctx context.Context) {
 func (c *skewCase) probe(ctx context.Context) error {
 	var err error
 	for try := range 3 {
-		if err = probe(ctx, c.prober, circuitTo(c.relay, c.node.ID())); err == nil {
+		target := circuitTo(c.relay, c.node.ID())
+		if reported := circuitAddrsVia(c.node, c.relay.ID()); c.keep && len(reported) > 0 {
+			target.Addrs = reported // what the node advertises
+		}
+		if err = probe(ctx, c.prober, target); err == nil {
 			if try > 0 {
 				c.retried++
 			}
