@@ -163,7 +163,8 @@ func (k *relayKeeper) reserve(ctx context.Context, r peer.ID) {
 	defer cancel()
 	expire, conn, err := reserveOn(rctx, k.h, r)
 	if err != nil {
-		k.fail(r, errors.Is(err, errRefused))
+		// A relay that refused, or no longer relays, holds nothing for us.
+		k.fail(r, errors.Is(err, errRefused) || !speaksHop(k.h, r))
 		if ctx.Err() == nil {
 			k.log.Debug("relays: reservation refused or failed", "relay", r, "err", err)
 		}
@@ -189,12 +190,12 @@ func (k *relayKeeper) reserve(ctx context.Context, r peer.ID) {
 	}
 }
 
-// fail holds off the next request to r, and forgets the reservation on r
-// if the relay refused to renew it. Otherwise it stands until its
-// connection closes or its lifetime is over (see live).
-func (k *relayKeeper) fail(r peer.ID, refused bool) {
+// fail holds off the next request to r and, when gone (the relay refused
+// or stopped relaying), forgets the reservation on r. Otherwise it stands
+// until its connection closes or its lifetime is over (see live).
+func (k *relayKeeper) fail(r peer.ID, gone bool) {
 	k.mu.Lock()
-	if refused {
+	if gone {
 		delete(k.held, r)
 	}
 	k.failed[r] = time.Now()
