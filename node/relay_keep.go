@@ -33,11 +33,12 @@ import (
 // through the relay meanwhile (a day behind: for a day).
 //
 // relayKeeper keeps a node's reservations on its configured relays by
-// elapsed time instead: it reserves on each relay the node is connected to
-// while the node is private (when AutoRelay reserves too), and reserves
-// again half a lifetime later by the monotonic clock, the lifetime being
-// what the relay stated minus the local time when that is between 1/8 and
-// 1 of kith's relays' lifetime, else kith's relays' lifetime. It takes
+// elapsed time instead: it reserves on each configured relay (connecting
+// to it if need be) while the node is private (when AutoRelay reserves
+// too), and reserves again half a lifetime later by the monotonic clock,
+// the lifetime being what the relay stated minus the local time when that
+// is between 1/8 and 1 of kith's relays' lifetime, else kith's relays'
+// lifetime. It takes
 // whatever the relay grants, whatever the stated expiry says by the local
 // clock, and advertises addresses through a relay on which it holds a
 // reservation that AutoRelay does not (see addrs). AutoRelay still finds,
