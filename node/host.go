@@ -39,6 +39,8 @@ type hostParts struct {
 	relayACL    *relayACL                         // relay mode only
 	relayPeers  func(context.Context) []namedPeer // relay mode: allowed peers, for metrics
 	forcePublic bool                              // relay mode: relay from the start (tests)
+	forcePriv   bool                              // use the relays from the start (tests)
+	keeper      *relayKeeper                      // with relays: its addresses (relay_keep.go)
 	log         *slog.Logger
 }
 
@@ -102,6 +104,12 @@ func buildHost(cfg Config, p hostParts) (host.Host, error) {
 		// serves every 5 s rather than go-libp2p's 30 s, so a relay that
 		// restarted is used again within seconds.
 		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(relays, autorelay.WithMinInterval(5*time.Second)))
+		if p.keeper != nil && len(cfg.Relay.Announce) == 0 {
+			opts = append(opts, libp2p.AddrsFactory(p.keeper.addrs))
+		}
+	}
+	if p.forcePriv {
+		opts = append(opts, libp2p.ForceReachabilityPrivate())
 	}
 	ropts, err := relayOptions(cfg, p)
 	if err != nil {

@@ -44,6 +44,8 @@ type Node struct {
 	relayAllow    map[peer.ID]bool // relay mode: --allow and the allow file
 	relayOpts     relayOptionSets  // relay mode: the relay service's options
 	relayDeclared bool             // relay mode: the operator declared it reachable
+	hopWrap       func(host.Host, network.Stream) network.Stream
+	keeper        *relayKeeper // with relays: keeps reservations by elapsed time (relay_keep.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -67,6 +69,12 @@ type options struct {
 	forcePublic    bool          // tests: a relay on loopback relays without AutoNAT
 	bench          bool          // benchmarks: the raw copy path (WithBench)
 	providers      providerLimits
+	forcePrivate   bool          // tests: a node on loopback uses its relays without AutoNAT
+	relayTTL       time.Duration // tests: the relays' reservation lifetime (relayReservationTTL)
+	noKeeper       bool          // tests: go-libp2p's AutoRelay alone keeps reservations
+	// hopWrap, if set, wraps the stream of each RESERVE request a relay
+	// serves (tests: a relay whose clock is off).
+	hopWrap func(host.Host, network.Stream) network.Stream
 }
 
 // WithLogger sets the node's logger (default slog.Default()).
@@ -104,6 +112,10 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		n.cancel()
 		return nil, err
 	}
+	relays, _ := parsePeerAddrs("network.relays", cfg.Network.Relays)
+	if len(relays) > 0 && !o.noKeeper {
+		n.keeper = newRelayKeeper(relays, o.relayTTL, time.Now, n.log)
+	}
 	acl, err := n.newRelayACL()
 	if err != nil {
 		n.cancel()
@@ -114,6 +126,8 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		relayACL:    acl,
 		relayPeers:  n.allowedPeers,
 		forcePublic: o.forcePublic,
+		forcePriv:   o.forcePrivate,
+		keeper:      n.keeper,
 		key:         key,
 		gater:       n.gater,
 		registry:    n.registry,
@@ -146,9 +160,12 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	}
 	// A routed host: Connect with no known addresses asks the DHT, then
 	// tries our relays (viaRelays).
-	relays, _ := parsePeerAddrs("network.relays", cfg.Network.Relays)
 	n.host = routedhost.Wrap(h, viaRelays{dht: n.dht, relays: relays})
-	n.relayOpts = relayServiceOptions(cfg, acl, n.registry)
+	n.relayOpts = relayServiceOptions(cfg, acl, n.registry, o.relayTTL)
+	n.hopWrap = o.hopWrap
+	if n.keeper != nil {
+		n.keeper.h = n.host
+	}
 	n.relayDeclared = o.forcePublic || relayDeclaredPublic(cfg)
 	if err := n.start(bootstrap, o.bootstrapEvery, o.log, o.bench); err != nil {
 		n.Close()

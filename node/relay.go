@@ -61,8 +61,12 @@ type relayOptionSets struct {
 
 // relayServiceOptions builds both option sets: kith's limits and access
 // control, and go-libp2p's relay metrics.
-func relayServiceOptions(cfg Config, acl *relayACL, reg prometheus.Registerer) relayOptionSets {
+func relayServiceOptions(cfg Config, acl *relayACL, reg prometheus.Registerer, ttl time.Duration) relayOptionSets {
 	rc := relayv2.DefaultResources()
+	def := relayv2.DefaultResources()
+	if ttl > 0 { // tests
+		rc.ReservationTTL, def.ReservationTTL = ttl, ttl
+	}
 	rc.Limit = &relayv2.RelayLimit{
 		Duration: time.Duration(cfg.Relay.CircuitDuration),
 		Data:     int64(cfg.Relay.CircuitData),
@@ -80,7 +84,7 @@ func relayServiceOptions(cfg Config, acl *relayACL, reg prometheus.Registerer) r
 	tracer := relayv2.WithMetricsTracer(relayv2.NewMetricsTracer(relayv2.WithRegisterer(reg)))
 	return relayOptionSets{
 		colleagues: []relayv2.Option{relayv2.WithResources(rc), relayv2.WithACL(acl), tracer},
-		strangers:  []relayv2.Option{relayv2.WithResources(relayv2.DefaultResources()), relayv2.WithACL(acl), tracer},
+		strangers:  []relayv2.Option{relayv2.WithResources(def), relayv2.WithACL(acl), tracer},
 	}
 }
 
@@ -244,7 +248,7 @@ func (n *Node) startRelayWork() error {
 		if err != nil {
 			return fmt.Errorf("node: subscribe to reachability events: %w", err)
 		}
-		rs := &relayService{h: n.host, opts: n.relayOpts, allowed: n.relayAllowed, declared: n.relayDeclared,
+		rs := &relayService{h: n.host, opts: n.relayOpts, hopWrap: n.hopWrap, allowed: n.relayAllowed, declared: n.relayDeclared,
 			check: time.Duration(n.cfg.Relay.ReachabilityCheck), log: n.log, reach: reachState{}}
 		// A declared relay serves before New returns, so it relays (and its
 		// status says so) from the start.
@@ -253,6 +257,9 @@ func (n *Node) startRelayWork() error {
 	}
 	if relays, _ := parsePeerAddrs("network.relays", n.cfg.Network.Relays); len(relays) > 0 {
 		n.wg.Go(func() { watchRelays(n.ctx, n.host, relays, relayCheckEvery, n.log) })
+	}
+	if n.keeper != nil {
+		n.wg.Go(func() { n.keeper.run(n.ctx) })
 	}
 	return nil
 }
@@ -390,6 +397,7 @@ const notRelayingYet = "not relaying yet: this node is not known to be reachable
 type relayService struct {
 	h        host.Host
 	opts     relayOptionSets
+	hopWrap  func(host.Host, network.Stream) network.Stream // tests
 	allowed  func(peer.ID) bool
 	declared bool
 	check    time.Duration // how often to run the reachability check
@@ -467,7 +475,7 @@ func (rs *relayService) run(ctx context.Context, sub event.Subscription) {
 func (rs *relayService) update() {
 	switch serve := relayShouldServe(rs.declared, rs.v1, rs.reach); {
 	case serve && rs.relay == nil:
-		r, err := newSplitRelay(rs.h, rs.allowed, rs.opts.colleagues, rs.opts.strangers)
+		r, err := newSplitRelay(rs.h, rs.allowed, rs.opts.colleagues, rs.opts.strangers, rs.hopWrap)
 		if err != nil {
 			rs.log.Error("relay service not started", "err", err)
 			return

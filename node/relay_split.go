@@ -38,11 +38,13 @@ type splitRelay struct {
 	colleagues, strangers *relayv2.Relay
 	colleagueHop          network.StreamHandler
 	strangerHop           network.StreamHandler
+	wrap                  func(host.Host, network.Stream) network.Stream // tests: see options.hopWrap
 }
 
 // newSplitRelay starts both instances and serves the hop protocol.
-func newSplitRelay(h host.Host, allowed func(peer.ID) bool, colleagues, strangers []relayv2.Option) (*splitRelay, error) {
-	s := &splitRelay{h: h, allowed: allowed}
+func newSplitRelay(h host.Host, allowed func(peer.ID) bool, colleagues, strangers []relayv2.Option,
+	wrap func(host.Host, network.Stream) network.Stream) (*splitRelay, error) {
+	s := &splitRelay{h: h, allowed: allowed, wrap: wrap}
 	ch, sh := &handlerCapture{Host: h}, &handlerCapture{Host: h}
 	var err error
 	if s.colleagues, err = relayv2.New(ch, colleagues...); err != nil {
@@ -83,7 +85,10 @@ func (s *splitRelay) handleHop(st network.Stream) {
 			target = id
 		}
 	}
-	replay := &replayStream{Stream: st, r: io.MultiReader(bytes.NewReader(raw), br)}
+	var replay network.Stream = &replayStream{Stream: st, r: io.MultiReader(bytes.NewReader(raw), br)}
+	if s.wrap != nil && msg.GetType() == pbv2.HopMessage_RESERVE {
+		replay = s.wrap(s.h, replay)
+	}
 	if s.allowed(target) {
 		s.colleagueHop(replay)
 	} else {

@@ -1123,4 +1123,19 @@
 //     their clocks say within that span. A kith peer more than an hour
 //     behind a peer of another implementation still refuses that peer's
 //     certificate.
+//   - Relay reservations (circuit relay v2, go-libp2p's wire format, not
+//     kith's): a reservation states its expiry as an absolute UNIX time on
+//     the relay's clock, and the relay forgets it at that time by its own
+//     clock. go-libp2p's client refuses a reservation whose expiry is before
+//     its own clock and refreshes one two minutes before it by its own
+//     clock, so a node more than a reservation's lifetime (1 hour) ahead of
+//     its relay held none, and one behind refreshed late by as much, unreachable
+//     through the relay meanwhile. A kith node does not compare the stated
+//     expiry with its clock: it reserves again half a lifetime after each
+//     grant by elapsed (monotonic) time, the lifetime being the stated expiry
+//     minus its own time at receipt when that is between an eighth of an
+//     hour and an hour, else an hour (every kith relay grants an hour), and
+//     keeps and advertises what the relay granted even when go-libp2p
+//     refused it. So a node off from its relay by any amount stays reachable
+//     through it.
 package protocols
