@@ -90,13 +90,15 @@ func (s *DMService) receive(st network.Stream, p peer.ID, w *protocols.DMWriter,
 		s.fail(st, w, protocols.CodeInternal, "could not store the message")
 		return false
 	}
-	if err := w.Write(protocols.DMFrame{Ack: &protocols.DMAck{ID: dm.ID}}); err != nil {
-		st.Reset()
-		return false
-	}
+	// Shown before it is acked: once its sender says "delivered", the
+	// message is on the receiver's event stream too.
 	if added {
 		s.log.Debug("message received", "peer", p, "id", m.ID)
 		s.notify(m)
+	}
+	if err := w.Write(protocols.DMFrame{Ack: &protocols.DMAck{ID: dm.ID}}); err != nil {
+		st.Reset()
+		return false
 	}
 	return true
 }

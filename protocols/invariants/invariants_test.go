@@ -127,6 +127,19 @@ func TestExactlyOnce(t *testing.T) {
 	}
 }
 
+func TestShownOnce(t *testing.T) {
+	for _, tc := range []struct {
+		shown  []string
+		errors int
+	}{{[]string{"a", "b", "x"}, 0}, {[]string{"a"}, 1}, {[]string{"a", "b", "b"}, 1}, {nil, 2}} {
+		ft := &fakeT{TB: t}
+		ShownOnce(ft, tc.shown, []string{"a", "b"})
+		if ft.errors != tc.errors {
+			t.Errorf("shown %v: %d errors, want %d", tc.shown, ft.errors, tc.errors)
+		}
+	}
+}
+
 func TestAssertNothingUnder(t *testing.T) {
 	tr := NewTree(t)
 	before := Snapshot(t, tr.Root)

@@ -26,6 +26,27 @@ func ExactlyOnce[M comparable](t testing.TB, stored, acked []M) {
 	}
 }
 
+// ShownOnce fails t unless every message in stored was shown exactly
+// once, and none shown twice (N6: a user sees each message it holds once).
+// Messages shown but not stored are not its concern.
+func ShownOnce[M comparable](t testing.TB, shown, stored []M) {
+	t.Helper()
+	count := make(map[M]int, len(shown))
+	for _, m := range shown {
+		count[m]++
+	}
+	for m, n := range count {
+		if n > 1 {
+			t.Errorf("invariants: N6: %v shown %d times", m, n)
+		}
+	}
+	for _, m := range stored {
+		if count[m] == 0 {
+			t.Errorf("invariants: N6: %v is stored but was never shown", m)
+		}
+	}
+}
+
 // Said is one line of a transcript: who said what (an ID, a text, or
 // whatever identifies a message).
 type Said[S, M comparable] struct {
