@@ -205,11 +205,26 @@ func (b *bootstrapper) record(err error) {
 	b.lastErr = err.Error()
 }
 
+// connected reports whether the node is connected to a peer of its
+// routing tables or to a bootstrap peer (which enters the tables only once
+// identify has run on the new connection).
+func (b *bootstrapper) connected() bool {
+	if connectedDHTPeers(b.h, b.d) > 0 {
+		return true
+	}
+	for _, p := range b.peers {
+		if b.h.Network().Connectedness(p.ID) == network.Connected {
+			return true
+		}
+	}
+	return false
+}
+
 // status is the bootstrapper's part of Status.
 func (b *bootstrapper) status() *BootstrapStatus {
-	st := &BootstrapStatus{State: BootstrapConnected}
-	if connectedDHTPeers(b.h, b.d) == 0 {
-		st.State = BootstrapRetrying
+	st := &BootstrapStatus{State: BootstrapRetrying}
+	if b.connected() {
+		st.State = BootstrapConnected
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
