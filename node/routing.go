@@ -142,32 +142,17 @@ type bootstrapper struct {
 	log                       *slog.Logger
 	rejoined                  func()
 
-	mu        sync.Mutex
-	failures  int
-	nextRetry time.Time
-	lastErr   string
-}
-
-// wait is how long to wait before the next check.
-func (b *bootstrapper) wait() time.Duration {
-	b.mu.Lock()
-	fails := b.failures
-	b.mu.Unlock()
-	if fails == 0 {
-		return b.healthy
-	}
-	return min(max(b.minWait, b.healthy)<<min(fails-1, 16), b.maxWait)
+	mu       sync.Mutex
+	failures int       // failed rounds since the last success
+	next     time.Time // when the next check (or, after a failure, round) runs
+	lastErr  string
 }
 
 // run checks and re-bootstraps until ctx ends.
 func (b *bootstrapper) run(ctx context.Context) {
 	for {
-		wait := b.wait()
-		wait += time.Duration(rand.Int64N(int64(wait)/4 + 1))
 		b.mu.Lock()
-		if b.failures > 0 {
-			b.nextRetry = time.Now().Add(wait)
-		}
+		wait := time.Until(b.next)
 		b.mu.Unlock()
 		select {
 		case <-ctx.Done():
@@ -194,15 +179,22 @@ func (b *bootstrapper) round(ctx context.Context) bool {
 	return err == nil
 }
 
+// record notes the outcome of a check or round and when the next runs: the
+// check interval after a success, else the back-off (the interval, at
+// least minWait, doubled with each failure up to maxWait), each plus up to
+// a quarter of jitter.
 func (b *bootstrapper) record(err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	wait := b.healthy
 	if err == nil {
-		b.failures, b.nextRetry, b.lastErr = 0, time.Time{}, ""
-		return
+		b.failures, b.lastErr = 0, ""
+	} else {
+		b.failures++
+		b.lastErr = err.Error()
+		wait = min(max(b.minWait, b.healthy)<<min(b.failures-1, 16), b.maxWait)
 	}
-	b.failures++
-	b.lastErr = err.Error()
+	b.next = time.Now().Add(wait + time.Duration(rand.Int64N(int64(wait)/4+1)))
 }
 
 // connected reports whether the node is connected to a peer of its
@@ -229,8 +221,8 @@ func (b *bootstrapper) status() *BootstrapStatus {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st.Failures, st.LastError = b.failures, b.lastErr
-	if b.failures > 0 && !b.nextRetry.IsZero() {
-		t := b.nextRetry.UTC()
+	if b.failures > 0 {
+		t := b.next.UTC()
 		st.NextRetry = &t
 	}
 	return st
