@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/kithnet/kith/chat"
@@ -148,6 +149,12 @@ func (n *Node) learnContactAddrs(p peer.ID, listen []ma.Multiaddr) {
 		return
 	}
 	addrs = addrs[:min(len(addrs), maxContactAddrs)]
+	// A read first: most peers identified are not contacts, or contacts
+	// whose addresses have not changed, and a read takes no write lock.
+	c, err := n.store.ContactByPeer(n.ctx, p)
+	if err != nil || c.Name == "" || slices.EqualFunc(c.Addrs, addrs, ma.Multiaddr.Equal) {
+		return
+	}
 	ok, err := n.store.SetContactAddrs(n.ctx, p, addrs)
 	if err != nil {
 		if n.ctx.Err() == nil {
