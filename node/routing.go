@@ -100,7 +100,7 @@ func dhtPeers(d *dual.DHT) int {
 
 // Bootstrap states in BootstrapStatus.
 const (
-	BootstrapConnected = "connected" // connected to a peer of the routing tables
+	BootstrapConnected = "connected" // connected to a peer of the routing tables or a bootstrap peer
 	BootstrapRetrying  = "retrying"  // connected to none: dialling the bootstrap peers with back-off
 )
 
@@ -108,7 +108,7 @@ const (
 // Status (omitted when it has none configured).
 type BootstrapStatus struct {
 	// State is "connected" while the node is connected to a peer of its
-	// DHT routing tables, else "retrying".
+	// DHT routing tables or to a bootstrap peer, else "retrying".
 	State string `json:"state"`
 	// Failures is the number of bootstrap rounds that reached no
 	// bootstrap peer since the last that did.
