@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/kithnet/kith/chat"
@@ -130,6 +131,41 @@ func (n *Node) rememberContactAddrs(ctx context.Context) error {
 		n.rememberAddrs(c.PeerID, c.Addrs)
 	}
 	return nil
+}
+
+// maxContactAddrs caps the addresses kept for a contact, the most widely
+// reachable first (as in a ticket).
+const maxContactAddrs = protocols.MaxTicketAddrs
+
+// learnContactAddrs keeps the addresses a contact said (in identify) it
+// listens on as its last-known ones, in the store and for good in the
+// peerstore, so the node can still dial it when the DHT cannot find it: all
+// bootstrap peers down, even across a restart (F10 in RELIABILITY.md).
+// Addresses learnt from the DHT or a connection otherwise live only in the
+// peerstore, for minutes, and a contact added by peer ID had none stored.
+func (n *Node) learnContactAddrs(p peer.ID, listen []ma.Multiaddr) {
+	addrs := rankAddrs(ma.FilterAddrs(listen, func(a ma.Multiaddr) bool { return len(a) > 0 }))
+	if len(addrs) == 0 {
+		return
+	}
+	addrs = addrs[:min(len(addrs), maxContactAddrs)]
+	// A read first: most peers identified are not contacts, or contacts
+	// whose addresses have not changed, and a read takes no write lock.
+	c, err := n.store.ContactByPeer(n.ctx, p)
+	if err != nil || c.Name == "" || slices.EqualFunc(c.Addrs, addrs, ma.Multiaddr.Equal) {
+		return
+	}
+	ok, err := n.store.SetContactAddrs(n.ctx, p, addrs)
+	if err != nil {
+		if n.ctx.Err() == nil {
+			n.log.Warn("keep contact addresses", "peer", p, "err", err)
+		}
+		return
+	}
+	if ok {
+		n.rememberAddrs(p, addrs)
+		n.log.Debug("contact addresses kept", "peer", p, "addrs", len(addrs))
+	}
 }
 
 func (n *Node) rememberAddrs(p peer.ID, addrs []ma.Multiaddr) {

@@ -17,6 +17,11 @@ func WithBootstrapInterval(d time.Duration) Option {
 	return func(o *options) { o.bootstrapEvery = d }
 }
 
+// WithBootstrapBackoff sets the floor and cap of the bootstrap back-off.
+func WithBootstrapBackoff(floor, ceiling time.Duration) Option {
+	return func(o *options) { o.bootstrapMin, o.bootstrapMax = floor, ceiling }
+}
+
 // WithForcedPublic makes a relay on loopback relay from the start, as one
 // with --announce does (announcing needs a known port; tests use port 0).
 func WithForcedPublic() Option {

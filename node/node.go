@@ -29,6 +29,7 @@ type Node struct {
 	log      *slog.Logger
 	host     host.Host
 	dht      *dual.DHT
+	boot     *bootstrapper     // nil without bootstrap peers
 	provs    [2]*providerStore // the DHT's provider records: WAN, LAN
 	gater    *Gater
 	events   *Events
@@ -66,8 +67,10 @@ type options struct {
 	log            *slog.Logger
 	limits         []func(*rcmgr.ScalingLimitConfig)
 	bootstrapEvery time.Duration // how often to check the DHT connection (tests shorten it)
-	forcePublic    bool          // tests: a relay on loopback relays without AutoNAT
-	bench          bool          // benchmarks: the raw copy path (WithBench)
+	bootstrapMin   time.Duration // the bootstrap back-off's floor and cap (tests shorten them)
+	bootstrapMax   time.Duration
+	forcePublic    bool // tests: a relay on loopback relays without AutoNAT
+	bench          bool // benchmarks: the raw copy path (WithBench)
 	providers      providerLimits
 	forcePrivate   bool          // tests: a node on loopback uses its relays without AutoNAT
 	relayTTL       time.Duration // tests: the relays' reservation lifetime (relayReservationTTL)
@@ -87,7 +90,8 @@ func WithServiceLimits(f func(*rcmgr.ScalingLimitConfig)) Option {
 
 // New loads (or creates) the identity in cfg.Home and starts a node.
 func New(cfg Config, opts ...Option) (*Node, error) {
-	o := options{log: slog.Default(), bootstrapEvery: 5 * time.Second, providers: defaultProviderLimits}
+	o := options{log: slog.Default(), bootstrapEvery: 5 * time.Second, bootstrapMin: bootstrapMinWait,
+		bootstrapMax: bootstrapMaxWait, providers: defaultProviderLimits}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -167,7 +171,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		n.keeper.h = n.host
 	}
 	n.relayDeclared = o.forcePublic || relayDeclaredPublic(cfg)
-	if err := n.start(bootstrap, o.bootstrapEvery, o.log, o.bench); err != nil {
+	if err := n.start(bootstrap, o); err != nil {
 		n.Close()
 		return nil, err
 	}
@@ -176,11 +180,13 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 
 // start runs the node's background work and services: event watching,
 // bootstrapping, direct messages, file transfers, rooms and mDNS.
-func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration, log *slog.Logger, bench bool) error {
+func (n *Node) start(bootstrap []peer.AddrInfo, o options) error {
+	log, bench := o.log, o.bench
 	sub, err := n.host.EventBus().Subscribe([]any{
 		new(event.EvtPeerConnectednessChanged),
 		new(event.EvtLocalReachabilityChanged),
 		new(event.EvtLocalAddressesUpdated),
+		new(event.EvtPeerIdentificationCompleted),
 	})
 	if err != nil {
 		return fmt.Errorf("node: subscribe to host events: %w", err)
@@ -194,10 +200,12 @@ func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration, lo
 		return err
 	}
 	if len(bootstrap) > 0 {
+		n.boot = &bootstrapper{h: n.host, d: n.dht, peers: bootstrap, healthy: o.bootstrapEvery,
+			minWait: o.bootstrapMin, maxWait: o.bootstrapMax, log: n.log, rejoined: n.retryAll}
 		// The first round runs before New returns, so a new node is in the
 		// DHT (or has said why not) by the time it is used, and the outbox
 		// starts with peers findable.
-		bootstrapOnce(n.ctx, n.host, n.dht, bootstrap, n.log)
+		n.boot.round(n.ctx)
 	}
 	n.dm, err = chat.NewDM(n.host, n.store, chat.DMConfig{Authorize: n.authorizeDM},
 		chat.WithLogger(n.log), chat.WithOnChange(n.onMessage))
@@ -215,10 +223,8 @@ func (n *Node) start(bootstrap []peer.AddrInfo, bootstrapEvery time.Duration, lo
 			return err
 		}
 	}
-	if len(bootstrap) > 0 {
-		n.wg.Go(func() {
-			keepBootstrapped(n.ctx, n.host, n.dht, bootstrap, bootstrapEvery, n.log, n.retryAll)
-		})
+	if n.boot != nil {
+		n.wg.Go(func() { n.boot.run(n.ctx) })
 	}
 	if err := n.startPruner(newPruner(n.cfg, time.Now), pruneEvery); err != nil {
 		return err

@@ -2,9 +2,11 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	dht "github.com/libp2p/go-libp2p-kad-dht"
@@ -96,32 +98,134 @@ func dhtPeers(d *dual.DHT) int {
 	return d.WAN.RoutingTable().Size() + d.LAN.RoutingTable().Size()
 }
 
-// keepBootstrapped reconnects to the bootstrap peers whenever the node is
-// connected to no peer of its routing tables (they are empty, or every peer
-// in them went away), checking every healthy interval and backing off from
-// 1 s to 2 min between failed rounds.
-func keepBootstrapped(ctx context.Context, h host.Host, d *dual.DHT, peers []peer.AddrInfo, healthy time.Duration, log *slog.Logger, rejoined func()) {
-	const minWait, maxWait = time.Second, 2 * time.Minute
-	wait, fails := healthy, 0
+// Bootstrap states in BootstrapStatus.
+const (
+	BootstrapConnected = "connected" // connected to a peer of the routing tables or a bootstrap peer
+	BootstrapRetrying  = "retrying"  // connected to none: dialling the bootstrap peers with back-off
+)
+
+// BootstrapStatus is how the node stands with its bootstrap peers, in
+// Status (omitted when it has none configured).
+type BootstrapStatus struct {
+	// State is "connected" while the node is connected to a peer of its
+	// DHT routing tables or to a bootstrap peer, else "retrying".
+	State string `json:"state"`
+	// Failures is the number of bootstrap rounds that reached no
+	// bootstrap peer since the last that did.
+	Failures int `json:"failures"`
+	// NextRetry is when the next round runs, after a failed one.
+	NextRetry *time.Time `json:"next_retry,omitempty"`
+	// LastError is why the last failed round failed.
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Bootstrap back-off: after a round that reached no bootstrap peer the next
+// waits twice as long as the last, from the check interval (at least
+// bootstrapMinWait) up to bootstrapMaxWait, plus up to a quarter of jitter;
+// a round that reaches one resets it.
+const (
+	bootstrapMinWait = time.Second
+	bootstrapMaxWait = 2 * time.Minute
+)
+
+// bootstrapper keeps the node in the DHT: every healthy interval it checks
+// that the node is connected to a peer of its routing tables (they are
+// empty, or every peer in them went away, when all bootstrap peers are
+// down), and if not it dials the bootstrap peers, backing off between
+// failed rounds. kad-dht re-dials them by itself only every 2 minutes and
+// only once a table is empty (kad-dht#387).
+type bootstrapper struct {
+	h                         host.Host
+	d                         *dual.DHT
+	peers                     []peer.AddrInfo
+	healthy, minWait, maxWait time.Duration
+	log                       *slog.Logger
+	rejoined                  func()
+
+	mu       sync.Mutex
+	failures int       // failed rounds since the last success
+	next     time.Time // when the next check (or, after a failure, round) runs
+	lastErr  string
+}
+
+// run checks and re-bootstraps until ctx ends.
+func (b *bootstrapper) run(ctx context.Context) {
 	for {
-		jitter := time.Duration(rand.Int64N(int64(wait) / 4))
+		b.mu.Lock()
+		wait := time.Until(b.next)
+		b.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait + jitter):
+		case <-time.After(wait):
 		}
-		if connectedDHTPeers(h, d) > 0 {
-			wait, fails = healthy, 0
+		if connectedDHTPeers(b.h, b.d) > 0 {
+			b.record(nil)
 			continue
 		}
-		if bootstrapOnce(ctx, h, d, peers, log) {
-			wait, fails = healthy, 0
-			rejoined()
-			continue
+		if b.round(ctx) {
+			b.rejoined()
 		}
-		fails++
-		wait = min(max(minWait, healthy)<<min(fails-1, 8), maxWait)
 	}
+}
+
+// round dials every bootstrap peer and, if one answered, asks the DHT to
+// refresh; it records the outcome and reports whether one answered.
+func (b *bootstrapper) round(ctx context.Context) bool {
+	err := bootstrapOnce(ctx, b.h, b.d, b.peers, b.log)
+	if ctx.Err() == nil {
+		b.record(err)
+	}
+	return err == nil
+}
+
+// record notes the outcome of a check or round and when the next runs: the
+// check interval after a success, else the back-off (the interval, at
+// least minWait, doubled with each failure up to maxWait), each plus up to
+// a quarter of jitter.
+func (b *bootstrapper) record(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	wait := b.healthy
+	if err == nil {
+		b.failures, b.lastErr = 0, ""
+	} else {
+		b.failures++
+		b.lastErr = err.Error()
+		wait = min(max(b.minWait, b.healthy)<<min(b.failures-1, 16), b.maxWait)
+	}
+	b.next = time.Now().Add(wait + time.Duration(rand.Int64N(int64(wait)/4+1)))
+}
+
+// connected reports whether the node is connected to a peer of its
+// routing tables or to a bootstrap peer (which enters the tables only once
+// identify has run on the new connection).
+func (b *bootstrapper) connected() bool {
+	if connectedDHTPeers(b.h, b.d) > 0 {
+		return true
+	}
+	for _, p := range b.peers {
+		if b.h.Network().Connectedness(p.ID) == network.Connected {
+			return true
+		}
+	}
+	return false
+}
+
+// status is the bootstrapper's part of Status.
+func (b *bootstrapper) status() *BootstrapStatus {
+	st := &BootstrapStatus{State: BootstrapRetrying}
+	if b.connected() {
+		st.State = BootstrapConnected
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st.Failures, st.LastError = b.failures, b.lastErr
+	if b.failures > 0 {
+		t := b.next.UTC()
+		st.NextRetry = &t
+	}
+	return st
 }
 
 // connectedDHTPeers counts the routing-table peers we are connected to.
@@ -137,27 +241,36 @@ func connectedDHTPeers(h host.Host, d *dual.DHT) int {
 	return n
 }
 
-// bootstrapOnce dials every bootstrap peer and asks the DHT to refresh.
-func bootstrapOnce(ctx context.Context, h host.Host, d *dual.DHT, peers []peer.AddrInfo, log *slog.Logger) bool {
+// bootstrapOnce dials every bootstrap peer and, if one answered, asks the
+// DHT to refresh. Its dials skip the swarm's own per-address back-off (5 s
+// growing to 5 minutes with each failure), which would otherwise stretch
+// the bootstrapper's: its rounds are already spaced. It returns nil if a
+// peer answered, else the last dial error.
+func bootstrapOnce(ctx context.Context, h host.Host, d *dual.DHT, peers []peer.AddrInfo, log *slog.Logger) error {
 	ok := 0
+	var last error
 	for _, p := range peers {
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err := h.Connect(cctx, p)
+		err := h.Connect(network.WithForceDirectDial(cctx, "bootstrap"), p)
 		cancel()
 		if err != nil {
 			log.Warn("bootstrap peer unreachable", "peer", p.ID, "err", err)
+			last = fmt.Errorf("bootstrap peer %s: %w", p.ID, err)
 			continue
 		}
 		ok++
 	}
 	if ok == 0 {
-		return false
+		if last == nil {
+			last = errors.New("no bootstrap peer")
+		}
+		return last
 	}
 	log.Info("bootstrapped", "peers", ok)
 	if err := d.Bootstrap(ctx); err != nil {
 		log.Debug("dht bootstrap", "err", err)
 	}
-	return true
+	return nil
 }
 
 func isCircuit(a ma.Multiaddr) bool {

@@ -35,6 +35,10 @@ type Status struct {
 	Relays       []string     `json:"relays"`
 	Peers        []PeerStatus `json:"peers"`
 	DHTPeers     int          `json:"dht_peers"`
+	// Bootstrap is how the node stands with its bootstrap peers: connected
+	// to the DHT, or retrying with back-off (omitted without bootstrap
+	// peers).
+	Bootstrap *BootstrapStatus `json:"bootstrap,omitempty"`
 	// Relaying is set on a relay (kith relay): whether the relay service is
 	// running, which go-libp2p does only while it believes it is public.
 	Relaying *bool `json:"relaying,omitempty"`
@@ -135,6 +139,9 @@ func (n *Node) Status() Status {
 		Relays:       []string{},
 		Peers:        []PeerStatus{},
 		DHTPeers:     dhtPeers(n.dht),
+	}
+	if n.boot != nil {
+		st.Bootstrap = n.boot.status()
 	}
 	for _, a := range addrs {
 		if relay, ok := relayOf(a); ok && !slices.Contains(st.Relays, relay.String()) {
@@ -254,6 +261,8 @@ func (n *Node) handleHostEvent(e any) {
 		n.mu.Unlock()
 		n.log.Info("reachability changed", "reachability", reachabilityName(e.Reachability))
 		n.events.Publish(Event{Type: EventReachabilityChanged, Reachability: reachabilityName(e.Reachability)})
+	case event.EvtPeerIdentificationCompleted:
+		n.learnContactAddrs(e.Peer, e.ListenAddrs)
 	case event.EvtLocalAddressesUpdated:
 		n.events.Publish(Event{Type: EventAddrsChanged, Addrs: strs(n.host.Addrs())})
 	}

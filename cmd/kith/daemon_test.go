@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kithnet/kith/node"
 )
@@ -78,6 +79,68 @@ func TestCLIIDStatusAndSocket(t *testing.T) {
 	// The daemon's own ID, in human form too.
 	if out := mustRun(t, home, "status"); !strings.Contains(out, id.PeerID) || !strings.Contains(out, "reachability:") {
 		t.Fatalf("status output: %s", out)
+	}
+}
+
+// F10 through the CLI: `kith status` says whether the daemon is in the DHT;
+// with its only bootstrap node down, that it is retrying, how often it
+// failed and when it tries next; and connected again once the bootstrap node
+// is back on the same address.
+func TestCLIStatusBootstrap(t *testing.T) {
+	relayHome := newHome(t)
+	relay := startDaemon(t, relayHome, "relay")
+	boot := relay.line(t)
+	home := newHome(t)
+	startDaemon(t, home, "daemon", "--bootstrap", boot)
+	bootstrapOf := func() (node.BootstrapStatus, []string) {
+		out := mustRun(t, home, "status", "--json")
+		raw := decodeJSON[struct{ Bootstrap map[string]json.RawMessage }](t, out)
+		s := decodeJSON[node.Status](t, out)
+		if s.Bootstrap == nil {
+			t.Fatalf("status --json has no bootstrap: %s", out)
+		}
+		return *s.Bootstrap, slices.Sorted(maps.Keys(raw.Bootstrap))
+	}
+	waitState := func(state string, what string) node.BootstrapStatus {
+		for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+			if b, _ := bootstrapOf(); b.State == state {
+				return b
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: status not %q within 3 minutes", what, state)
+			}
+		}
+	}
+	if b, keys := bootstrapOf(); b.State != node.BootstrapConnected || !slices.Equal(keys, []string{"failures", "state"}) {
+		t.Fatalf("with the bootstrap node up: %+v, keys %v", b, keys)
+	}
+
+	relay.stop(t)
+	down := time.Now()
+	waitState(node.BootstrapRetrying, "bootstrap node stopped")
+	var b node.BootstrapStatus
+	for deadline := time.Now().Add(time.Minute); b.Failures == 0; time.Sleep(200 * time.Millisecond) {
+		if b, _ = bootstrapOf(); time.Now().After(deadline) {
+			t.Fatalf("no failed bootstrap round counted within a minute: %+v", b)
+		}
+	}
+	failedAfter := time.Since(down)
+	if _, keys := bootstrapOf(); !slices.Equal(keys, []string{"failures", "last_error", "next_retry", "state"}) {
+		t.Fatalf("retrying: bootstrap keys %v", keys)
+	}
+	if out := mustRun(t, home, "status"); !strings.Contains(out, "bootstrap:    retrying: ") || !strings.Contains(out, "failed rounds, next in ") {
+		t.Fatalf("status output while retrying: %s", out)
+	}
+
+	// The bootstrap node comes back on the address the daemon was given.
+	listen, _, _ := strings.Cut(boot, "/p2p/")
+	t.Logf("first failed round %s after the bootstrap node stopped: %+v", failedAfter.Round(time.Millisecond), b)
+	back := time.Now()
+	startDaemon(t, relayHome, "relay", "--listen", listen)
+	waitState(node.BootstrapConnected, "bootstrap node back")
+	t.Logf("connected again %s after the bootstrap node came back", time.Since(back).Round(time.Millisecond))
+	if out := mustRun(t, home, "status"); !strings.Contains(out, "bootstrap:    connected\n") {
+		t.Fatalf("status output once back: %s", out)
 	}
 }
 

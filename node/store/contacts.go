@@ -208,6 +208,24 @@ func (s *Store) RemoveContact(ctx context.Context, name string) error {
 	})
 }
 
+// SetContactAddrs replaces the addresses kept for contact p with addrs,
+// the last it was seen listening on. It does nothing for a peer that is not
+// a contact (a blocked stranger is not dialled) or whose addresses are
+// already addrs, and reports whether it changed them.
+func (s *Store) SetContactAddrs(ctx context.Context, p peer.ID, addrs []ma.Multiaddr) (bool, error) {
+	if err := checkPeer(p); err != nil {
+		return false, err
+	}
+	js, err := encodeAddrs(addrs)
+	if err != nil {
+		return false, err
+	}
+	n, err := changed(s.w.ExecContext(ctx, `
+		UPDATE contacts SET addrs = ? WHERE peer_id = ? AND name IS NOT NULL AND addrs != ?`,
+		js, p.String(), js))
+	return n > 0, wrapErr(err, "store: set addresses of %s: %w", p)
+}
+
 // SetTrusted marks the contact called name trusted or not (ErrNoContact if
 // there is none).
 func (s *Store) SetTrusted(ctx context.Context, name string, trusted bool) error {

@@ -252,3 +252,47 @@ func TestContactsOrder(t *testing.T) {
 		t.Fatalf("%d contacts, want %d", len(got), len(want))
 	}
 }
+
+// TestSetContactAddrs: a contact's last-known addresses replace what it had
+// (a ticket's), survive reopening the file, and are kept for contacts only.
+func TestSetContactAddrs(t *testing.T) {
+	s, path := newStore(t)
+	ctx := t.Context()
+	old := ma.StringCast("/ip4/203.0.113.5/udp/4011/quic-v1")
+	now := []ma.Multiaddr{ma.StringCast("/ip4/198.51.100.7/tcp/4012"), ma.StringCast("/ip4/192.168.1.20/tcp/4012")}
+	ana := Contact{Name: "ana", PeerID: newPeer(t), Addrs: []ma.Multiaddr{old}}
+	if err := s.AddContact(ctx, ana); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.SetContactAddrs(ctx, ana.PeerID, now); err != nil || !ok {
+		t.Fatalf("SetContactAddrs = %v, %v; want changed", ok, err)
+	}
+	if ok, err := s.SetContactAddrs(ctx, ana.PeerID, now); err != nil || ok {
+		t.Fatalf("SetContactAddrs with the same addresses = %v, %v; want unchanged", ok, err)
+	}
+	stranger := newPeer(t)
+	if err := s.SetBlocked(ctx, stranger, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []peer.ID{stranger, newPeer(t)} {
+		if ok, err := s.SetContactAddrs(ctx, p, now); err != nil || ok {
+			t.Fatalf("SetContactAddrs of a non-contact = %v, %v; want nothing done", ok, err)
+		}
+	}
+	if _, err := s.SetContactAddrs(ctx, ana.PeerID, []ma.Multiaddr{nil}); err == nil {
+		t.Fatal("SetContactAddrs took an empty address")
+	}
+	s.Close()
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, err := s2.ContactByPeer(ctx, ana.PeerID)
+	if err != nil || !slices.EqualFunc(got.Addrs, now, ma.Multiaddr.Equal) || got.Name != "ana" {
+		t.Fatalf("after reopening: %+v, %v; want ana at %v", got, err, now)
+	}
+	if c, _ := s2.ContactByPeer(ctx, stranger); len(c.Addrs) != 0 {
+		t.Fatalf("blocked stranger has addresses %v", c.Addrs)
+	}
+}
