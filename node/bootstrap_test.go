@@ -288,3 +288,29 @@ func sendAcked(t *testing.T, n *node.Node, target, text string) {
 		waitMessage(t, events, func(x node.MessageInfo) bool { return x.ID == m.ID && x.State == "delivered" })
 	}
 }
+
+// A peer we are already connected to (met through the DHT, mDNS or a
+// room) and then add as a contact: its identify came before it was a
+// contact, and its addresses are kept all the same (found by
+// TestContactReachableWithBootstrapDown under load, where the DHT connected
+// the two before the test added the contact).
+func TestContactAddedWhileConnectedKeepsAddrs(t *testing.T) {
+	a, c := nodetest.Start(t), nodetest.Start(t)
+	if err := a.Host().Connect(t.Context(), peer.AddrInfo{ID: c.ID(), Addrs: c.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	pollWithin(t, time.Minute, "a identifying c", func() bool {
+		ps, err := a.Host().Peerstore().GetProtocols(c.ID())
+		return err == nil && len(ps) > 0
+	})
+	if _, err := a.AddContact(t.Context(), "cy", c.ID().String()); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := a.Contacts(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 || len(cs[0].Addrs) == 0 {
+		t.Fatalf("contacts %+v: want cy with the addresses it listens on", cs)
+	}
+}

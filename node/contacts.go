@@ -10,6 +10,7 @@ import (
 	"github.com/kithnet/kith/chat"
 	"github.com/kithnet/kith/node/store"
 	"github.com/kithnet/kith/protocols"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
@@ -59,8 +60,28 @@ func (n *Node) AddContact(ctx context.Context, name, target string) (ContactInfo
 		return ContactInfo{}, err
 	}
 	n.rememberAddrs(c.PeerID, c.Addrs)
+	// Already connected (through the DHT, mDNS or a room), the contact's
+	// identify came before it was a contact: keep what it said then.
+	if n.host.Network().Connectedness(c.PeerID) == network.Connected {
+		n.learnContactAddrs(c.PeerID, n.listenAddrsOf(c.PeerID))
+	}
 	got, err := n.store.ContactByPeer(ctx, c.PeerID)
 	return contactInfo(got), err
+}
+
+// listenAddrsOf is what p said it listens on: its signed peer record from
+// identify if we hold one, else the addresses the peerstore has for it.
+func (n *Node) listenAddrsOf(p peer.ID) []ma.Multiaddr {
+	if cab, ok := peerstore.GetCertifiedAddrBook(n.host.Peerstore()); ok {
+		if env := cab.GetPeerRecord(p); env != nil {
+			if rec, err := env.Record(); err == nil {
+				if pr, ok := rec.(*peer.PeerRecord); ok && len(pr.Addrs) > 0 {
+					return pr.Addrs
+				}
+			}
+		}
+	}
+	return n.host.Peerstore().Addrs(p)
 }
 
 // ErrNotPeer is returned for an argument that is not a peer ID or ticket.
