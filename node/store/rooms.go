@@ -1,12 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
-	"encoding/hex"
-	"encoding/json"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -210,16 +211,8 @@ func (s *Store) RoomMessages(ctx context.Context, f chat.RoomFilter) ([]chat.Roo
 		where = append(where, `clock <= ?`)
 		args = append(args, f.ClockAtMost)
 	}
-	if len(f.Above) > 0 {
-		above, err := aboveJSON(f.Above)
-		if err != nil {
-			return nil, err
-		}
-		// Keep a message unless its author is in Above with a seq at or
-		// above this one's.
-		where = append(where, `NOT EXISTS (SELECT 1 FROM json_each(?) AS a
-			WHERE a.key = hex(room_messages.author) AND room_messages.seq <= a.value)`)
-		args = append(args, above)
+	if len(f.Above) > 0 || len(f.Held) > 0 {
+		return s.roomMessagesLacked(ctx, f, where, args)
 	}
 	q := `SELECT ` + roomColumns + ` FROM room_messages WHERE ` + strings.Join(where, ` AND `)
 	if f.Limit == 0 {
@@ -234,19 +227,79 @@ func (s *Store) RoomMessages(ctx context.Context, f chat.RoomFilter) ([]chat.Roo
 	return s.roomMessages(ctx, q, append(args, f.Limit)...)
 }
 
-// aboveJSON encodes a RoomFilter's Above as a JSON object from the
-// uppercase hex of each author (SQLite's hex()) to its seq.
-func aboveJSON(above map[peer.ID]uint64) (string, error) {
-	m := make(map[string]int64, len(above))
-	for p, seq := range above {
-		m[strings.ToUpper(hex.EncodeToString([]byte(p)))] = int64(min(seq, math.MaxInt64))
+// roomMessagesLacked is RoomMessages with Above or Held set (a history
+// answer): it walks the keys of the messages the other conditions (where)
+// keep, in room order (or backwards, for the last Limit), keeps those that
+// Above and Held leave, up to Limit, then reads those messages whole.
+// Filtering here costs a map lookup per message; in SQL it cost a scan of
+// every listed author per message (1.5 s for one answer in a room of
+// 18 000 messages from 400 authors: BenchmarkRoomHistoryAnswer).
+func (s *Store) roomMessagesLacked(ctx context.Context, f chat.RoomFilter, where []string, args []any) ([]chat.RoomMessage, error) {
+	haves := make(map[string]protocols.HistoryHave, max(len(f.Above), len(f.Held)))
+	for a, through := range f.Above {
+		haves[string(a)] = protocols.HistoryHave{Through: through, Held: f.Held[a]}
 	}
-	b, err := json.Marshal(m)
+	for a, held := range f.Held {
+		if _, ok := f.Above[a]; !ok {
+			haves[string(a)] = protocols.HistoryHave{Held: held}
+		}
+	}
+	order := ` ORDER BY clock, author, seq`
+	if f.Limit > 0 && !f.Oldest {
+		order = ` ORDER BY clock DESC, author DESC, seq DESC`
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT author, seq FROM room_messages WHERE `+strings.Join(where, ` AND `)+order, args...)
 	if err != nil {
-		return "", fmt.Errorf("store: room messages: %w", err)
+		return nil, fmt.Errorf("store: room messages: %w", err)
 	}
-	return string(b), nil
+	type key struct {
+		author []byte
+		seq    int64
+	}
+	var keys []key
+	for rows.Next() {
+		var (
+			author sql.RawBytes
+			seq    int64
+		)
+		if err := rows.Scan(&author, &seq); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: read room message: %w", err)
+		}
+		if h, ok := haves[string(author)]; ok && !h.Lacks(uint64(seq)) {
+			continue
+		}
+		keys = append(keys, key{bytes.Clone(author), seq})
+		if len(keys) == f.Limit {
+			break
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: room messages: %w", err)
+	}
+	out := make([]chat.RoomMessage, 0, len(keys))
+	for chunk := range slices.Chunk(keys, lackedChunk) {
+		vals := strings.TrimSuffix(strings.Repeat(`(?, ?), `, len(chunk)), `, `)
+		cargs := make([]any, 0, 1+2*len(chunk))
+		cargs = append(cargs, f.Room)
+		for _, k := range chunk {
+			cargs = append(cargs, k.author, k.seq)
+		}
+		ms, err := s.roomMessages(ctx, `SELECT `+roomColumns+` FROM room_messages
+			WHERE room = ? AND (author, seq) IN (VALUES `+vals+`)`, cargs...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ms...)
+	}
+	slices.SortFunc(out, chat.RoomOrder)
+	return out, nil
 }
+
+// lackedChunk is how many messages roomMessagesLacked reads per statement
+// (two parameters each, well under SQLite's 32 766).
+const lackedChunk = 256
 
 // RoomGaps returns, for every author of room, the seqs from 1 to its
 // high-water mark that are not stored, as ranges by author and From.
