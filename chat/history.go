@@ -118,18 +118,23 @@ func (s *RoomService) serveHistory(st network.Stream) {
 	}
 }
 
-// answerHistory writes what j holds above the request's haves, in room
-// order, up to its Max or historyAnswerMax, then End.
+// answerHistory writes what j holds that the request's haves lack (above
+// through, outside the held ranges), in room order, up to its Max or
+// historyAnswerMax, then End.
 func (s *RoomService) answerHistory(ctx context.Context, st network.Stream, w *protocols.HistoryWriter, p peer.ID,
 	j *joined, req *protocols.HistoryRequest) {
 	above := make(map[peer.ID]uint64, len(req.Have))
+	held := map[peer.ID][]protocols.HistoryRange{}
 	for _, h := range req.Have {
 		above[h.Author] = h.Through
+		if len(h.Held) > 0 {
+			held[h.Author] = h.Held
+		}
 	}
 	// The oldest above the haves, so that a requester asking again moves
 	// forward; one more than asked tells whether there is more.
 	limit := min(req.Max, historyAnswerMax)
-	ms, err := s.store.RoomMessages(ctx, RoomFilter{Room: j.Name, Above: above, Signed: true,
+	ms, err := s.store.RoomMessages(ctx, RoomFilter{Room: j.Name, Above: above, Held: held, Signed: true,
 		Limit: limit + 1, Oldest: true})
 	if err != nil {
 		s.log.Warn("history: read room messages", "room", j.Name, "err", err)

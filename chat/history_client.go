@@ -449,25 +449,15 @@ func (s *RoomService) fetchFrom(ctx context.Context, j *joined, p peer.ID) (stor
 }
 
 // haves returns, for every author of j we hold messages of, the prefix of
-// seqs 1..n we hold without a gap (at most MaxHistoryAuthors of them).
+// seqs 1..n we hold without a gap, and the ranges we hold above it (at most
+// MaxHistoryAuthors authors, and MaxHistoryHeld ranges in all: each
+// author's first range, then each one's second, and so on). Without the
+// ranges a member that lacked one old message of an author was sent
+// everything of that author above it, again in every round, and once such
+// messages filled an answer (historyAnswerMax) nothing newer was repaired:
+// in TestSoakChurn (build tag soak) the bootstrap node lacked 174 of each
+// stable author's last 250 messages for good.
 func (s *RoomService) haves(ctx context.Context, j *joined) ([]protocols.HistoryHave, error) {
-	hws, err := s.prefixes(ctx, j)
-	if err != nil {
-		return nil, err
-	}
-	var out []protocols.HistoryHave
-	for _, a := range slices.Sorted(maps.Keys(hws)) {
-		if len(out) == protocols.MaxHistoryAuthors {
-			break // the rest come in full; duplicates are dropped
-		}
-		out = append(out, protocols.HistoryHave{Author: a, Through: hws[a]})
-	}
-	return out, nil
-}
-
-// prefixes returns, for every author of j we hold messages of, the last
-// seq n such that we hold all of 1..n.
-func (s *RoomService) prefixes(ctx context.Context, j *joined) (map[peer.ID]uint64, error) {
 	hws, err := s.store.HighWaters(ctx, j.Name)
 	if err != nil {
 		return nil, err
@@ -476,27 +466,75 @@ func (s *RoomService) prefixes(ctx context.Context, j *joined) (map[peer.ID]uint
 	if err != nil {
 		return nil, err
 	}
+	byAuthor := map[peer.ID][]Gap{} // each author's gaps, by From
 	for _, g := range gaps {
-		if hw, ok := hws[g.Author]; ok && g.From-1 < hw {
-			hws[g.Author] = g.From - 1
+		byAuthor[g.Author] = append(byAuthor[g.Author], g)
+	}
+	var out []protocols.HistoryHave
+	for _, a := range slices.Sorted(maps.Keys(hws)) {
+		if len(out) == protocols.MaxHistoryAuthors {
+			break // the rest come in full; duplicates are dropped
+		}
+		h := protocols.HistoryHave{Author: a, Through: hws[a]}
+		if gs := byAuthor[a]; len(gs) > 0 {
+			h.Through = gs[0].From - 1
+		}
+		out = append(out, h)
+	}
+	for k, held := 0, 0; held < protocols.MaxHistoryHeld; k++ {
+		added := false
+		for i := range out {
+			gs := byAuthor[out[i].Author]
+			if k >= len(gs) || held == protocols.MaxHistoryHeld {
+				continue
+			}
+			end := hws[out[i].Author] // what we hold after gap k: up to the next gap or our high-water mark
+			if k+1 < len(gs) {
+				end = gs[k+1].From - 1
+			}
+			out[i].Held = append(out[i].Held, protocols.HistoryRange{From: gs[k].To + 1, To: end})
+			held++
+			added = true
+		}
+		if !added {
+			break
 		}
 	}
-	return hws, nil
+	return out, nil
 }
 
 // holdsMore reports whether a requester's haves show that it holds
-// messages of j that we lack: some author's prefix longer than ours.
+// messages of j that we lack: some author's prefix longer than ours, or a
+// held range above our high-water mark or across one of our gaps.
 func (s *RoomService) holdsMore(ctx context.Context, j *joined, have []protocols.HistoryHave) bool {
 	if len(have) == 0 {
 		return false
 	}
-	ours, err := s.prefixes(ctx, j)
+	hws, err := s.store.HighWaters(ctx, j.Name)
 	if err != nil {
 		return false
 	}
+	gaps, err := s.store.RoomGaps(ctx, j.Name)
+	if err != nil {
+		return false
+	}
+	byAuthor := map[peer.ID][]Gap{}
+	for _, g := range gaps {
+		byAuthor[g.Author] = append(byAuthor[g.Author], g)
+	}
 	for _, h := range have {
-		if h.Through > ours[h.Author] {
+		gs := byAuthor[h.Author]
+		ours := hws[h.Author] // our prefix
+		if len(gs) > 0 {
+			ours = gs[0].From - 1
+		}
+		if h.Through > ours {
 			return true
+		}
+		for _, r := range h.Held {
+			if r.To > hws[h.Author] || slices.ContainsFunc(gs, func(g Gap) bool { return r.From <= g.To && g.From <= r.To }) {
+				return true
+			}
 		}
 	}
 	return false

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/kithnet/kith/chat"
+	"github.com/kithnet/kith/protocols"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -94,7 +95,7 @@ func (s *memRoomStore) RoomMessages(_ context.Context, f chat.RoomFilter) ([]cha
 			(f.ClockAtMost > 0 && m.Clock > f.ClockAtMost) {
 			continue
 		}
-		if above, ok := f.Above[m.Author]; ok && m.Seq <= above {
+		if !(protocols.HistoryHave{Through: f.Above[m.Author], Held: f.Held[m.Author]}).Lacks(m.Seq) {
 			continue
 		}
 		out = append(out, m)

@@ -65,6 +65,10 @@ type RoomFilter struct {
 	// Above, when set, keeps only messages whose seq is above
 	// Above[author]; authors not in the map are all kept.
 	Above map[peer.ID]uint64
+	// Held, when set, also leaves out the messages whose seq is in one of
+	// Held[author]'s ranges (ascending and apart, as a history request
+	// lists them): with Above, what a history requester holds.
+	Held map[peer.ID][]protocols.HistoryRange
 	// Signed keeps only messages that have Raw (what history may hand on).
 	Signed bool
 	// ClockAtMost, when above 0, keeps only messages whose Clock is at

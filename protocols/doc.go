@@ -919,7 +919,12 @@
 //	  repeated HistoryHave have    = 3;  // 0 to 1024, one per author at most
 //	  uint32 max_messages          = 4;  // 1 to 2000
 //	}
-//	message HistoryHave  { bytes author = 1; uint64 through = 2; }
+//	message HistoryHave  {
+//	  bytes author               = 1;
+//	  uint64 through             = 2;
+//	  repeated HistoryRange held = 3;  // 0 or more; at most 512 in a request
+//	}
+//	message HistoryRange { uint64 from = 1; uint64 to = 2; }
 //	message HistoryBatch { repeated bytes messages = 1; }  // 1 or more
 //	message HistoryEnd   { bool more = 1; }
 //
@@ -938,6 +943,18 @@
 //     (longer is TOO_LARGE, not a peer ID MALFORMED). through says that the
 //     requester holds that author's seqs 1 to through, all of them (its
 //     contiguous prefix; 0: none, the same as not listing the author).
+//     held lists the seqs above through that the requester holds too, as
+//     ranges from to to, inclusive: from at most to (else MALFORMED),
+//     ascending and apart, the first from above through + 1 and each next
+//     from above the previous to + 1 (else MALFORMED: through and the
+//     ranges describe what is held, the gaps between them what is not).
+//     A request lists at most MaxHistoryHeld (512) ranges over all its
+//     authors (more is TOO_LARGE), so that the largest request, about 91
+//     KiB, still fits MaxHistoryRequest. held came after the first
+//     servers: one that reads no held ranges ignores field 3 (unknown
+//     fields are ignored) and sends what it holds above through, held
+//     ranges included, which the requester drops as duplicates; the
+//     version stays 1.
 //   - max_messages is 1 to MaxHistoryMessages (2000): 0 is MALFORMED, more
 //     is TOO_LARGE.
 //   - A batch carries at least one message; each is 1 to
@@ -953,14 +970,16 @@
 //  2. The server answers with an Error and closes, or with zero or more
 //     HistoryBatch frames and then one HistoryEnd, and closes. The batches
 //     hold, in room order (RoomOrder in package chat: by clock, author,
-//     seq), the first messages it holds on topic whose seq is above the
-//     requester's through for their author, and every message of an author
-//     the request does not list: max_messages of them, or fewer when the
+//     seq), the first messages it holds on topic that the requester lacks:
+//     whose seq is above the requester's through for their author and in
+//     none of its held ranges, and every message of an author the request
+//     does not list: max_messages of them, or fewer when the
 //     server caps its answers (kith: 128, which it holds in memory at
 //     once). HistoryEnd.more says it stopped at that count with more to
 //     send; the requester asks again with its new haves, and stops when
 //     more is false, when a round brought nothing new (the server may hold
-//     nothing past the requester's gaps), or after a number of rounds
+//     nothing past the requester's gaps, or read no held ranges and send
+//     what the requester holds), or after a number of rounds
 //     (kith: 50 with one member, then again a minute later: anyone may
 //     sign new messages for an open room, so a server could always have
 //     more).
@@ -1057,6 +1076,7 @@
 //	MaxHistoryRequest     98304    bytes of a frame before the request is read
 //	MaxHistoryFrame       1048576  bytes of any frame (a batch is cut to fit)
 //	MaxHistoryAuthors     1024     authors of a request
+//	MaxHistoryHeld        512      held ranges of a request, over its authors
 //	MaxHistoryMessages    2000     messages asked for in one request (a
 //	                               server may send fewer and say more)
 //	MaxHistoryRawMessage  24576    bytes of one signed message in a batch

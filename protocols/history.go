@@ -2,6 +2,7 @@ package protocols
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -36,20 +37,50 @@ const (
 	MaxHistoryRawMessage = MaxRoomPayload + 4<<10
 	// MaxHistoryAuthorLen is the most bytes of an author's binary peer ID.
 	MaxHistoryAuthorLen = 64
+	// MaxHistoryHeld is the most held ranges a request lists, over all its
+	// authors. With them, the largest request is about 91 KiB: it still
+	// fits MaxHistoryRequest, which servers that read no held ranges also
+	// apply.
+	MaxHistoryHeld = 512
 	// maxHistoryTopic is the most bytes of a topic: the open prefix and the
 	// longest room name.
 	maxHistoryTopic = len(OpenRoomTopicPrefix) + MaxRoomNameLen
 )
 
 // HistoryHave says that the requester holds seqs 1 to Through of Author in
-// the room.
+// the room, and the seqs of Held above them.
 type HistoryHave struct {
 	Author  peer.ID
 	Through uint64
+	// Held lists ranges of seqs above Through that the requester holds
+	// too, ascending and apart: the first starts above Through + 1, each
+	// next above the previous one's To + 1. A server sends none of them.
+	Held []HistoryRange
+}
+
+// HistoryRange is the seqs From to To, inclusive (From ≤ To).
+type HistoryRange struct {
+	From, To uint64
+}
+
+// Contains says whether seq is in r.
+func (r HistoryRange) Contains(seq uint64) bool { return r.From <= seq && seq <= r.To }
+
+// Lacks says whether a requester that sent h lacks seq of h's author: seq
+// is above Through and in none of Held.
+func (h HistoryHave) Lacks(seq uint64) bool {
+	if seq <= h.Through {
+		return false
+	}
+	// Held is ascending: the last range starting at or below seq is the
+	// only one that can hold it.
+	i := sort.Search(len(h.Held), func(i int) bool { return h.Held[i].From > seq })
+	return i == 0 || !h.Held[i-1].Contains(seq)
 }
 
 // HistoryRequest asks for the messages of Topic that the requester lacks:
-// for every listed author those above Through, for every other author all.
+// for every listed author those above Through and outside Held, for every
+// other author all.
 type HistoryRequest struct {
 	Topic string
 	Have  []HistoryHave
@@ -130,6 +161,7 @@ func (r *HistoryRequest) check() error {
 			ErrFrameTooLarge, len(r.Have), MaxHistoryAuthors)
 	}
 	seen := make(map[peer.ID]bool, len(r.Have))
+	held := 0
 	for i, h := range r.Have {
 		if err := checkHistoryAuthor(i, []byte(h.Author)); err != nil {
 			return err
@@ -138,6 +170,12 @@ func (r *HistoryRequest) check() error {
 			return fmt.Errorf("%w: request have %d: author %s is listed twice", ErrMalformed, i, h.Author)
 		}
 		seen[h.Author] = true
+		if held += len(h.Held); held > MaxHistoryHeld {
+			return fmt.Errorf("%w: request lists more than %d held ranges", ErrFrameTooLarge, MaxHistoryHeld)
+		}
+		if err := checkHistoryHeld(i, h); err != nil {
+			return err
+		}
 	}
 	switch {
 	case r.Max <= 0:
@@ -145,6 +183,24 @@ func (r *HistoryRequest) check() error {
 	case r.Max > MaxHistoryMessages:
 		return fmt.Errorf("%w: request max_messages is %d, more than the %d allowed",
 			ErrFrameTooLarge, r.Max, MaxHistoryMessages)
+	}
+	return nil
+}
+
+// checkHistoryHeld checks the held ranges of a request's have i: each
+// From ≤ To, ascending and apart, above Through + 1.
+func checkHistoryHeld(i int, h HistoryHave) error {
+	last := h.Through // the last seq held so far
+	for k, r := range h.Held {
+		switch {
+		case r.From > r.To:
+			return fmt.Errorf("%w: request have %d: held range %d is %d to %d; from must be at most to",
+				ErrMalformed, i, k, r.From, r.To)
+		case r.From <= last || r.From-last < 2:
+			return fmt.Errorf("%w: request have %d: held range %d starts at %d; ranges must be ascending and apart, "+
+				"each starting above %d + 1 (through, or the range before's to)", ErrMalformed, i, k, r.From, last)
+		}
+		last = r.To
 	}
 	return nil
 }

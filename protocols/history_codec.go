@@ -124,6 +124,7 @@ func decodeHistoryRequest(pr *roompb.HistoryRequest) (*HistoryRequest, error) {
 	}
 	r := &HistoryRequest{Topic: pr.GetTopic(), Have: make([]HistoryHave, 0, len(pr.GetHave())),
 		Max: int(pr.GetMaxMessages())}
+	held := 0
 	for i, h := range pr.GetHave() {
 		if err := checkWireTypes(h.ProtoReflect()); err != nil {
 			return nil, fmt.Errorf("%w (have %d)", err, i)
@@ -131,7 +132,17 @@ func decodeHistoryRequest(pr *roompb.HistoryRequest) (*HistoryRequest, error) {
 		if err := checkHistoryAuthor(i, h.GetAuthor()); err != nil {
 			return nil, err
 		}
-		r.Have = append(r.Have, HistoryHave{Author: peer.ID(h.GetAuthor()), Through: h.GetThrough()})
+		if held += len(h.GetHeld()); held > MaxHistoryHeld { // before converting them
+			return nil, fmt.Errorf("%w: request lists more than %d held ranges", ErrFrameTooLarge, MaxHistoryHeld)
+		}
+		have := HistoryHave{Author: peer.ID(h.GetAuthor()), Through: h.GetThrough()}
+		for k, hr := range h.GetHeld() {
+			if err := checkWireTypes(hr.ProtoReflect()); err != nil {
+				return nil, fmt.Errorf("%w (have %d, held range %d)", err, i, k)
+			}
+			have.Held = append(have.Held, HistoryRange{From: hr.GetFrom(), To: hr.GetTo()})
+		}
+		r.Have = append(r.Have, have)
 	}
 	if len(r.Have) == 0 {
 		r.Have = nil
@@ -228,7 +239,11 @@ func (f HistoryFrame) toPB() (*roompb.HistoryFrame, error) {
 		pr := &roompb.HistoryRequest{Version: HistoryVersion, Topic: f.Request.Topic,
 			MaxMessages: uint32(f.Request.Max)}
 		for _, h := range f.Request.Have {
-			pr.Have = append(pr.Have, &roompb.HistoryHave{Author: []byte(h.Author), Through: h.Through})
+			ph := &roompb.HistoryHave{Author: []byte(h.Author), Through: h.Through}
+			for _, r := range h.Held {
+				ph.Held = append(ph.Held, &roompb.HistoryRange{From: r.From, To: r.To})
+			}
+			pr.Have = append(pr.Have, ph)
 		}
 		return &roompb.HistoryFrame{Part: &roompb.HistoryFrame_Request{Request: pr}}, nil
 	case f.Batch != nil:

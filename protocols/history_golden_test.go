@@ -25,6 +25,9 @@ func goldenHistoryFrames(tb testing.TB) []goldenHistory {
 	return []goldenHistory{
 		{"request", HistoryFrame{Request: &HistoryRequest{Topic: "/kith/room/1/open/lobby",
 			Have: []HistoryHave{{Author: testPeer(tb, 1), Through: 7}, {Author: testPeer(tb, 2), Through: 0}}, Max: 2000}}},
+		{"request-held", HistoryFrame{Request: &HistoryRequest{Topic: "/kith/room/1/open/lobby",
+			Have: []HistoryHave{{Author: testPeer(tb, 1), Through: 7, Held: []HistoryRange{{From: 9, To: 12}, {From: 20, To: 20}}},
+				{Author: testPeer(tb, 2), Through: 0, Held: []HistoryRange{{From: 2, To: 5}}}}, Max: 128}}},
 		{"request-private", HistoryFrame{Request: &HistoryRequest{
 			Topic: RoomTopicPrefix + strings.Repeat("0f", 32), Max: 1}}},
 		{"batch", HistoryFrame{Batch: &HistoryBatch{Messages: [][]byte{[]byte("first"), {0x0a, 0x00}}}}},
@@ -43,7 +46,15 @@ func historyFrameJSON(tb testing.TB, f HistoryFrame) []byte {
 	case f.Request != nil:
 		have := []map[string]any{}
 		for _, h := range f.Request.Have {
-			have = append(have, map[string]any{"author": h.Author.String(), "through": h.Through})
+			jh := map[string]any{"author": h.Author.String(), "through": h.Through}
+			if len(h.Held) > 0 {
+				var held [][2]uint64
+				for _, r := range h.Held {
+					held = append(held, [2]uint64{r.From, r.To})
+				}
+				jh["held"] = held
+			}
+			have = append(have, jh)
 		}
 		j = map[string]any{"kind": "request", "version": HistoryVersion, "topic": f.Request.Topic,
 			"have": have, "max_messages": f.Request.Max}

@@ -38,8 +38,12 @@ func rawRequest(version uint64, topic string, max uint64, haves ...[]byte) []byt
 	return hframe(hpart(1, append(b, hvarint(4, max)...)))
 }
 
-func rawHave(author []byte, through uint64) []byte {
-	return append(hbytes(1, author), hvarint(2, through)...)
+func rawHave(author []byte, through uint64, held ...[2]uint64) []byte {
+	b := append(hbytes(1, author), hvarint(2, through)...)
+	for _, r := range held {
+		b = append(b, hbytes(3, append(hvarint(1, r[0]), hvarint(2, r[1])...))...)
+	}
+	return b
 }
 
 type hostileHistory struct {
@@ -59,6 +63,14 @@ func hostileHistoryFrames(tb testing.TB) []hostileHistory {
 	}
 	// testPeer's seeds repeat after 256; make the authors distinct by the
 	// count check, which comes first.
+	var heldMany [][]byte // 513 held ranges over 2 authors
+	for i := range 2 {
+		var held [][2]uint64
+		for k := range MaxHistoryHeld/2 + i {
+			held = append(held, [2]uint64{uint64(10 + 3*k), uint64(11 + 3*k)})
+		}
+		heldMany = append(heldMany, rawHave([]byte(testPeer(tb, byte(i))), 1, held...))
+	}
 	big := bytes.Repeat([]byte{1}, MaxHistoryRawMessage+1)
 	return []hostileHistory{
 		{"request over 96 KiB", hframe(make([]byte, MaxHistoryRequest+1)), true, ErrFrameTooLarge, "more than the 98304 allowed"},
@@ -73,6 +85,15 @@ func hostileHistoryFrames(tb testing.TB) []hostileHistory {
 		{"1025 authors", rawRequest(1, topic, 10, many...), true, ErrFrameTooLarge, "1025 authors"},
 		{"author twice", rawRequest(1, topic, 10, rawHave(p1, 1), rawHave(p1, 2)), true, ErrMalformed, "listed twice"},
 		{"author not a peer ID", rawRequest(1, topic, 10, rawHave([]byte("alice"), 1)), true, ErrMalformed, "not a peer ID"},
+		{"held from above to", rawRequest(1, topic, 10, rawHave(p1, 1, [2]uint64{5, 4})), true, ErrMalformed, "held range 0 is 5 to 4"},
+		{"held next to through", rawRequest(1, topic, 10, rawHave(p1, 4, [2]uint64{5, 9})), true, ErrMalformed, "held range 0 starts at 5"},
+		{"held at through", rawRequest(1, topic, 10, rawHave(p1, 4, [2]uint64{4, 9})), true, ErrMalformed, "held range 0 starts at 4"},
+		{"held overlapping", rawRequest(1, topic, 10, rawHave(p1, 1, [2]uint64{3, 9}, [2]uint64{9, 12})), true, ErrMalformed, "held range 1 starts at 9"},
+		{"held descending", rawRequest(1, topic, 10, rawHave(p1, 1, [2]uint64{20, 29}, [2]uint64{3, 4})), true, ErrMalformed, "held range 1 starts at 3"},
+		{"held past 2^64", rawRequest(1, topic, 10, rawHave(p1, 1, [2]uint64{3, math.MaxUint64}, [2]uint64{1, 1})), true, ErrMalformed, "held range 1 starts at 1"},
+		{"513 held ranges", rawRequest(1, topic, 10, heldMany...), true, ErrFrameTooLarge, "more than 512 held ranges"},
+		{"held as a varint", rawRequest(1, topic, 10, append(rawHave(p1, 1), hvarint(3, 7)...)), true, ErrMalformed, "wrong wire type"},
+		{"held from as bytes", rawRequest(1, topic, 10, append(rawHave(p1, 1), hbytes(3, hbytes(1, []byte{5}))...)), true, ErrMalformed, "wrong wire type"},
 		{"author too long", rawRequest(1, topic, 10, rawHave(make([]byte, 65), 1)), true, ErrFrameTooLarge, "65 bytes"},
 		{"topic as a varint", hframe(hpart(1, append(hvarint(1, 1), hvarint(2, 5)...))), true, ErrMalformed, "wrong wire type"},
 		{"empty batch", hframe(hpart(2, nil)), false, ErrMalformed, "no message"},
@@ -109,7 +130,13 @@ func TestHistoryWriterRefuses(t *testing.T) {
 		{End: &HistoryEnd{}, Batch: &HistoryBatch{Messages: [][]byte{{1}}}},
 		{Request: &HistoryRequest{Topic: "lobby", Max: 1}},
 		{Request: &HistoryRequest{Topic: OpenRoomTopicPrefix + "lobby", Max: MaxHistoryMessages + 1}},
-		{Request: &HistoryRequest{Topic: OpenRoomTopicPrefix + "lobby", Max: 1, Have: []HistoryHave{{p, 1}, {p, 2}}}},
+		{Request: &HistoryRequest{Topic: OpenRoomTopicPrefix + "lobby", Max: 1, Have: []HistoryHave{{Author: p, Through: 1}, {Author: p, Through: 2}}}},
+		{Request: &HistoryRequest{Topic: OpenRoomTopicPrefix + "lobby", Max: 1,
+			Have: []HistoryHave{{Author: p, Through: 1, Held: []HistoryRange{{From: 2, To: 4}}}}}}, // adjacent to through
+		{Request: &HistoryRequest{Topic: OpenRoomTopicPrefix + "lobby", Max: 1,
+			Have: []HistoryHave{{Author: p, Through: 1, Held: []HistoryRange{{From: 5, To: 4}}}}}},
+		{Request: &HistoryRequest{Topic: OpenRoomTopicPrefix + "lobby", Max: 1,
+			Have: []HistoryHave{{Author: p, Through: 1, Held: []HistoryRange{{From: 8, To: 9}, {From: 3, To: 4}}}}}},
 		{Batch: &HistoryBatch{}},
 		{Error: &RemoteError{Code: 0}},
 	} {
@@ -169,15 +196,22 @@ func TestHistoryWriteMessagesSplits(t *testing.T) {
 }
 
 // The largest request the rules allow (every author as long as allowed, every
-// through as large as it gets) is written and read back: no valid request is
-// too large to send.
+// through as large as it gets, as many held ranges as allowed, each as long
+// as a range gets) is written and read back: no valid request is too large
+// to send, to a server that reads held ranges or to one that reads none
+// (both read MaxHistoryRequest).
 func TestHistoryLargestRequestFits(t *testing.T) {
 	req := &HistoryRequest{Topic: OpenRoomTopicPrefix + strings.Repeat("a", MaxRoomNameLen), Max: MaxHistoryMessages}
 	for i := range MaxHistoryAuthors {
 		// An identity multihash: code 0, length, digest.
 		id := append([]byte{0, MaxHistoryAuthorLen - 2}, bytes.Repeat([]byte{byte(i >> 8)}, MaxHistoryAuthorLen-4)...)
 		id = binary.BigEndian.AppendUint16(id, uint16(i))
-		req.Have = append(req.Have, HistoryHave{Author: peer.ID(id), Through: math.MaxUint64})
+		h := HistoryHave{Author: peer.ID(id), Through: math.MaxUint64}
+		if i < MaxHistoryHeld { // as many held ranges as allowed, each as long as a range gets
+			h.Through = 1 << 63
+			h.Held = []HistoryRange{{From: 1<<63 + 2, To: math.MaxUint64}}
+		}
+		req.Have = append(req.Have, h)
 	}
 	var buf bytes.Buffer
 	if err := NewHistoryWriter(&buf).Write(HistoryFrame{Request: req}); err != nil {
@@ -189,4 +223,22 @@ func TestHistoryLargestRequestFits(t *testing.T) {
 		t.Fatalf("reading it back: %+v, %v", f.Request != nil, err)
 	}
 	t.Logf("the largest request is %d bytes with its prefix, of the %d allowed", n, MaxHistoryRequest)
+}
+
+// Lacks says what a server sends for an author: seqs above through and
+// outside every held range.
+func TestHistoryHaveLacks(t *testing.T) {
+	h := HistoryHave{Through: 3, Held: []HistoryRange{{From: 5, To: 6}, {From: 9, To: 9}, {From: 12, To: math.MaxUint64}}}
+	var lacks []uint64
+	for seq := uint64(0); seq <= 14; seq++ {
+		if h.Lacks(seq) {
+			lacks = append(lacks, seq)
+		}
+	}
+	if want := []uint64{4, 7, 8, 10, 11}; !reflect.DeepEqual(lacks, want) {
+		t.Errorf("lacks %v, want %v", lacks, want)
+	}
+	if !(HistoryHave{}).Lacks(1) || (HistoryHave{Through: 1}).Lacks(1) || h.Lacks(math.MaxUint64) {
+		t.Error("Lacks without held ranges, or at 2^64-1, is wrong")
+	}
 }

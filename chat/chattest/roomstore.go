@@ -323,6 +323,23 @@ func testAbove(t *testing.T, s chat.RoomStore) {
 	wantTexts(t, "Above with Limit and Oldest", list(t, s, f), "a1", "c1", "a2")
 	f = chat.RoomFilter{Room: "lobby", Above: map[peer.ID]uint64{as[0]: 1 << 62, as[1]: 5, as[2]: 2}}
 	wantTexts(t, "Above high-water marks", list(t, s, f), "c3")
+	// Held leaves out the ranges a history requester holds above its
+	// prefix, with or without Above for the author; Limit counts what is
+	// left, from the oldest or the newest.
+	for seq := uint64(4); seq <= 6; seq++ {
+		for i, a := range as {
+			add(t, s, rm("lobby", a, seq, int(seq)*10+i, fmt.Sprintf("%c%d", 'a'+i, seq)))
+		}
+	}
+	f = chat.RoomFilter{Room: "lobby", Above: map[peer.ID]uint64{as[0]: 1, as[1]: 6},
+		Held: map[peer.ID][]protocols.HistoryRange{as[0]: {{From: 3, To: 4}, {From: 6, To: 6}}, as[2]: {{From: 2, To: 5}}}}
+	wantTexts(t, "Above and Held", list(t, s, f), "c1", "a2", "a5", "c6")
+	f.Limit, f.Oldest = 3, true
+	wantTexts(t, "Above and Held, the oldest 3", list(t, s, f), "c1", "a2", "a5")
+	f.Oldest = false
+	wantTexts(t, "Above and Held, the last 3", list(t, s, f), "a2", "a5", "c6")
+	f = chat.RoomFilter{Room: "lobby", Held: map[peer.ID][]protocols.HistoryRange{as[0]: {{From: 1, To: 6}}, as[1]: {{From: 1, To: 5}}}, Signed: true}
+	wantTexts(t, "Held alone", list(t, s, f), "c1", "c2", "c3", "c4", "c5", "b6", "c6")
 }
 
 func testSignedAndAfter(t *testing.T, s chat.RoomStore) {

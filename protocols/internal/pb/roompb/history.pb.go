@@ -96,7 +96,7 @@ func (x HistoryError_Code) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use HistoryError_Code.Descriptor instead.
 func (HistoryError_Code) EnumDescriptor() ([]byte, []int) {
-	return file_history_proto_rawDescGZIP(), []int{5, 0}
+	return file_history_proto_rawDescGZIP(), []int{6, 0}
 }
 
 // HistoryFrame is one length-delimited unit on a stream. Exactly one part
@@ -285,11 +285,13 @@ func (x *HistoryRequest) GetMaxMessages() uint32 {
 	return 0
 }
 
-// HistoryHave says that the requester holds seqs 1 to through of author.
+// HistoryHave says that the requester holds seqs 1 to through of author,
+// and the seqs of held above them.
 type HistoryHave struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Author        []byte                 `protobuf:"bytes,1,opt,name=author,proto3" json:"author,omitempty"` // a binary peer ID, at most 64 bytes
 	Through       uint64                 `protobuf:"varint,2,opt,name=through,proto3" json:"through,omitempty"`
+	Held          []*HistoryRange        `protobuf:"bytes,3,rep,name=held,proto3" json:"held,omitempty"` // ascending, apart, above through; at most 512 in a request
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -338,6 +340,66 @@ func (x *HistoryHave) GetThrough() uint64 {
 	return 0
 }
 
+func (x *HistoryHave) GetHeld() []*HistoryRange {
+	if x != nil {
+		return x.Held
+	}
+	return nil
+}
+
+// HistoryRange is the seqs from to to, inclusive.
+type HistoryRange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          uint64                 `protobuf:"varint,1,opt,name=from,proto3" json:"from,omitempty"`
+	To            uint64                 `protobuf:"varint,2,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryRange) Reset() {
+	*x = HistoryRange{}
+	mi := &file_history_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryRange) ProtoMessage() {}
+
+func (x *HistoryRange) ProtoReflect() protoreflect.Message {
+	mi := &file_history_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryRange.ProtoReflect.Descriptor instead.
+func (*HistoryRange) Descriptor() ([]byte, []int) {
+	return file_history_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *HistoryRange) GetFrom() uint64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *HistoryRange) GetTo() uint64 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
 // HistoryBatch carries signed pubsub messages, each the protobuf encoding
 // of a libp2p pubsub Message, as the server stored it.
 type HistoryBatch struct {
@@ -349,7 +411,7 @@ type HistoryBatch struct {
 
 func (x *HistoryBatch) Reset() {
 	*x = HistoryBatch{}
-	mi := &file_history_proto_msgTypes[3]
+	mi := &file_history_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -361,7 +423,7 @@ func (x *HistoryBatch) String() string {
 func (*HistoryBatch) ProtoMessage() {}
 
 func (x *HistoryBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_history_proto_msgTypes[3]
+	mi := &file_history_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -374,7 +436,7 @@ func (x *HistoryBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryBatch.ProtoReflect.Descriptor instead.
 func (*HistoryBatch) Descriptor() ([]byte, []int) {
-	return file_history_proto_rawDescGZIP(), []int{3}
+	return file_history_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *HistoryBatch) GetMessages() [][]byte {
@@ -394,7 +456,7 @@ type HistoryEnd struct {
 
 func (x *HistoryEnd) Reset() {
 	*x = HistoryEnd{}
-	mi := &file_history_proto_msgTypes[4]
+	mi := &file_history_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -406,7 +468,7 @@ func (x *HistoryEnd) String() string {
 func (*HistoryEnd) ProtoMessage() {}
 
 func (x *HistoryEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_history_proto_msgTypes[4]
+	mi := &file_history_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -419,7 +481,7 @@ func (x *HistoryEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryEnd.ProtoReflect.Descriptor instead.
 func (*HistoryEnd) Descriptor() ([]byte, []int) {
-	return file_history_proto_rawDescGZIP(), []int{4}
+	return file_history_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *HistoryEnd) GetMore() bool {
@@ -440,7 +502,7 @@ type HistoryError struct {
 
 func (x *HistoryError) Reset() {
 	*x = HistoryError{}
-	mi := &file_history_proto_msgTypes[5]
+	mi := &file_history_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -452,7 +514,7 @@ func (x *HistoryError) String() string {
 func (*HistoryError) ProtoMessage() {}
 
 func (x *HistoryError) ProtoReflect() protoreflect.Message {
-	mi := &file_history_proto_msgTypes[5]
+	mi := &file_history_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -465,7 +527,7 @@ func (x *HistoryError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryError.ProtoReflect.Descriptor instead.
 func (*HistoryError) Descriptor() ([]byte, []int) {
-	return file_history_proto_rawDescGZIP(), []int{5}
+	return file_history_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *HistoryError) GetCode() HistoryError_Code {
@@ -497,10 +559,14 @@ const file_history_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x120\n" +
 	"\x04have\x18\x03 \x03(\v2\x1c.kith.history.v1.HistoryHaveR\x04have\x12!\n" +
-	"\fmax_messages\x18\x04 \x01(\rR\vmaxMessages\"?\n" +
+	"\fmax_messages\x18\x04 \x01(\rR\vmaxMessages\"r\n" +
 	"\vHistoryHave\x12\x16\n" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x18\n" +
-	"\athrough\x18\x02 \x01(\x04R\athrough\"*\n" +
+	"\athrough\x18\x02 \x01(\x04R\athrough\x121\n" +
+	"\x04held\x18\x03 \x03(\v2\x1d.kith.history.v1.HistoryRangeR\x04held\"2\n" +
+	"\fHistoryRange\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\x04R\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\x04R\x02to\"*\n" +
 	"\fHistoryBatch\x12\x1a\n" +
 	"\bmessages\x18\x01 \x03(\fR\bmessages\" \n" +
 	"\n" +
@@ -534,28 +600,30 @@ func file_history_proto_rawDescGZIP() []byte {
 }
 
 var file_history_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_history_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_history_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_history_proto_goTypes = []any{
 	(HistoryError_Code)(0), // 0: kith.history.v1.HistoryError.Code
 	(*HistoryFrame)(nil),   // 1: kith.history.v1.HistoryFrame
 	(*HistoryRequest)(nil), // 2: kith.history.v1.HistoryRequest
 	(*HistoryHave)(nil),    // 3: kith.history.v1.HistoryHave
-	(*HistoryBatch)(nil),   // 4: kith.history.v1.HistoryBatch
-	(*HistoryEnd)(nil),     // 5: kith.history.v1.HistoryEnd
-	(*HistoryError)(nil),   // 6: kith.history.v1.HistoryError
+	(*HistoryRange)(nil),   // 4: kith.history.v1.HistoryRange
+	(*HistoryBatch)(nil),   // 5: kith.history.v1.HistoryBatch
+	(*HistoryEnd)(nil),     // 6: kith.history.v1.HistoryEnd
+	(*HistoryError)(nil),   // 7: kith.history.v1.HistoryError
 }
 var file_history_proto_depIdxs = []int32{
 	2, // 0: kith.history.v1.HistoryFrame.request:type_name -> kith.history.v1.HistoryRequest
-	4, // 1: kith.history.v1.HistoryFrame.batch:type_name -> kith.history.v1.HistoryBatch
-	5, // 2: kith.history.v1.HistoryFrame.end:type_name -> kith.history.v1.HistoryEnd
-	6, // 3: kith.history.v1.HistoryFrame.error:type_name -> kith.history.v1.HistoryError
+	5, // 1: kith.history.v1.HistoryFrame.batch:type_name -> kith.history.v1.HistoryBatch
+	6, // 2: kith.history.v1.HistoryFrame.end:type_name -> kith.history.v1.HistoryEnd
+	7, // 3: kith.history.v1.HistoryFrame.error:type_name -> kith.history.v1.HistoryError
 	3, // 4: kith.history.v1.HistoryRequest.have:type_name -> kith.history.v1.HistoryHave
-	0, // 5: kith.history.v1.HistoryError.code:type_name -> kith.history.v1.HistoryError.Code
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	4, // 5: kith.history.v1.HistoryHave.held:type_name -> kith.history.v1.HistoryRange
+	0, // 6: kith.history.v1.HistoryError.code:type_name -> kith.history.v1.HistoryError.Code
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_history_proto_init() }
@@ -575,7 +643,7 @@ func file_history_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_history_proto_rawDesc), len(file_history_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
