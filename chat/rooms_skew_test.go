@@ -254,7 +254,12 @@ func TestF7RoomClockBackAcrossRestart(t *testing.T) {
 			chat.WithRoomClock(func() time.Time { return time.Now().Add(skew) }))
 		connect(t, n.h, reader.h)
 		n.join(t, "lobby", nil)
-		n.waitMesh(t, "lobby", reader.h.ID())
+		// The author's own messages are flood-published to every peer it
+		// lists in the topic. Not its mesh: the reader holds a graft
+		// back-off (1 min) for the author that left, and refuses its
+		// restarted self's graft until it ends; waiting for the mesh made
+		// this test fail in 3 of 20 runs under load.
+		n.waitPeers(t, "lobby", reader.h.ID())
 		return n
 	}
 	reader.join(t, "lobby", nil)
