@@ -20,6 +20,7 @@ import (
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/node/nodetest"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
 )
@@ -61,7 +62,9 @@ const (
 // file intact; every message a stable node sent stored by every stable
 // node (history repairs what churn lost); and, once every node is closed,
 // no goroutine left behind (goleak.VerifyNone). With KITH_SOAK_PROFILE set
-// to a directory it writes heap profiles there (churnProfileEnv).
+// to a directory it writes heap profiles there (churnProfileEnv); with
+// KITH_SOAK_LOG set to a directory, the stable nodes' logs at info level
+// (churnLogEnv).
 func TestSoakChurn(t *testing.T) {
 	d := chattest.SoakDuration(t)
 	baseline := goleak.IgnoreCurrent()
@@ -95,6 +98,7 @@ func TestSoakChurn(t *testing.T) {
 	for time.Now().Before(end) {
 		<-tick.C
 		c.checkPeerstores()
+		c.checkMembers(time.Since(start))
 		c.replaceOne()
 		c.transferOne()
 		if prof != "" && !warmProfiled && time.Since(start) >= warm {
@@ -124,6 +128,11 @@ func TestSoakChurn(t *testing.T) {
 // profiles (after a GC) at the end of the warm-up and of the churn, so that
 // a long run shows what grew between them.
 const churnProfileEnv = "KITH_SOAK_PROFILE"
+
+// churnLogEnv names a directory where TestSoakChurn writes each stable
+// node's log at info level (n0.log, ...): a failed run's history rounds
+// and refusals are there. Churning nodes stay quiet (hundreds of them).
+const churnLogEnv = "KITH_SOAK_LOG"
 
 func writeHeapProfile(t *testing.T, path string) {
 	runtime.GC()
@@ -161,6 +170,7 @@ type churn struct {
 	redials   int    // a joining node's dials that failed and were tried again
 	rtMax     int    // the most departed nodes in live nodes' routing tables at once
 	sentBy    map[peer.ID][]string
+	unlisted  map[[2]int]bool // stable pairs (a, b), connected, where a's router does not list b in the room
 }
 
 type churnNode struct {
@@ -194,7 +204,16 @@ func (c *churn) add() *churnNode {
 		cfg.Network.Bootstrap = nodetest.P2PAddrs(c.live[0].n)
 	}
 	// Quiet: 20 nodes' debug logs over 30 min would drown the figures.
-	n, err := node.New(cfg, node.WithLogger(slog.New(slog.DiscardHandler)))
+	log := slog.New(slog.DiscardHandler)
+	if dir := os.Getenv(churnLogEnv); dir != "" && i < churnStable {
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("n%d.log", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	n, err := node.New(cfg, node.WithLogger(log))
 	if err != nil {
 		t.Fatalf("start node %d: %v", i, err)
 	}
@@ -478,6 +497,34 @@ func (c *churn) checkPeerstores() {
 	}
 }
 
+// checkMembers logs each time a stable node's router stops, or starts
+// again, listing another stable node it is connected to in the room's
+// topic: one that does not forwards it nothing and serves it no history
+// (a pubsub subscription forgotten), which explainMissing's figures alone
+// cannot date.
+func (c *churn) checkMembers(at time.Duration) {
+	c.mu.Lock()
+	stable := slices.DeleteFunc(slices.Clone(c.live), func(cn *churnNode) bool { return !cn.stable })
+	if c.unlisted == nil {
+		c.unlisted = map[[2]int]bool{}
+	}
+	defer c.mu.Unlock()
+	for i, a := range stable {
+		peers := a.n.RoomPeers(churnRoom)
+		for k, b := range stable {
+			if i == k {
+				continue
+			}
+			pair := [2]int{i, k}
+			un := a.n.Host().Network().Connectedness(b.n.ID()) == network.Connected && !slices.Contains(peers, b.n.ID())
+			if un != c.unlisted[pair] {
+				c.t.Logf("L9: at %v %s, connected to %s, lists it in the topic: %v", at.Round(time.Second), a.name, b.name, !un)
+				c.unlisted[pair] = un
+			}
+		}
+	}
+}
+
 // stopChat stops every node's room messages.
 func (c *churn) stopChat() {
 	c.mu.Lock()
@@ -534,10 +581,15 @@ func (c *churn) checkRoom() {
 }
 
 // explainMissing logs, for each stable node and author, the messages it
-// lacks, whether the two are connected, and how many members it sees in
-// the room's topic, to tell a lost delivery from a member cut off.
+// lacks, whether the two are connected, how many members it sees in the
+// room's topic, and whether each lists the other there, to tell a lost
+// delivery from a member cut off (pubsub forgetting a subscription).
 func (c *churn) explainMissing(stable []*churnNode) {
 	t := c.t
+	byID := map[peer.ID]*churnNode{}
+	for _, cn := range stable {
+		byID[cn.n.ID()] = cn
+	}
 	for _, cn := range stable {
 		ms, err := cn.n.RoomMessages(t.Context(), churnRoom, 0)
 		if err != nil {
@@ -562,9 +614,13 @@ func (c *churn) explainMissing(stable []*churnNode) {
 			if len(lack) == 0 {
 				continue
 			}
-			t.Logf("L9: %s (%d members in the topic) lacks %d of %s's %d messages, #%d to #%d; connected: %v",
-				cn.name, members, len(lack), author.ShortString(), len(texts), lack[0], lack[len(lack)-1],
-				cn.n.Host().Network().Connectedness(author))
+			an := byID[author]
+			t.Logf("L9: %s (%d members in the topic) lacks %d of %s's %d messages, #%d to #%d; connected: %v; "+
+				"%s lists %s in the topic: %v, and %s lists %s: %v",
+				cn.name, members, len(lack), an.name, len(texts), lack[0], lack[len(lack)-1],
+				cn.n.Host().Network().Connectedness(author),
+				cn.name, an.name, slices.Contains(cn.n.RoomPeers(churnRoom), author),
+				an.name, cn.name, slices.Contains(an.n.RoomPeers(churnRoom), cn.n.ID()))
 		}
 	}
 }

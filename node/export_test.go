@@ -45,3 +45,13 @@ func (n *Node) StoreTransfer(ctx context.Context, t files.Transfer) error {
 
 // FewTicketAddrs exposes fewTicketAddrs to the external tests.
 var FewTicketAddrs = fewTicketAddrs
+
+// RoomPeers lists the peers the node's pubsub router sees in room's topic
+// (none when it is not in the room).
+func (n *Node) RoomPeers(room string) []peer.ID {
+	t, err := n.rooms.Topic(room)
+	if err != nil {
+		return nil
+	}
+	return t.ListPeers()
+}
