@@ -458,37 +458,25 @@ func (s *RoomService) fetchFrom(ctx context.Context, j *joined, p peer.ID) (stor
 // in TestSoakChurn (build tag soak) the bootstrap node lacked 174 of each
 // stable author's last 250 messages for good.
 func (s *RoomService) haves(ctx context.Context, j *joined) ([]protocols.HistoryHave, error) {
-	hws, err := s.store.HighWaters(ctx, j.Name)
+	ours, err := s.holding(ctx, j)
 	if err != nil {
 		return nil, err
-	}
-	gaps, err := s.store.RoomGaps(ctx, j.Name)
-	if err != nil {
-		return nil, err
-	}
-	byAuthor := map[peer.ID][]Gap{} // each author's gaps, by From
-	for _, g := range gaps {
-		byAuthor[g.Author] = append(byAuthor[g.Author], g)
 	}
 	var out []protocols.HistoryHave
-	for _, a := range slices.Sorted(maps.Keys(hws)) {
+	for _, a := range slices.Sorted(maps.Keys(ours.hw)) {
 		if len(out) == protocols.MaxHistoryAuthors {
 			break // the rest come in full; duplicates are dropped
 		}
-		h := protocols.HistoryHave{Author: a, Through: hws[a]}
-		if gs := byAuthor[a]; len(gs) > 0 {
-			h.Through = gs[0].From - 1
-		}
-		out = append(out, h)
+		out = append(out, protocols.HistoryHave{Author: a, Through: ours.through(a)})
 	}
 	for k, held := 0, 0; held < protocols.MaxHistoryHeld; k++ {
 		added := false
 		for i := range out {
-			gs := byAuthor[out[i].Author]
+			gs := ours.gaps[out[i].Author]
 			if k >= len(gs) || held == protocols.MaxHistoryHeld {
 				continue
 			}
-			end := hws[out[i].Author] // what we hold after gap k: up to the next gap or our high-water mark
+			end := ours.hw[out[i].Author] // what we hold after gap k: up to the next gap or our high-water mark
 			if k+1 < len(gs) {
 				end = gs[k+1].From - 1
 			}
@@ -503,6 +491,37 @@ func (s *RoomService) haves(ctx context.Context, j *joined) ([]protocols.History
 	return out, nil
 }
 
+// holding is what we hold of a room: each author's high-water mark, and
+// the gaps below it, by From.
+type holding struct {
+	hw   map[peer.ID]uint64
+	gaps map[peer.ID][]Gap
+}
+
+func (s *RoomService) holding(ctx context.Context, j *joined) (holding, error) {
+	hw, err := s.store.HighWaters(ctx, j.Name)
+	if err != nil {
+		return holding{}, err
+	}
+	gaps, err := s.store.RoomGaps(ctx, j.Name)
+	if err != nil {
+		return holding{}, err
+	}
+	h := holding{hw: hw, gaps: map[peer.ID][]Gap{}}
+	for _, g := range gaps {
+		h.gaps[g.Author] = append(h.gaps[g.Author], g)
+	}
+	return h, nil
+}
+
+// through is the last seq n of a such that we hold all of 1..n.
+func (h holding) through(a peer.ID) uint64 {
+	if gs := h.gaps[a]; len(gs) > 0 {
+		return gs[0].From - 1
+	}
+	return h.hw[a]
+}
+
 // holdsMore reports whether a requester's haves show that it holds
 // messages of j that we lack: some author's prefix longer than ours, or a
 // held range above our high-water mark or across one of our gaps.
@@ -510,29 +529,17 @@ func (s *RoomService) holdsMore(ctx context.Context, j *joined, have []protocols
 	if len(have) == 0 {
 		return false
 	}
-	hws, err := s.store.HighWaters(ctx, j.Name)
+	ours, err := s.holding(ctx, j)
 	if err != nil {
 		return false
-	}
-	gaps, err := s.store.RoomGaps(ctx, j.Name)
-	if err != nil {
-		return false
-	}
-	byAuthor := map[peer.ID][]Gap{}
-	for _, g := range gaps {
-		byAuthor[g.Author] = append(byAuthor[g.Author], g)
 	}
 	for _, h := range have {
-		gs := byAuthor[h.Author]
-		ours := hws[h.Author] // our prefix
-		if len(gs) > 0 {
-			ours = gs[0].From - 1
-		}
-		if h.Through > ours {
+		if h.Through > ours.through(h.Author) {
 			return true
 		}
+		gs := ours.gaps[h.Author]
 		for _, r := range h.Held {
-			if r.To > hws[h.Author] || slices.ContainsFunc(gs, func(g Gap) bool { return r.From <= g.To && g.From <= r.To }) {
+			if r.To > ours.hw[h.Author] || slices.ContainsFunc(gs, func(g Gap) bool { return r.From <= g.To && g.From <= r.To }) {
 				return true
 			}
 		}
