@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/kithnet/kith/protocols"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/test"
 )
 
 // holdingStore answers what haves and holdsMore read: high-water marks and
@@ -71,14 +71,7 @@ func TestHistoryHavesHeldBudget(t *testing.T) {
 	hw := map[peer.ID]uint64{}
 	var gaps []Gap
 	for range 300 { // 300 authors with 3 gaps each: 900 ranges held
-		_, pub, err := crypto.GenerateEd25519Key(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := peer.IDFromPublicKey(pub)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := test.RandPeerIDFatal(t)
 		hw[p] = 100
 		for k := range uint64(3) {
 			gaps = append(gaps, Gap{Author: p, From: 10 + 20*k, To: 10 + 20*k})
