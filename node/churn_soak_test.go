@@ -637,6 +637,18 @@ func (c *churn) report(samples []chattest.Sample, warm time.Duration, judge bool
 		t.Errorf("%d peerstore checks over the bound; the last: %s", c.psOver, c.psWorst)
 	}
 	c.mu.Unlock()
+	c.mu.Lock()
+	live := slices.Clone(c.live)
+	c.mu.Unlock()
+	for _, cn := range live {
+		if cn.stable {
+			t.Logf("L9: %s's router dropped room messages: validation queue full %.0f, throttled %.0f, reader too slow %.0f; RPCs dropped for peers with a full queue %.0f",
+				cn.name, metricValue(t, cn.n, "kith_room_messages_dropped_total", "reason", "validation_queue_full"),
+				metricValue(t, cn.n, "kith_room_messages_dropped_total", "reason", "validation_throttled"),
+				metricValue(t, cn.n, "kith_room_messages_dropped_total", "reason", "reader_too_slow"),
+				metricTotal(t, cn.n, "kith_room_rpcs_dropped_total"))
+		}
+	}
 	t.Logf("L9: goroutines after warm-up: %v", gor)
 	t.Logf("L9: live heap after warm-up: %v (mean %.0f MiB)", heap, heap.Mean/(1<<20))
 	if !judge {

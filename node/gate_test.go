@@ -317,3 +317,21 @@ func TestNonEd25519IdentityRefused(t *testing.T) {
 		})
 	}
 }
+
+// metricTotal is the sum of every series of n's metric name (0 if none).
+func metricTotal(t *testing.T, n *node.Node, name string) float64 {
+	t.Helper()
+	mfs, err := n.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return total
+}

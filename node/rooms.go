@@ -9,6 +9,7 @@ import (
 
 	"github.com/kithnet/kith/chat"
 	"github.com/kithnet/kith/protocols"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
 )
 
@@ -27,7 +28,11 @@ var (
 // startRooms builds GossipSub and the room service, which rejoins the
 // rooms the store holds.
 func (n *Node) startRooms(log *slog.Logger) error {
-	ps, err := chat.NewPubSub(n.ctx, n.host)
+	drops, err := newRoomDrops(n.registry)
+	if err != nil {
+		return err
+	}
+	ps, err := chat.NewPubSub(n.ctx, n.host, pubsub.WithRawTracer(drops))
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
