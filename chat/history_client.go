@@ -609,12 +609,15 @@ func (s *RoomService) fetch(ctx context.Context, j *joined, p peer.ID, have []pr
 	}
 }
 
-// takeBatch verifies and stores the messages of one batch.
+// takeBatch verifies the messages of one batch and stores those that pass,
+// in one write (a backfill brings thousands: one write each made them as
+// many disk syncs).
 func (s *RoomService) takeBatch(ctx context.Context, j *joined, raws [][]byte, r *fetchResult) error {
 	r.got += len(raws)
 	if r.got > protocols.MaxHistoryMessages {
 		return fmt.Errorf("%w: it sent %d messages, more than the %d asked for", errCutOff, r.got, protocols.MaxHistoryMessages)
 	}
+	ms := make([]RoomMessage, 0, len(raws))
 	for _, raw := range raws {
 		m, err := verifyHistory(j, raw, s.now())
 		if errors.Is(err, protocols.ErrRoomClockAhead) {
@@ -629,28 +632,43 @@ func (s *RoomService) takeBatch(ctx context.Context, j *joined, raws [][]byte, r
 			}
 			continue
 		}
-		hw, err := s.store.HighWater(ctx, j.Name, m.Author)
+		ms = append(ms, m)
+	}
+	if len(ms) == 0 {
+		return nil
+	}
+	hw := map[peer.ID]uint64{} // each author's high-water mark before the batch, then as it stored
+	for _, m := range ms {
+		if _, ok := hw[m.Author]; ok {
+			continue
+		}
+		h, err := s.store.HighWater(ctx, j.Name, m.Author)
 		if err != nil {
-			return fmt.Errorf("chat: store history message: %w", err)
+			return fmt.Errorf("chat: store history messages: %w", err)
 		}
-		added, err := s.store.AddRoomMessage(ctx, m)
-		if err != nil {
-			return fmt.Errorf("chat: store history message: %w", err)
+		hw[m.Author] = h
+	}
+	added, err := s.store.AddRoomMessages(ctx, ms)
+	if err != nil {
+		return fmt.Errorf("chat: store history messages: %w", err)
+	}
+	for i, m := range ms {
+		if !added[i] {
+			continue
 		}
-		if added {
-			r.stored++
-			// A backfilled message past a hole (the member that answered
-			// lacks what comes before it) is a gap as one received live
-			// is: reported, and repaired from another member in another
-			// round. Unreported, the hole showed nowhere, since later
-			// messages then arrive right after the new high-water mark
-			// (TestSoakRoomOverload, build tag soak).
-			if m.Seq > hw+1 {
-				s.notify(RoomEvent{Room: j.Name, Gap: &Gap{Author: m.Author, From: hw + 1, To: m.Seq - 1}})
-				wake(j.hist.gap)
-			}
-			s.notify(RoomEvent{Room: j.Name, Message: &m, Backfilled: true})
+		r.stored++
+		// A backfilled message past a hole (the member that answered
+		// lacks what comes before it) is a gap as one received live is:
+		// reported, and repaired from another member in another round.
+		// Unreported, the hole showed nowhere, since later messages then
+		// arrive right after the new high-water mark (TestSoakRoomOverload,
+		// build tag soak).
+		if m.Seq > hw[m.Author]+1 {
+			s.notify(RoomEvent{Room: j.Name, Gap: &Gap{Author: m.Author, From: hw[m.Author] + 1, To: m.Seq - 1}})
+			wake(j.hist.gap)
 		}
+		hw[m.Author] = max(hw[m.Author], m.Seq)
+		s.notify(RoomEvent{Room: j.Name, Message: &ms[i], Backfilled: true})
 	}
 	return nil
 }

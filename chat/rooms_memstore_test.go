@@ -2,6 +2,7 @@ package chat_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -71,6 +72,19 @@ func (s *memRoomStore) AddRoomMessage(_ context.Context, m chat.RoomMessage) (bo
 	s.hw[k] = max(s.hw[k], m.Seq)
 	s.msgs = append(s.msgs, m)
 	return true, nil
+}
+
+func (s *memRoomStore) AddRoomMessages(ctx context.Context, ms []chat.RoomMessage) ([]bool, error) {
+	added := make([]bool, len(ms))
+	for _, m := range ms {
+		if m.Seq == 0 {
+			return nil, fmt.Errorf("memstore: room message %s in %q: seq 0", m.Author, m.Room) // before any is stored
+		}
+	}
+	for i, m := range ms {
+		added[i], _ = s.AddRoomMessage(ctx, m)
+	}
+	return added, nil
 }
 
 func (s *memRoomStore) HasRoomMessage(_ context.Context, room string, a peer.ID, seq uint64) (bool, error) {

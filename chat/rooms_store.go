@@ -122,6 +122,10 @@ type RoomStore interface {
 	// AddRoomMessage stores a message once per (room, author, seq): it
 	// returns false, changing nothing, when one is stored already.
 	AddRoomMessage(ctx context.Context, m RoomMessage) (added bool, err error)
+	// AddRoomMessages stores ms as AddRoomMessage does each, in one
+	// durable write: added[i] says whether ms[i] was new (a later copy of
+	// an earlier one in ms is not). On an error none is stored.
+	AddRoomMessages(ctx context.Context, ms []RoomMessage) (added []bool, err error)
 	// SetRoomMessageSigned records the ID and signed form of a stored
 	// message (our own, once published). It is not an error when the
 	// message already has them.

@@ -26,6 +26,7 @@ func RoomStoreSuite(t *testing.T, open func(t *testing.T) chat.RoomStore) {
 		{"Rooms", testRooms},
 		{"DeleteRoomKeepsMessages", testDeleteRoomKeepsMessages},
 		{"AddOncePerRoomAuthorSeq", testAddOnce},
+		{"AddMany", testAddMany},
 		{"RoundTrip", testRoundTrip},
 		{"RoomOrder", testRoomOrder},
 		{"OrderByClockNotSentAt", testOrderByClock},
@@ -164,6 +165,29 @@ func testDeleteRoomKeepsMessages(t *testing.T, s chat.RoomStore) {
 	wantTexts(t, "messages of a deleted room", list(t, s, chat.RoomFilter{Room: "lobby"}), "kept")
 	if hw, err := s.HighWater(t.Context(), "lobby", a); hw != 1 || err != nil {
 		t.Errorf("HighWater after DeleteRoom = %d, %v; want 1", hw, err)
+	}
+}
+
+// AddRoomMessages stores a batch as AddRoomMessage would each, saying
+// which were new; a batch with one message the store refuses stores none.
+func testAddMany(t *testing.T, s chat.RoomStore) {
+	ctx := t.Context()
+	as := authors(t, 2)
+	add(t, s, rm("lobby", as[0], 1, 1, "a1"))
+	batch := []chat.RoomMessage{rm("lobby", as[0], 2, 2, "a2"), rm("lobby", as[0], 1, 3, "a1 again"),
+		rm("lobby", as[1], 1, 4, "b1"), rm("lobby", as[1], 1, 5, "b1 twice in the batch")}
+	added, err := s.AddRoomMessages(ctx, batch)
+	if err != nil || !slices.Equal(added, []bool{true, false, true, false}) {
+		t.Fatalf("AddRoomMessages = %v, %v; want [true false true false]", added, err)
+	}
+	wantTexts(t, "after the batch", list(t, s, chat.RoomFilter{Room: "lobby"}), "a1", "a2", "b1")
+	bad := rm("lobby", as[1], 0, 7, "seq 0")
+	if added, err := s.AddRoomMessages(ctx, []chat.RoomMessage{rm("lobby", as[1], 2, 6, "b2"), bad}); err == nil {
+		t.Errorf("a batch with seq 0 = %v, nil; want an error", added)
+	}
+	wantTexts(t, "after the refused batch", list(t, s, chat.RoomFilter{Room: "lobby"}), "a1", "a2", "b1")
+	if added, err := s.AddRoomMessages(ctx, nil); err != nil || len(added) != 0 {
+		t.Errorf("an empty batch = %v, %v", added, err)
 	}
 }
 

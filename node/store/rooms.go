@@ -86,18 +86,58 @@ func (s *Store) AddRoomMessage(ctx context.Context, m chat.RoomMessage) (bool, e
 	if err := checkRoomMessage(m); err != nil {
 		return false, err
 	}
-	var raw []byte // NULL: not published yet
-	if len(m.Raw) > 0 {
-		raw = m.Raw
-	}
-	n, err := changed(s.w.ExecContext(ctx, `INSERT INTO room_messages
-		(room, author, seq, id, clock, sent_at, received_at, text, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT DO NOTHING`,
-		m.Room, []byte(m.Author), int64(m.Seq), m.ID, m.Clock, m.SentAt.UnixMilli(), m.ReceivedAt.UnixMilli(), m.Text, raw))
+	n, err := changed(s.w.ExecContext(ctx, insertRoomMessage, roomMessageArgs(m)...))
 	if err != nil {
 		return false, fmt.Errorf("store: add room message %s/%d in %q: %w", m.Author, m.Seq, m.Room, err)
 	}
 	return n == 1, nil
+}
+
+// AddRoomMessages stores ms as AddRoomMessage does each, in one
+// transaction: one sync for them all, where one each made a member's
+// backfill of a long room (thousands of messages) thousands of syncs.
+// added[i] says whether ms[i] was new; on an error none is stored.
+func (s *Store) AddRoomMessages(ctx context.Context, ms []chat.RoomMessage) ([]bool, error) {
+	for _, m := range ms {
+		if err := checkRoomMessage(m); err != nil {
+			return nil, err
+		}
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store: add room messages: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, insertRoomMessage)
+	if err != nil {
+		return nil, fmt.Errorf("store: add room messages: %w", err)
+	}
+	defer st.Close()
+	added := make([]bool, len(ms))
+	for i, m := range ms {
+		n, err := changed(st.ExecContext(ctx, roomMessageArgs(m)...))
+		if err != nil {
+			return nil, fmt.Errorf("store: add room message %s/%d in %q: %w", m.Author, m.Seq, m.Room, err)
+		}
+		added[i] = n == 1
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: add room messages: %w", err)
+	}
+	return added, nil
+}
+
+const insertRoomMessage = `INSERT INTO room_messages
+	(room, author, seq, id, clock, sent_at, received_at, text, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT DO NOTHING`
+
+// roomMessageArgs are insertRoomMessage's arguments for m.
+func roomMessageArgs(m chat.RoomMessage) []any {
+	var raw []byte // NULL: not published yet
+	if len(m.Raw) > 0 {
+		raw = m.Raw
+	}
+	return []any{m.Room, []byte(m.Author), int64(m.Seq), m.ID, m.Clock, m.SentAt.UnixMilli(), m.ReceivedAt.UnixMilli(), m.Text, raw}
 }
 
 func checkRoomMessage(m chat.RoomMessage) error {
