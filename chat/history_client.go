@@ -648,6 +648,9 @@ func (s *RoomService) takeBatch(ctx context.Context, j *joined, raws [][]byte, r
 		}
 		hw[m.Author] = h
 	}
+	for _, m := range ms {
+		j.held.raise(m.Author, m.Seq)
+	}
 	added, err := s.store.AddRoomMessages(ctx, ms)
 	if err != nil {
 		return fmt.Errorf("chat: store history messages: %w", err)

@@ -162,8 +162,9 @@ type joined struct {
 	lastClock int64
 	signedID  string
 	signedRaw []byte
-	limits    *limiters // per-author rates of what we receive
-	hist      *history  // the history client's state
+	limits    *limiters  // per-author rates of what we receive
+	hist      *history   // the history client's state
+	held      *heldBelow // what the validator need not look up
 }
 
 // NewRooms starts the service and joins the rooms store holds.

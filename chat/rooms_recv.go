@@ -19,6 +19,7 @@ import (
 // subscribe joins r's topic with its validator and starts its reader.
 func (s *RoomService) subscribe(r Room) error {
 	j := &joined{Room: r, done: make(chan struct{}), republished: make(chan struct{}), hist: newHistory(), reann: newReannouncer(),
+		held:   newHeldBelow(),
 		self:   rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.Burst),
 		limits: &limiters{rate: rate.Limit(s.cfg.Rate), burst: s.cfg.receiveBurst(), m: map[peer.ID]*rate.Limiter{}}}
 	if err := s.ps.RegisterTopicValidator(r.Topic, s.validator(j), pubsub.WithValidatorInline(true)); err != nil {
@@ -97,9 +98,14 @@ func (s *RoomService) validator(j *joined) pubsub.ValidatorEx {
 			return pubsub.ValidationAccept
 		}
 		author := msg.GetFrom()
-		held, err := s.store.HasRoomMessage(ctx, j.Name, author, m.Seq)
-		if err != nil || held {
-			return pubsub.ValidationIgnore // a replay (or no store: cannot tell)
+		may, err := j.held.mayHold(ctx, s.store, j.Name, author, m.Seq)
+		if err != nil {
+			return pubsub.ValidationIgnore // no store: cannot tell
+		}
+		if may {
+			if held, err := s.store.HasRoomMessage(ctx, j.Name, author, m.Seq); err != nil || held {
+				return pubsub.ValidationIgnore // a replay (or no store: cannot tell)
+			}
 		}
 		if !j.limits.allow(author) {
 			s.log.Debug("over rate", "room", j.Name, "author", author)
@@ -155,6 +161,7 @@ func (s *RoomService) receive(ctx context.Context, j *joined, msg *pubsub.Messag
 	}
 	rm := RoomMessage{ID: messageID(msg), Room: j.Name, Author: author, Seq: m.Seq, Clock: m.Clock, SentAt: m.SentAt,
 		ReceivedAt: s.now().UTC(), Text: m.Text, Raw: raw}
+	j.held.raise(author, m.Seq)
 	added, err := s.store.AddRoomMessage(ctx, rm)
 	if err != nil || !added {
 		return err

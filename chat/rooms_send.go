@@ -47,6 +47,7 @@ func (s *RoomService) Send(ctx context.Context, room, text string) (RoomMessage,
 	if _, err := protocols.EncodeRoomMessage(wireOf(m)); err != nil {
 		return RoomMessage{}, fmt.Errorf("chat: send to %q: %w", room, err)
 	}
+	j.held.raise(me, m.Seq)
 	if _, err := s.store.AddRoomMessage(ctx, m); err != nil {
 		return RoomMessage{}, fmt.Errorf("chat: store message for %q: %w", room, err)
 	}
