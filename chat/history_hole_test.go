@@ -39,15 +39,7 @@ func TestHistoryRepairsPastOldHole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	xt, err := xps.Join(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	xsub, err := xt.Subscribe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer xsub.Cancel()
+	xt := subscribeTopic(t, xps, topic)
 	connect(t, xh, a.h)
 	connect(t, xh, c.h)
 	a.waitPeers(t, "lobby", xh.ID(), c.h.ID())

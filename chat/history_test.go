@@ -95,8 +95,8 @@ func silentPeer(t *testing.T, topic string) host.Host {
 }
 
 // subscribeTopic subscribes ps to topic, bypassing the room service, until
-// the test ends.
-func subscribeTopic(t *testing.T, ps *chat.PubSub, topic string) {
+// the test ends, and returns the topic (to publish on).
+func subscribeTopic(t *testing.T, ps *chat.PubSub, topic string) *pubsub.Topic {
 	t.Helper()
 	tp, err := ps.Join(topic)
 	if err != nil {
@@ -107,6 +107,7 @@ func subscribeTopic(t *testing.T, ps *chat.PubSub, topic string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(sub.Cancel)
+	return tp
 }
 
 // noGossip makes a member send no gossip (IHAVE). The history tests whose

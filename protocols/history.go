@@ -21,7 +21,8 @@ const (
 	// MaxHistoryRequest is the most bytes of a frame a server reads before
 	// it has read the request (after the length prefix). Every request the
 	// rules allow fits: MaxHistoryAuthors authors of MaxHistoryAuthorLen
-	// bytes, each with the largest through, make about 79 KiB.
+	// bytes, each with the largest through, and MaxHistoryHeld held ranges
+	// make about 91 KiB (TestHistoryLargestRequestFits).
 	MaxHistoryRequest = 96 << 10
 	// MaxHistoryAuthors is the most authors a request lists.
 	MaxHistoryAuthors = 1024

@@ -10,20 +10,7 @@ import (
 // persisted, once). Call it on what the store returns after a restart.
 func ExactlyOnce[M comparable](t testing.TB, stored, acked []M) {
 	t.Helper()
-	count := make(map[M]int, len(stored))
-	for _, m := range stored {
-		count[m]++
-	}
-	for m, n := range count {
-		if n > 1 {
-			t.Errorf("invariants: N3: %v stored %d times", m, n)
-		}
-	}
-	for _, m := range acked {
-		if count[m] == 0 {
-			t.Errorf("invariants: N3: %v was acked but is not stored", m)
-		}
-	}
+	once(t, "N3", stored, acked, "stored", "was acked but is not stored")
 }
 
 // ShownOnce fails t unless every message in stored was shown exactly
@@ -31,18 +18,25 @@ func ExactlyOnce[M comparable](t testing.TB, stored, acked []M) {
 // Messages shown but not stored are not its concern.
 func ShownOnce[M comparable](t testing.TB, shown, stored []M) {
 	t.Helper()
-	count := make(map[M]int, len(shown))
-	for _, m := range shown {
+	once(t, "N6", shown, stored, "shown", "is stored but was never shown")
+}
+
+// once fails t, naming row, for a message in have more than once ("<m>
+// <did> N times") and for one of want not in have ("<m> <missing>").
+func once[M comparable](t testing.TB, row string, have, want []M, did, missing string) {
+	t.Helper()
+	count := make(map[M]int, len(have))
+	for _, m := range have {
 		count[m]++
 	}
 	for m, n := range count {
 		if n > 1 {
-			t.Errorf("invariants: N6: %v shown %d times", m, n)
+			t.Errorf("invariants: %s: %v %s %d times", row, m, did, n)
 		}
 	}
-	for _, m := range stored {
+	for _, m := range want {
 		if count[m] == 0 {
-			t.Errorf("invariants: N6: %v is stored but was never shown", m)
+			t.Errorf("invariants: %s: %v %s", row, m, missing)
 		}
 	}
 }
