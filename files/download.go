@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kithnet/kith/protocols"
+	"github.com/libp2p/go-libp2p/core/network"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -194,6 +195,20 @@ func (p *pump) takeCredit() bool {
 
 func (p *pump) release() { <-p.credits }
 
+// connLost says whether err, from reading st, came from the loss of st's
+// connection rather than from the sender: a stream that ended (io.EOF), or
+// ended inside a frame (io.ErrUnexpectedEOF), on a connection that is
+// closed. When a connection ends without a goodbye (the sender's process
+// was killed and its kernel closed the TCP connection), yamux reports its
+// streams' reads as "stream reset: connection closed: EOF", or as io.EOF
+// itself when a read's window update fails, which the reader takes for a
+// stream ended inside a chunk. Either is the network's failure, which a
+// retry cures: the transfer pauses, not fails
+// (TestSenderConnectionLostPausesThenResumes).
+func connLost(st network.Stream, err error) bool {
+	return (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) && st.Conn().IsClosed()
+}
+
 // errCutOff: the sender sent something that was not asked for.
 var errCutOff = errors.New("files: the sender sent data that was not requested")
 
@@ -211,6 +226,8 @@ func (p *pump) read(ctx context.Context) error {
 		p.st.SetReadDeadline(time.Now().Add(p.s.cfg.FrameTimeout))
 		f, err := p.st.r.Read(protocols.MaxFilesControlFrame)
 		switch {
+		case err != nil && connLost(p.st, err):
+			return fmt.Errorf("files: read chunk: the connection to the sender was lost: %w", err)
 		case errors.Is(err, io.EOF):
 			return permanent{errors.New("files: the sender ended the stream before sending every requested chunk")}
 		case errors.Is(err, protocols.ErrMalformed) || errors.Is(err, protocols.ErrFrameTooLarge):
@@ -227,6 +244,9 @@ func (p *pump) read(ctx context.Context) error {
 		}
 		buf := p.buffer()[:want.size]
 		if err := p.st.r.ReadChunkData(buf); err != nil {
+			if connLost(p.st, err) {
+				return fmt.Errorf("files: read chunk: the connection to the sender was lost: %w", err)
+			}
 			if errors.Is(err, protocols.ErrMalformed) {
 				return permanent{fmt.Errorf("files: the sender broke off a chunk: %w", err)}
 			}

@@ -2,7 +2,6 @@ package protocols
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -85,9 +84,14 @@ func readBody(r io.Reader, n int) ([]byte, error) {
 }
 
 // readError reports a failed read of what: the end of the stream inside a
-// frame is malformed; other errors come from the stream.
+// frame is malformed; other errors come from the stream. The end is io.EOF
+// or io.ErrUnexpectedEOF itself, as readers return it: yamux reports a
+// stream whose connection ended without a goodbye (the peer's process was
+// killed, its kernel closed the TCP connection) as "stream reset:
+// connection closed: EOF", which wraps io.EOF, and that is the network's
+// failure, not a frame the peer cut short.
 func readError(what string, err error) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		return fmt.Errorf("%w: stream ended inside the %s: %w", ErrMalformed, what, io.ErrUnexpectedEOF)
 	}
 	return fmt.Errorf("protocols: reading the %s: %w", what, err)

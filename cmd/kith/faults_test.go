@@ -317,13 +317,14 @@ func killAt(t *testing.T, p *faultPair, d *daemon, outID string, base, n int64) 
 func senderOutlived(t *testing.T, p *faultPair, src string, w, size int64) bool {
 	t.Helper()
 	inID := p.incoming(t)
-	var state string
-	pollUntil(t, "ben's transfer paused or done", func() bool {
+	tr := pollFor(t, "ben's transfer paused or done", func() (node.TransferInfo, bool) {
 		tr, err := p.bc.Transfer(t.Context(), inID)
-		state = tr.State
-		return err == nil && (state == "paused" || state == "done")
+		if err == nil && tr.State == "failed" {
+			t.Fatalf("ben's transfer failed when ana was killed: %s", tr.Error)
+		}
+		return tr, err == nil && (tr.State == "paused" || tr.State == "done")
 	})
-	if state != "done" {
+	if tr.State != "done" {
 		return false
 	}
 	if partials := invariants.CheckFinals(t, p.tree.Root, invariants.SumTree(t, src)); len(partials) != 0 {
