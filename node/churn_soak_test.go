@@ -62,7 +62,8 @@ const (
 // file intact; every message a stable node sent stored by every stable
 // node (history repairs what churn lost); and, once every node is closed,
 // no goroutine left behind (goleak.VerifyNone). With KITH_SOAK_PROFILE set
-// to a directory it writes heap profiles there (churnProfileEnv); with
+// to a directory it writes heap and goroutine profiles there, from the
+// warm-up on every 5 minutes (churnProfileEnv); with
 // KITH_SOAK_LOG set to a directory, the stable nodes' logs at info level
 // (churnLogEnv).
 func TestSoakChurn(t *testing.T) {
@@ -93,7 +94,13 @@ func TestSoakChurn(t *testing.T) {
 	start := time.Now()
 	end := start.Add(d)
 	prof := os.Getenv(churnProfileEnv)
-	warmProfiled := false
+	if prof != "" {
+		// The default rate (one sample per 512 KiB) leaves a few MiB of
+		// growth in the noise; sample every 16 KiB.
+		defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
+		runtime.MemProfileRate = churnProfileRate
+	}
+	var nextProfile time.Duration = warm
 	tick := time.NewTicker(churnEvery)
 	for time.Now().Before(end) {
 		<-tick.C
@@ -101,16 +108,16 @@ func TestSoakChurn(t *testing.T) {
 		c.checkMembers(time.Since(start))
 		c.replaceOne()
 		c.transferOne()
-		if prof != "" && !warmProfiled && time.Since(start) >= warm {
-			warmProfiled = true
-			writeHeapProfile(t, filepath.Join(prof, "heap-warm.pprof"))
+		if at := time.Since(start); prof != "" && at >= nextProfile {
+			writeProfiles(t, prof, fmt.Sprintf("%02dm", int(nextProfile.Minutes())))
+			nextProfile += churnProfileEvery
 		}
 	}
 	tick.Stop()
 	if prof != "" {
-		writeHeapProfile(t, filepath.Join(prof, "heap-end.pprof"))
-		t.Logf("L9: heap profiles in %s: what grew after the warm-up: go tool pprof -sample_index=inuse_space -base %s -top %s",
-			prof, filepath.Join(prof, "heap-warm.pprof"), filepath.Join(prof, "heap-end.pprof"))
+		writeProfiles(t, prof, "end")
+		t.Logf("L9: heap and goroutine profiles in %s, from the warm-up on every %v; what grew after the warm-up: go tool pprof -sample_index=inuse_space -base %s -top %s",
+			prof, churnProfileEvery, filepath.Join(prof, fmt.Sprintf("heap-%02dm.pprof", int(warm.Minutes()))), filepath.Join(prof, "heap-end.pprof"))
 	}
 	sampler.Stop()
 	c.transfers.Wait()
@@ -124,9 +131,10 @@ func TestSoakChurn(t *testing.T) {
 		goleak.IgnoreTopFunction("github.com/libp2p/go-libp2p/p2p/protocol/identify.(*idService).loop.func1"))
 }
 
-// churnProfileEnv names a directory where TestSoakChurn writes the heap
-// profiles (after a GC) at the end of the warm-up and of the churn, so that
-// a long run shows what grew between them.
+// churnProfileEnv names a directory where TestSoakChurn writes heap
+// profiles (after a GC, sampled every churnProfileRate bytes) and goroutine
+// profiles at the end of the warm-up, every churnProfileEvery after it and
+// at the end of the churn, so that a long run shows what grew and when.
 const churnProfileEnv = "KITH_SOAK_PROFILE"
 
 // churnLogEnv names a directory where TestSoakChurn writes each stable
@@ -134,16 +142,29 @@ const churnProfileEnv = "KITH_SOAK_PROFILE"
 // and refusals are there. Churning nodes stay quiet (hundreds of them).
 const churnLogEnv = "KITH_SOAK_LOG"
 
-func writeHeapProfile(t *testing.T, path string) {
+// churnProfileRate is runtime.MemProfileRate while TestSoakChurn profiles.
+const churnProfileRate = 16 << 10
+
+// churnProfileEvery is how often TestSoakChurn profiles after the warm-up.
+const churnProfileEvery = 5 * time.Minute
+
+// writeProfiles writes heap-<tag>.pprof (after a GC) and
+// goroutine-<tag>.pprof to dir.
+func writeProfiles(t *testing.T, dir, tag string) {
 	runtime.GC()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Errorf("heap profile: %v", err)
-		return
-	}
-	defer f.Close()
-	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
-		t.Errorf("heap profile: %v", err)
+	for _, kind := range []string{"heap", "goroutine"} {
+		f, err := os.Create(filepath.Join(dir, kind+"-"+tag+".pprof"))
+		if err != nil {
+			t.Errorf("%s profile: %v", kind, err)
+			return
+		}
+		err = pprof.Lookup(kind).WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Errorf("%s profile: %v", kind, err)
+		}
 	}
 }
 
