@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"slices"
 	"time"
 
@@ -131,17 +132,21 @@ func (s *RoomService) answerHistory(ctx context.Context, st network.Stream, w *p
 			held[h.Author] = h.Held
 		}
 	}
-	// The oldest above the haves, so that a requester asking again moves
-	// forward; one more than asked tells whether there is more.
+	// The oldest above the haves (none older than since), so that a
+	// requester asking again moves forward, or with latest the newest; one
+	// more than asked tells whether there is more.
 	limit := min(req.Max, historyAnswerMax)
 	ms, err := s.store.RoomMessages(ctx, RoomFilter{Room: j.Name, Above: above, Held: held, Signed: true,
-		Limit: limit + 1, Oldest: true})
+		Limit: limit + 1, Oldest: !req.Latest, ClockAtLeast: int64(min(req.Since, math.MaxInt64))})
 	if err != nil {
 		s.log.Warn("history: read room messages", "room", j.Name, "err", err)
 		historyFail(st, w, protocols.CodeInternal, "could not read the room's messages")
 		return
 	}
 	more := len(ms) > limit
+	if more && req.Latest {
+		ms = ms[len(ms)-limit:] // the newest limit, oldest first
+	}
 	ms = ms[:min(len(ms), limit)]
 	raws := make([][]byte, 0, len(ms))
 	for _, m := range ms {

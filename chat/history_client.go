@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kithnet/kith/protocols"
@@ -48,6 +49,8 @@ const (
 	// sign messages for an open room with fresh keys) cannot keep us asking.
 	// What is left is asked for historyRetryMax later.
 	historySyncRounds = 50
+	// historyOnJoin is RoomConfig.HistoryOnJoin's default.
+	historyOnJoin = 500
 )
 
 // errCutOff: a history server sent too many messages that fail
@@ -69,6 +72,30 @@ type history struct {
 	// when it comes back to the topic after leaving it, and when its
 	// history request shows it holds more than we do.
 	owed map[peer.ID]bool
+
+	// joining: we hold nothing of the room and took nothing of it before;
+	// the next answer is its recent past (joinHistory). floor: the clock
+	// below which we want nothing (0: we want everything), the oldest of
+	// what we took when we joined.
+	joining atomic.Bool
+	floor   atomic.Int64
+}
+
+// beforeJoin says whether the seqs of an author below a message, of whom
+// we hold up to hw, are history we do not want: we hold nothing of the
+// author, and we joined the room taking only its recent past (or are
+// taking it). Those seqs are not a gap.
+func (h *history) beforeJoin(hw uint64) bool {
+	return hw == 0 && (h.joining.Load() || h.floor.Load() > 0)
+}
+
+// wantedGaps leaves out of gaps those we do not want with floor set: each
+// author's seqs before the first we hold (RoomConfig.HistoryOnJoin).
+func wantedGaps(gaps []Gap, floor int64) []Gap {
+	if floor <= 0 {
+		return gaps
+	}
+	return slices.DeleteFunc(gaps, func(g Gap) bool { return g.From == 1 })
 }
 
 func newHistory() *history {
@@ -378,7 +405,7 @@ func (s *RoomService) syncMembers(ctx context.Context, j *joined) syncResult {
 		case err == nil:
 			j.hist.paid(p)
 			gaps, err := s.store.RoomGaps(ctx, j.Name)
-			if err != nil || len(gaps) == 0 {
+			if err != nil || len(wantedGaps(gaps, j.hist.floor.Load())) == 0 {
 				return syncDone
 			}
 			answered = true
@@ -429,23 +456,54 @@ func (s *RoomService) answeredOrRefused(ctx context.Context, j *joined, p peer.I
 // fetchFrom asks p for what we lack, again while it says there is more and
 // a round stored something, for at most historySyncRounds rounds; cut says
 // that it stopped there, stored how many messages it stored.
+//
+// A room new to us (history.joining) is asked for its newest messages
+// first, until we took RoomConfig.HistoryOnJoin of them or the member has
+// no more (joinHistory).
 func (s *RoomService) fetchFrom(ctx context.Context, j *joined, p peer.ID) (stored int, cut bool, err error) {
 	for range historySyncRounds {
 		have, err := s.haves(ctx, j)
 		if err != nil {
 			return stored, false, err
 		}
-		r, err := s.fetch(ctx, j, p, have)
+		joining := j.hist.joining.Load()
+		r, err := s.fetch(ctx, j, p, have, joining, s.cfg.HistoryOnJoin-stored)
 		stored += r.stored
 		if r.stored > 0 || r.bad > 0 {
 			s.log.Info("history received", "room", j.Name, "peer", p,
 				"stored", r.stored, "duplicates", r.got-r.stored-r.bad, "dropped", r.bad)
+		}
+		if joining && err == nil && (!r.more || r.stored == 0 || stored >= s.cfg.HistoryOnJoin) {
+			return stored, false, s.joinHistory(ctx, j, stored, r.more)
 		}
 		if err != nil || !r.more || r.stored == 0 {
 			return stored, false, err
 		}
 	}
 	return stored, true, nil
+}
+
+// joinHistory ends the taking of a new room's recent past, which brought
+// took messages: when the member had older ones (older), what is older
+// than the oldest message we hold is not wanted, then or later (the
+// room's floor, kept in the store); otherwise we hold the room's whole
+// history and want all of it.
+func (s *RoomService) joinHistory(ctx context.Context, j *joined, took int, older bool) error {
+	if older {
+		oldest, err := s.store.RoomMessages(ctx, RoomFilter{Room: j.Name, Limit: 1, Oldest: true})
+		if err != nil {
+			return fmt.Errorf("chat: history: %w", err)
+		}
+		if len(oldest) == 1 && oldest[0].Clock > 0 {
+			if err := s.store.SetRoomFloor(ctx, j.Name, oldest[0].Clock); err != nil {
+				return fmt.Errorf("chat: history: %w", err)
+			}
+			j.hist.floor.Store(oldest[0].Clock)
+		}
+	}
+	j.hist.joining.Store(false)
+	s.log.Info("history: took the room's recent past", "room", j.Name, "messages", took, "older_left", older)
+	return nil
 }
 
 // haves returns, for every author of j we hold messages of, the prefix of
@@ -533,6 +591,11 @@ func (s *RoomService) holdsMore(ctx context.Context, j *joined, have []protocols
 	if err != nil {
 		return false
 	}
+	if f := j.hist.floor.Load(); f > 0 { // what is before our floor we do not want
+		for a, gs := range ours.gaps {
+			ours.gaps[a] = wantedGaps(gs, f)
+		}
+	}
 	for _, h := range have {
 		if h.Through > ours.through(h.Author) {
 			return true
@@ -555,7 +618,10 @@ type fetchResult struct {
 
 // fetch runs one /kith/history/1.0.0 exchange with p: it verifies every
 // message of the answer and stores those that pass.
-func (s *RoomService) fetch(ctx context.Context, j *joined, p peer.ID, have []protocols.HistoryHave) (fetchResult, error) {
+//
+// With latest it asks for the newest messages we lack, at most want of
+// them; otherwise the oldest, none older than the room's floor.
+func (s *RoomService) fetch(ctx context.Context, j *joined, p peer.ID, have []protocols.HistoryHave, latest bool, want int) (fetchResult, error) {
 	var r fetchResult
 	ctx, cancel := context.WithTimeout(ctx, historyExchange)
 	defer cancel()
@@ -575,6 +641,11 @@ func (s *RoomService) fetch(ctx context.Context, j *joined, p peer.ID, have []pr
 	defer closeOnCtx(ctx, st)()
 	st.SetDeadline(time.Now().Add(s.cfg.HistoryFirstFrame))
 	req := &protocols.HistoryRequest{Topic: j.Topic, Have: have, Max: protocols.MaxHistoryMessages}
+	if latest {
+		req.Latest, req.Max = true, min(max(want, 1), protocols.MaxHistoryMessages)
+	} else if f := j.hist.floor.Load(); f > 0 {
+		req.Since = uint64(f)
+	}
 	if err := protocols.NewHistoryWriter(st).Write(protocols.HistoryFrame{Request: req}); err != nil {
 		st.Reset()
 		return r, err
@@ -618,11 +689,15 @@ func (s *RoomService) takeBatch(ctx context.Context, j *joined, raws [][]byte, r
 		return fmt.Errorf("%w: it sent %d messages, more than the %d asked for", errCutOff, r.got, protocols.MaxHistoryMessages)
 	}
 	ms := make([]RoomMessage, 0, len(raws))
+	floor := j.hist.floor.Load()
 	for _, raw := range raws {
 		m, err := verifyHistory(j, raw, s.now())
 		if errors.Is(err, protocols.ErrRoomClockAhead) {
 			s.log.Debug("history message dropped", "room", j.Name, "err", err)
 			continue // not the server's fault: see errHistoryMessage
+		}
+		if err == nil && m.Clock < floor {
+			continue // older than we want: a server that reads no since sends it
 		}
 		if err != nil {
 			r.bad++
@@ -666,7 +741,7 @@ func (s *RoomService) takeBatch(ctx context.Context, j *joined, raws [][]byte, r
 		// Unreported, the hole showed nowhere, since later messages then
 		// arrive right after the new high-water mark (TestSoakRoomOverload,
 		// build tag soak).
-		if m.Seq > hw[m.Author]+1 {
+		if m.Seq > hw[m.Author]+1 && !j.hist.beforeJoin(hw[m.Author]) {
 			s.notify(RoomEvent{Room: j.Name, Gap: &Gap{Author: m.Author, From: hw[m.Author] + 1, To: m.Seq - 1}})
 			wake(j.hist.gap)
 		}

@@ -34,7 +34,7 @@ func TestHistoryHavesAndHoldsMore(t *testing.T) {
 		hw:   map[peer.ID]uint64{a: 10, b: 4, c: 9},
 		gaps: []Gap{{Author: a, From: 3, To: 4}, {Author: a, From: 7, To: 7}, {Author: c, From: 1, To: 2}},
 	}}
-	j := &joined{Room: Room{Name: "lobby"}}
+	j := &joined{Room: Room{Name: "lobby"}, hist: newHistory()}
 	got, err := s.haves(t.Context(), j)
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +63,24 @@ func TestHistoryHavesAndHoldsMore(t *testing.T) {
 			t.Errorf("%s: holdsMore %v, want %v", tc.name, got, tc.more)
 		}
 	}
+	// We joined taking the room's recent past (a floor): what is before
+	// each author's first message we hold is not wanted, so a requester
+	// that holds it holds nothing more for us; an interior gap still is.
+	held := protocols.HistoryHave{Author: c, Through: 9}
+	if !s.holdsMore(t.Context(), j, []protocols.HistoryHave{held}) {
+		t.Error("c's prefix, without a floor: holdsMore false, want true")
+	}
+	j.hist.floor.Store(1)
+	if s.holdsMore(t.Context(), j, []protocols.HistoryHave{held}) {
+		t.Error("c's prefix, below our floor: holdsMore true, want false")
+	}
+	if !s.holdsMore(t.Context(), j, []protocols.HistoryHave{{Author: a, Through: 3}}) {
+		t.Error("a's interior gap, with a floor: holdsMore false, want true")
+	}
+	// The haves still say exactly what we hold.
+	if got, err := s.haves(t.Context(), j); err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("haves with a floor %+v (%v), want %+v", got, err, want)
+	}
 }
 
 // Held ranges stop at MaxHistoryHeld in a request: every author's first
@@ -78,7 +96,7 @@ func TestHistoryHavesHeldBudget(t *testing.T) {
 		}
 	}
 	s := &RoomService{store: holdingStore{hw: hw, gaps: gaps}}
-	got, err := s.haves(t.Context(), &joined{Room: Room{Name: "lobby"}})
+	got, err := s.haves(t.Context(), &joined{Room: Room{Name: "lobby"}, hist: newHistory()})
 	if err != nil {
 		t.Fatal(err)
 	}

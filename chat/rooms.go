@@ -40,6 +40,12 @@ type RoomConfig struct {
 	// HistoryRetryMax caps the back-off between history rounds that no
 	// member answered (1 minute); it doubles from 1 s. Tests shorten it.
 	HistoryRetryMax time.Duration
+	// HistoryOnJoin is how many of a room's newest messages a member takes
+	// when it joins the room (500): what was said before them is not
+	// fetched, then or later, and holes before them are not gaps. A member
+	// that held the room's messages before keeps asking for everything it
+	// lacks.
+	HistoryOnJoin int
 }
 
 // RateSlack is the delivery jitter a member's per-author bucket allows for
@@ -73,6 +79,9 @@ func (c RoomConfig) withDefaults() RoomConfig {
 	}
 	if c.HistoryRetryMax <= 0 {
 		c.HistoryRetryMax = historyRetryMax
+	}
+	if c.HistoryOnJoin <= 0 {
+		c.HistoryOnJoin = historyOnJoin
 	}
 	return c
 }
@@ -278,9 +287,18 @@ func (s *RoomService) Messages(ctx context.Context, room string, f RoomFilter) (
 	return s.store.RoomMessages(ctx, f)
 }
 
-// Gaps returns the ranges of seqs missing in a room, by author.
+// Gaps returns the ranges of seqs missing in a room, by author: not those
+// before what we took when we joined it (RoomConfig.HistoryOnJoin).
 func (s *RoomService) Gaps(ctx context.Context, room string) ([]Gap, error) {
-	return s.store.RoomGaps(ctx, room)
+	gaps, err := s.store.RoomGaps(ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	floor, err := s.store.RoomFloor(ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	return wantedGaps(gaps, floor), nil
 }
 
 // Topic returns the pubsub topic of a room we are in (for peers lists and

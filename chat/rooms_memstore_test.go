@@ -19,6 +19,7 @@ type memRoomStore struct {
 	msgs  []chat.RoomMessage
 	held  map[roomKey]map[uint64]int // seqs held per (room, author): their index in msgs
 	hw    map[roomKey]uint64         // the highest seq held per (room, author)
+	floor map[string]int64
 }
 
 type roomKey struct {
@@ -106,7 +107,7 @@ func (s *memRoomStore) RoomMessages(_ context.Context, f chat.RoomFilter) ([]cha
 	var out []chat.RoomMessage
 	for _, m := range s.msgs {
 		if m.Room != f.Room || !m.ReceivedAt.After(f.After) || (f.Signed && len(m.Raw) == 0) ||
-			(f.ClockAtMost > 0 && m.Clock > f.ClockAtMost) {
+			(f.ClockAtMost > 0 && m.Clock > f.ClockAtMost) || (f.ClockAtLeast > 0 && m.Clock < f.ClockAtLeast) {
 			continue
 		}
 		if !(protocols.HistoryHave{Through: f.Above[m.Author], Held: f.Held[m.Author]}).Lacks(m.Seq) {
@@ -123,6 +124,25 @@ func (s *memRoomStore) RoomMessages(_ context.Context, f chat.RoomFilter) ([]cha
 		}
 	}
 	return out, nil
+}
+
+func (s *memRoomStore) RoomFloor(_ context.Context, room string) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.floor[room], nil
+}
+
+func (s *memRoomStore) SetRoomFloor(_ context.Context, room string, clock int64) error {
+	if clock < 1 {
+		return fmt.Errorf("floor %d", clock)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.floor == nil {
+		s.floor = map[string]int64{}
+	}
+	s.floor[room] = clock
+	return nil
 }
 
 func (s *memRoomStore) SetRoomMessageSigned(_ context.Context, room string, a peer.ID, seq uint64, id string, raw []byte) error {

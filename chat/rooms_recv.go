@@ -22,6 +22,18 @@ func (s *RoomService) subscribe(r Room) error {
 		held:   newHeldBelow(),
 		self:   rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.Burst),
 		limits: &limiters{rate: rate.Limit(s.cfg.Rate), burst: s.cfg.receiveBurst(), m: map[peer.ID]*rate.Limiter{}}}
+	// A room we hold nothing of, and took nothing of before, is new to us:
+	// the history client takes its recent past only (joinHistory).
+	floor, err := s.store.RoomFloor(s.ctx, r.Name)
+	if err != nil {
+		return fmt.Errorf("chat: join room %q: %w", r.Name, err)
+	}
+	hw, err := s.store.HighWaters(s.ctx, r.Name)
+	if err != nil {
+		return fmt.Errorf("chat: join room %q: %w", r.Name, err)
+	}
+	j.hist.floor.Store(floor)
+	j.hist.joining.Store(floor == 0 && len(hw) == 0)
 	if err := s.ps.RegisterTopicValidator(r.Topic, s.validator(j), pubsub.WithValidatorInline(true)); err != nil {
 		return fmt.Errorf("chat: room %q validator: %w", r.Name, err)
 	}
@@ -166,7 +178,7 @@ func (s *RoomService) receive(ctx context.Context, j *joined, msg *pubsub.Messag
 	if err != nil || !added {
 		return err
 	}
-	if m.Seq > hw+1 {
+	if m.Seq > hw+1 && !j.hist.beforeJoin(hw) {
 		s.notify(RoomEvent{Room: j.Name, Gap: &Gap{Author: author, From: hw + 1, To: m.Seq - 1}})
 		s.wantRepair(j, msg.ReceivedFrom)
 	}

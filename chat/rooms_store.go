@@ -74,6 +74,9 @@ type RoomFilter struct {
 	// ClockAtMost, when above 0, keeps only messages whose Clock is at
 	// most it (what Send follows: protocols.NextRoomClock).
 	ClockAtMost int64
+	// ClockAtLeast, when above 0, keeps only messages whose Clock is at
+	// least it (a history request's since).
+	ClockAtLeast int64
 	// Limit keeps the last Limit messages in room order (0: no limit), or
 	// with Oldest the first Limit; they are returned oldest first either
 	// way.
@@ -145,4 +148,11 @@ type RoomStore interface {
 	// RoomGaps returns, for every author of room, the seqs from 1 to its
 	// high-water mark that are not stored, as ranges by author and From.
 	RoomGaps(ctx context.Context, room string) ([]Gap, error)
+	// RoomFloor returns the clock below which room's history is not wanted
+	// (SetRoomFloor), 0 for none.
+	RoomFloor(ctx context.Context, room string) (int64, error)
+	// SetRoomFloor records that room's history below clock is not wanted:
+	// we joined it when it had spoken for a while, and took only its
+	// recent past. It outlives the room, as its messages do.
+	SetRoomFloor(ctx context.Context, room string, clock int64) error
 }

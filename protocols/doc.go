@@ -918,6 +918,8 @@
 //	  string topic                 = 2;  // the room's topic
 //	  repeated HistoryHave have    = 3;  // 0 to 1024, one per author at most
 //	  uint32 max_messages          = 4;  // 1 to 2000
+//	  uint64 since                 = 5;  // 0, or the oldest clock wanted
+//	  bool   latest                = 6;  // the newest lacked, not the oldest
 //	}
 //	message HistoryHave  {
 //	  bytes author               = 1;
@@ -957,6 +959,17 @@
 //     version stays 1.
 //   - max_messages is 1 to MaxHistoryMessages (2000): 0 is MALFORMED, more
 //     is TOO_LARGE.
+//   - since, when not 0, says the requester wants no message whose clock
+//     (section "Rooms", Order and clocks) is below it; latest asks for the
+//     newest messages it lacks rather than the oldest. Any value of either
+//     is valid. A member that joins a room takes its recent past only
+//     (kith: the newest 500 messages, asked with latest), and from then on
+//     asks with since set to the clock of the oldest of them, so that what
+//     was said before it joined is never fetched, and holes before it are
+//     not gaps. Both came after the first servers: one that reads neither
+//     ignores fields 5 and 6 and answers as for a request without them
+//     (the oldest it holds that the requester lacks); a requester drops
+//     what is below its since. The version stays 1.
 //   - A batch carries at least one message; each is 1 to
 //     MaxHistoryRawMessage (24576) bytes: MaxRoomPayload and 4096 bytes for
 //     the envelope (from, seqno, topic, signature, and a key for the
@@ -970,10 +983,11 @@
 //  2. The server answers with an Error and closes, or with zero or more
 //     HistoryBatch frames and then one HistoryEnd, and closes. The batches
 //     hold, in room order (RoomOrder in package chat: by clock, author,
-//     seq), the first messages it holds on topic that the requester lacks:
-//     whose seq is above the requester's through for their author and in
-//     none of its held ranges, and every message of an author the request
-//     does not list: max_messages of them, or fewer when the
+//     seq), the first messages it holds on topic that the requester lacks
+//     (the last ones, with latest): whose seq is above the requester's
+//     through for their author and in none of its held ranges, and every
+//     message of an author the request does not list, whose clock is at
+//     least since: max_messages of them, or fewer when the
 //     server caps its answers (kith: 128, which it holds in memory at
 //     once). HistoryEnd.more says it stopped at that count with more to
 //     send; the requester asks again with its new haves, and stops when

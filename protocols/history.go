@@ -88,6 +88,14 @@ type HistoryRequest struct {
 	// Max is the most messages the server sends in answer: 1 to
 	// MaxHistoryMessages.
 	Max int
+	// Since, when not 0, asks only for messages whose clock is at least
+	// Since: the requester wants nothing older (a member that joined a
+	// busy room took its newest messages only).
+	Since uint64
+	// Latest asks for the newest messages the requester lacks rather than
+	// the oldest (still sent in room order): a member that joins a room
+	// takes its recent past, not all of it.
+	Latest bool
 }
 
 // HistoryBatch carries signed pubsub messages (the protobuf encoding of a

@@ -123,7 +123,7 @@ func decodeHistoryRequest(pr *roompb.HistoryRequest) (*HistoryRequest, error) {
 			ErrFrameTooLarge, len(pr.GetHave()), MaxHistoryAuthors)
 	}
 	r := &HistoryRequest{Topic: pr.GetTopic(), Have: make([]HistoryHave, 0, len(pr.GetHave())),
-		Max: int(pr.GetMaxMessages())}
+		Max: int(pr.GetMaxMessages()), Since: pr.GetSince(), Latest: pr.GetLatest()}
 	held := 0
 	for i, h := range pr.GetHave() {
 		if err := checkWireTypes(h.ProtoReflect()); err != nil {
@@ -237,7 +237,7 @@ func (f HistoryFrame) toPB() (*roompb.HistoryFrame, error) {
 			return nil, err
 		}
 		pr := &roompb.HistoryRequest{Version: HistoryVersion, Topic: f.Request.Topic,
-			MaxMessages: uint32(f.Request.Max)}
+			MaxMessages: uint32(f.Request.Max), Since: f.Request.Since, Latest: f.Request.Latest}
 		for _, h := range f.Request.Have {
 			ph := &roompb.HistoryHave{Author: []byte(h.Author), Through: h.Through}
 			for _, r := range h.Held {

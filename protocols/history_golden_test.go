@@ -28,6 +28,9 @@ func goldenHistoryFrames(tb testing.TB) []goldenHistory {
 		{"request-held", HistoryFrame{Request: &HistoryRequest{Topic: "/kith/room/1/open/lobby",
 			Have: []HistoryHave{{Author: testPeer(tb, 1), Through: 7, Held: []HistoryRange{{From: 9, To: 12}, {From: 20, To: 20}}},
 				{Author: testPeer(tb, 2), Through: 0, Held: []HistoryRange{{From: 2, To: 5}}}}, Max: 128}}},
+		{"request-latest", HistoryFrame{Request: &HistoryRequest{Topic: "/kith/room/1/open/lobby",
+			Have: []HistoryHave{{Author: testPeer(tb, 1), Through: 0, Held: []HistoryRange{{From: 40, To: 45}}}},
+			Max:  128, Since: 1_795_000_000_000, Latest: true}}},
 		{"request-private", HistoryFrame{Request: &HistoryRequest{
 			Topic: RoomTopicPrefix + strings.Repeat("0f", 32), Max: 1}}},
 		{"batch", HistoryFrame{Batch: &HistoryBatch{Messages: [][]byte{[]byte("first"), {0x0a, 0x00}}}}},
@@ -58,6 +61,12 @@ func historyFrameJSON(tb testing.TB, f HistoryFrame) []byte {
 		}
 		j = map[string]any{"kind": "request", "version": HistoryVersion, "topic": f.Request.Topic,
 			"have": have, "max_messages": f.Request.Max}
+		if f.Request.Since != 0 {
+			j["since"] = f.Request.Since
+		}
+		if f.Request.Latest {
+			j["latest"] = true
+		}
 	case f.Batch != nil:
 		var msgs []string
 		for _, m := range f.Batch.Messages {

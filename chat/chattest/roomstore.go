@@ -37,6 +37,7 @@ func RoomStoreSuite(t *testing.T, open func(t *testing.T) chat.RoomStore) {
 		{"Unpublished", testUnpublished},
 		{"HighWater", testHighWater},
 		{"RoomGaps", testRoomGaps},
+		{"Floor", testFloor},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, open(t)) })
 	}
@@ -304,6 +305,14 @@ func testOrderByClock(t *testing.T, s chat.RoomStore) {
 	}
 	wantTexts(t, "ClockAtMost", list(t, s, chat.RoomFilter{Room: "lobby", ClockAtMost: reply.Clock}),
 		before.Text, fast.Text, reply.Text)
+	// ClockAtLeast keeps what a history request's since asks for, alone,
+	// with Limit (the newest, for latest) and with Above.
+	wantTexts(t, "ClockAtLeast", list(t, s, chat.RoomFilter{Room: "lobby", ClockAtLeast: fast.Clock}),
+		fast.Text, reply.Text, after.Text)
+	wantTexts(t, "ClockAtLeast, Limit 1 Oldest", list(t, s, chat.RoomFilter{Room: "lobby", ClockAtLeast: fast.Clock, Limit: 1, Oldest: true}),
+		fast.Text)
+	wantTexts(t, "ClockAtLeast with Above", list(t, s, chat.RoomFilter{Room: "lobby", ClockAtLeast: fast.Clock + 1,
+		Above: map[peer.ID]uint64{after.Author: after.Seq}}), reply.Text)
 	// The largest clock a message may carry is kept exactly.
 	top := rm("other", as[0], 1, 5, "at the maximum")
 	top.Clock = protocols.MaxRoomClock
@@ -472,5 +481,37 @@ func testRoomGaps(t *testing.T, s chat.RoomStore) {
 	}
 	if gaps, err := s.RoomGaps(ctx, "nowhere"); err != nil || len(gaps) != 0 {
 		t.Errorf("RoomGaps(nowhere) = %+v, %v; want none", gaps, err)
+	}
+}
+
+// testFloor: a room's floor is 0 until set, is kept per room, outlives the
+// room, and a floor below 1 is refused.
+func testFloor(t *testing.T, s chat.RoomStore) {
+	ctx := t.Context()
+	if f, err := s.RoomFloor(ctx, "lobby"); err != nil || f != 0 {
+		t.Fatalf("floor before any is set: %d, %v; want 0", f, err)
+	}
+	if err := s.SetRoomFloor(ctx, "lobby", 0); err == nil {
+		t.Error("a floor of 0 was accepted")
+	}
+	for _, c := range []int64{1_795_000_000_000, 1_795_000_000_500} {
+		if err := s.SetRoomFloor(ctx, "lobby", c); err != nil {
+			t.Fatal(err)
+		}
+		if f, err := s.RoomFloor(ctx, "lobby"); err != nil || f != c {
+			t.Fatalf("floor %d, %v; want %d", f, err, c)
+		}
+	}
+	if f, err := s.RoomFloor(ctx, "other"); err != nil || f != 0 {
+		t.Errorf("another room's floor: %d, %v; want 0", f, err)
+	}
+	if err := s.SaveRoom(ctx, chat.Room{Name: "lobby", Topic: protocols.OpenRoomTopicPrefix + "lobby", JoinedAt: base}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRoom(ctx, "lobby"); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := s.RoomFloor(ctx, "lobby"); err != nil || f != 1_795_000_000_500 {
+		t.Errorf("floor after the room was left: %d, %v; want it kept", f, err)
 	}
 }

@@ -39,6 +39,28 @@ func (s *Store) SaveRoom(ctx context.Context, r chat.Room) error {
 	return wrapErr(err, "store: save room %q: %w", r.Name)
 }
 
+// RoomFloor returns the clock below which room's history is not wanted, 0
+// for none.
+func (s *Store) RoomFloor(ctx context.Context, room string) (int64, error) {
+	var clock int64
+	err := s.r.QueryRowContext(ctx, `SELECT clock FROM room_floors WHERE room = ?`, room).Scan(&clock)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return clock, wrapErr(err, "store: floor of %q: %w", room)
+}
+
+// SetRoomFloor records that room's history below clock (at least 1) is not
+// wanted.
+func (s *Store) SetRoomFloor(ctx context.Context, room string, clock int64) error {
+	if clock < 1 {
+		return fmt.Errorf("store: floor of %q: clock %d; it must be at least 1", room, clock)
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO room_floors (room, clock) VALUES (?, ?)
+		ON CONFLICT (room) DO UPDATE SET clock = excluded.clock`, room, clock)
+	return wrapErr(err, "store: set the floor of %q: %w", room)
+}
+
 // DeleteRoom forgets a room, keeping its messages. Deleting a room that is
 // not stored is not an error.
 func (s *Store) DeleteRoom(ctx context.Context, name string) error {
@@ -250,6 +272,10 @@ func (s *Store) RoomMessages(ctx context.Context, f chat.RoomFilter) ([]chat.Roo
 	if f.ClockAtMost > 0 {
 		where = append(where, `clock <= ?`)
 		args = append(args, f.ClockAtMost)
+	}
+	if f.ClockAtLeast > 0 {
+		where = append(where, `clock >= ?`)
+		args = append(args, f.ClockAtLeast)
 	}
 	if len(f.Above) > 0 || len(f.Held) > 0 {
 		return s.roomMessagesLacked(ctx, f, where, args)

@@ -223,6 +223,8 @@ type HistoryRequest struct {
 	Topic         string                 `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`                                 // a room topic, /kith/room/1/...
 	Have          []*HistoryHave         `protobuf:"bytes,3,rep,name=have,proto3" json:"have,omitempty"`                                   // 0 to 1024, one per author at most
 	MaxMessages   uint32                 `protobuf:"varint,4,opt,name=max_messages,json=maxMessages,proto3" json:"max_messages,omitempty"` // 1 to 2000
+	Since         uint64                 `protobuf:"varint,5,opt,name=since,proto3" json:"since,omitempty"`                                // 0, or: only messages whose clock is at least this
+	Latest        bool                   `protobuf:"varint,6,opt,name=latest,proto3" json:"latest,omitempty"`                              // the newest messages lacked rather than the oldest
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -283,6 +285,20 @@ func (x *HistoryRequest) GetMaxMessages() uint32 {
 		return x.MaxMessages
 	}
 	return 0
+}
+
+func (x *HistoryRequest) GetSince() uint64 {
+	if x != nil {
+		return x.Since
+	}
+	return 0
+}
+
+func (x *HistoryRequest) GetLatest() bool {
+	if x != nil {
+		return x.Latest
+	}
+	return false
 }
 
 // HistoryHave says that the requester holds seqs 1 to through of author,
@@ -554,12 +570,14 @@ const file_history_proto_rawDesc = "" +
 	"\x05batch\x18\x02 \x01(\v2\x1d.kith.history.v1.HistoryBatchH\x00R\x05batch\x12/\n" +
 	"\x03end\x18\x03 \x01(\v2\x1b.kith.history.v1.HistoryEndH\x00R\x03end\x125\n" +
 	"\x05error\x18\x04 \x01(\v2\x1d.kith.history.v1.HistoryErrorH\x00R\x05errorB\x06\n" +
-	"\x04part\"\x95\x01\n" +
+	"\x04part\"\xc3\x01\n" +
 	"\x0eHistoryRequest\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x120\n" +
 	"\x04have\x18\x03 \x03(\v2\x1c.kith.history.v1.HistoryHaveR\x04have\x12!\n" +
-	"\fmax_messages\x18\x04 \x01(\rR\vmaxMessages\"r\n" +
+	"\fmax_messages\x18\x04 \x01(\rR\vmaxMessages\x12\x14\n" +
+	"\x05since\x18\x05 \x01(\x04R\x05since\x12\x16\n" +
+	"\x06latest\x18\x06 \x01(\bR\x06latest\"r\n" +
 	"\vHistoryHave\x12\x16\n" +
 	"\x06author\x18\x01 \x01(\fR\x06author\x12\x18\n" +
 	"\athrough\x18\x02 \x01(\x04R\athrough\x121\n" +
