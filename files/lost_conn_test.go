@@ -21,6 +21,8 @@ type cutProxy struct {
 	mu     sync.Mutex
 	pairs  [][2]*net.TCPConn // accepted (towards the dialler), dialled (towards the target)
 	wg     sync.WaitGroup
+	gate   sync.RWMutex  // held by freeze: nothing is forwarded
+	held   chan struct{} // a signal when bytes arrive while frozen
 }
 
 func startCutProxy(t *testing.T, target ma.Multiaddr) *cutProxy {
@@ -33,7 +35,7 @@ func startCutProxy(t *testing.T, target ma.Multiaddr) *cutProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &cutProxy{ln: ln, target: addr.String()}
+	p := &cutProxy{ln: ln, target: addr.String(), held: make(chan struct{}, 1)}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(func() { p.cut(); p.wg.Wait() })
@@ -74,10 +76,36 @@ func (p *cutProxy) accept() {
 // that closing it sends no reset) and closes it.
 func (p *cutProxy) pipe(dst, src *net.TCPConn) {
 	defer p.wg.Done()
-	io.Copy(dst, src)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if !p.gate.TryRLock() {
+				select {
+				case p.held <- struct{}{}:
+				default:
+				}
+				p.gate.RLock()
+			}
+			_, werr := dst.Write(buf[:n])
+			p.gate.RUnlock()
+			if werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	io.Copy(io.Discard, src)
 	src.Close()
 }
+
+// freeze stops forwarding, leaving the connections open: a silent path,
+// as a blackhole makes it, until thaw.
+func (p *cutProxy) freeze() { p.gate.Lock() }
+
+func (p *cutProxy) thaw() { p.gate.Unlock() }
 
 // cut refuses new connections and ends the forwarded ones as a killed
 // process's kernel would end them: the target's side gets a FIN (no

@@ -36,6 +36,10 @@ func openPinger(ctx context.Context, c network.Conn) (pinger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("files: open a ping stream: %w", err)
 	}
+	// The negotiation waits for the peer's answer, which a silent
+	// connection never brings: ctx ends it, not only the deadline (a
+	// transfer's end waits for this, TestOpenPingerEndsWithContext).
+	defer context.AfterFunc(ctx, func() { st.Reset() })()
 	st.SetDeadline(time.Now().Add(yieldPingWait))
 	if err := msmux.SelectProtoOrFail(ping.ID, st); err != nil {
 		st.Reset()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // The window's rules, one answer at a time.
@@ -446,4 +447,49 @@ func (w *window) writtenNow() int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.written
+}
+
+// A transfer's end stops the measuring of its connection and waits for it;
+// a ping stream being negotiated over a silent connection (a blackhole)
+// waited for the peer's answer until its 20 s deadline, ignoring the
+// context, and the sender's serving goroutine with it (natlab
+// TestF5BlackholeMidTransfer/quic, in CI: "a goroutine of the transfer is
+// left"). Cancelling the context now ends the negotiation.
+func TestOpenPingerEndsWithContext(t *testing.T) {
+	a, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	proxy := startCutProxy(t, b.Addrs()[0])
+	if err := a.Connect(t.Context(), peer.AddrInfo{ID: b.ID(), Addrs: []ma.Multiaddr{proxy.addr(t)}}); err != nil {
+		t.Fatal(err)
+	}
+	conn := a.Network().ConnsToPeer(b.ID())[0]
+	proxy.freeze()
+	defer proxy.thaw()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		p, err := openPinger(ctx, conn)
+		if err == nil {
+			p.close()
+		}
+		done <- err
+	}()
+	<-proxy.held // the stream's first bytes are held: it waits for the answer
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("openPinger over a silent connection succeeded")
+		}
+	case <-time.After(yieldPingWait / 2):
+		t.Fatalf("openPinger over a silent connection did not return %v after its context ended", yieldPingWait/2)
+	}
 }
