@@ -3,8 +3,6 @@ package files
 import (
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 
@@ -145,13 +143,7 @@ func TestSenderConnectionLostPausesThenResumes(t *testing.T) {
 	invariants.CheckFinals(t, dir, sums) // N2
 
 	know(a, b)
-	b.waitState(t, in.ID, StateDone)
-	a.waitState(t, out.ID, StateDone)
-	if got, _ := os.ReadFile(filepath.Join(dir, "big.bin")); string(got) != string(want) {
-		t.Fatal("received bytes differ")
-	}
-	invariants.SameFile(t, src, filepath.Join(dir, "big.bin")) // N1
-	invariants.CheckFinals(t, dir, sums)                       // N2
+	waitBigDone(t, a, b, out, in, src, dir, want, sums)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, e := range b.events {

@@ -39,6 +39,20 @@ func startBig(t *testing.T, a, b *tnode) (src string, want []byte, out, in Trans
 	return src, want, out, in, dir
 }
 
+// waitBigDone waits until startBig's transfer is done on both sides, then
+// checks that dir holds the file whole (N1) and nothing else under a final
+// name (N2).
+func waitBigDone(t *testing.T, a, b *tnode, out, in Transfer, src, dir string, want []byte, sums map[string]invariants.Sum) {
+	t.Helper()
+	b.waitState(t, in.ID, StateDone)
+	a.waitState(t, out.ID, StateDone)
+	if got, _ := os.ReadFile(filepath.Join(dir, "big.bin")); string(got) != string(want) {
+		t.Fatal("received bytes differ")
+	}
+	invariants.SameFile(t, src, filepath.Join(dir, "big.bin")) // N1
+	invariants.CheckFinals(t, dir, sums)                       // N2
+}
+
 // verifiedStored is how many bytes the receiver's journal holds verified.
 func verifiedStored(t *testing.T, n *tnode, id TransferID) int64 {
 	tr, err := n.store.Transfer(t.Context(), id)
@@ -66,13 +80,7 @@ func TestResumeAfterSenderRestart(t *testing.T) {
 
 	a.start(t)
 	know(a, b)
-	b.waitState(t, in.ID, StateDone)
-	a.waitState(t, out.ID, StateDone)
-	if got, _ := os.ReadFile(filepath.Join(dir, "big.bin")); string(got) != string(want) {
-		t.Fatal("received bytes differ")
-	}
-	invariants.SameFile(t, src, filepath.Join(dir, "big.bin")) // N1
-	invariants.CheckFinals(t, dir, sums)                       // N2
+	waitBigDone(t, a, b, out, in, src, dir, want, sums)
 	if sent := a.svc.sent.Load(); sent != int64(len(want))-have {
 		t.Errorf("after the restart the sender sent %d bytes; %d were missing", sent, int64(len(want))-have)
 	}
@@ -94,13 +102,7 @@ func TestResumeAfterReceiverRestart(t *testing.T) {
 
 	b.start(t)
 	know(a, b)
-	b.waitState(t, in.ID, StateDone)
-	a.waitState(t, out.ID, StateDone)
-	if got, _ := os.ReadFile(filepath.Join(dir, "big.bin")); string(got) != string(want) {
-		t.Fatal("received bytes differ")
-	}
-	invariants.SameFile(t, src, filepath.Join(dir, "big.bin")) // N1
-	invariants.CheckFinals(t, dir, sums)                       // N2
+	waitBigDone(t, a, b, out, in, src, dir, want, sums)
 	// Chunks verified but not yet journaled when b stopped are fetched
 	// again; nothing the journal holds is.
 	if resent := a.svc.sent.Load() - before; resent > int64(len(want))-have {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -402,16 +403,7 @@ func (p *endingPinger) close()      { p.answers <- io.EOF }
 
 // connPinger speaks libp2p's ping protocol on the given connection.
 func TestConnPinger(t *testing.T) {
-	a, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := loopbackHost(t), loopbackHost(t)
 	if err := a.Connect(t.Context(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
@@ -456,16 +448,7 @@ func (w *window) writtenNow() int64 {
 // TestF5BlackholeMidTransfer/quic, in CI: "a goroutine of the transfer is
 // left"). Cancelling the context now ends the negotiation.
 func TestOpenPingerEndsWithContext(t *testing.T) {
-	a, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := loopbackHost(t), loopbackHost(t)
 	proxy := startCutProxy(t, b.Addrs()[0])
 	if err := a.Connect(t.Context(), peer.AddrInfo{ID: b.ID(), Addrs: []ma.Multiaddr{proxy.addr(t)}}); err != nil {
 		t.Fatal(err)
@@ -492,4 +475,16 @@ func TestOpenPingerEndsWithContext(t *testing.T) {
 	case <-time.After(yieldPingWait / 2):
 		t.Fatalf("openPinger over a silent connection did not return %v after its context ended", yieldPingWait/2)
 	}
+}
+
+// loopbackHost is a host listening on loopback TCP, closed when the test
+// ends.
+func loopbackHost(t *testing.T) host.Host {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
 }
