@@ -284,13 +284,21 @@ func (s *RoomService) lookup(ctx context.Context, room, ns string, log *slog.Log
 // errNoAddrs: a found member of whom no address is known is not dialled.
 var errNoAddrs = errors.New("chat: no address known")
 
-// dial connects to p for at most RendezvousDialTimeout, keeping its
-// addresses for RendezvousAddrTTL.
+// dial connects to p at the addresses the lookup or the peerstore gave,
+// for at most RendezvousDialTimeout, keeping them for RendezvousAddrTTL.
+// It dials the network directly, not through the host's Connect: a routed
+// host (kith's node gives one) asks its routing for the peer when the dial
+// fails, and a member found at dead addresses has most often left, so
+// every lookup walked the DHT for each member that had left in the last
+// minutes, and those walks dialled other departed peers (TestSoakChurn's
+// profiles, build tag soak). A member alive at new addresses is found with
+// them by a later lookup, or dials us.
 func (s *RoomService) dial(ctx context.Context, p peer.AddrInfo) error {
 	ctx, cancel := context.WithTimeout(ctx, RendezvousDialTimeout)
 	defer cancel()
 	s.h.Peerstore().AddAddrs(p.ID, p.Addrs, RendezvousAddrTTL)
-	return s.h.Connect(ctx, p)
+	_, err := s.h.Network().DialPeer(ctx, p.ID)
+	return err
 }
 
 // watchEmpty signals emptied whenever a peer leaves topic and none is

@@ -95,3 +95,29 @@ func (r *countingRouting) FindPeer(_ context.Context, p peer.ID) (peer.AddrInfo,
 	}
 	return r.info, nil
 }
+
+// A member found at addresses where nobody listens any more (it left, and
+// a DHT server still had its addresses) is dialled there only: the dial
+// fails, and the routing of the host (a routed host, as kith's node gives
+// it) is not asked to find it. Through the host's Connect, every failed
+// dial walked the DHT for a member that had left, at every lookup.
+func TestRoomRendezvousDialsFoundAddressesOnly(t *testing.T) {
+	nothingLost(t)
+	a, gone := newHost(t, nil), newHost(t, nil)
+	left := peer.AddrInfo{ID: gone.ID(), Addrs: gone.Addrs()}
+	gone.Close()
+	rt := &countingRouting{}
+	d := &fixedDiscovery{}
+	d.set(left)
+	n := newRdvNode(t, routedhost.Wrap(a, rt), d, newMemRoomStore(), fastRendezvous)
+	n.join(t, "lobby", nil)
+	waitFor(t, "two failed dials of the member that left", func() bool {
+		evs, _ := n.log.all()
+		return len(slices.DeleteFunc(evs, func(e chat.RendezvousEvent) bool {
+			return e.Kind != chat.RendezvousDialled || e.Peer != left.ID || e.Err == nil
+		})) >= 2
+	})
+	if c := rt.finds.Load(); c != 0 {
+		t.Errorf("the routing was asked %d times for a member whose dial failed", c)
+	}
+}
