@@ -963,10 +963,12 @@
 //     (section "Rooms", Order and clocks) is below it; latest asks for the
 //     newest messages it lacks rather than the oldest. Any value of either
 //     is valid. A member that joins a room takes its recent past only
-//     (kith: the newest 500 messages, asked with latest), and from then on
-//     asks with since set to the clock of the oldest of them, so that what
-//     was said before it joined is never fetched, and holes before it are
-//     not gaps. Both came after the first servers: one that reads neither
+//     (kith: asked with latest, round after round, until it took 500
+//     messages or more is false). When the server had older ones, it asks
+//     from then on with since set to the clock of the oldest message it
+//     holds, so that what was said before it joined is never fetched, and
+//     holes before it are not gaps; otherwise it holds the room's whole
+//     history and sets no since. Both came after the first servers: one that reads neither
 //     ignores fields 5 and 6 and answers as for a request without them
 //     (the oldest it holds that the requester lacks); a requester drops
 //     what is below its since. The version stays 1.
@@ -984,10 +986,11 @@
 //     HistoryBatch frames and then one HistoryEnd, and closes. The batches
 //     hold, in room order (RoomOrder in package chat: by clock, author,
 //     seq), the first messages it holds on topic that the requester lacks
-//     (the last ones, with latest): whose seq is above the requester's
-//     through for their author and in none of its held ranges, and every
-//     message of an author the request does not list, whose clock is at
-//     least since: max_messages of them, or fewer when the
+//     (the last ones, with latest), of those whose clock is at least since
+//     (every one, when since is 0): lacked are those whose seq is above the
+//     requester's through for their author and in none of its held ranges,
+//     and every message of an author the request does not list;
+//     max_messages of them, or fewer when the
 //     server caps its answers (kith: 128, which it holds in memory at
 //     once). HistoryEnd.more says it stopped at that count with more to
 //     send; the requester asks again with its new haves, and stops when
