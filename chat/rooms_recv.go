@@ -28,12 +28,12 @@ func (s *RoomService) subscribe(r Room) error {
 	if err != nil {
 		return fmt.Errorf("chat: join room %q: %w", r.Name, err)
 	}
-	hw, err := s.store.HighWaters(s.ctx, r.Name)
+	held, err := s.store.RoomMessages(s.ctx, RoomFilter{Room: r.Name, Limit: 1, Oldest: true})
 	if err != nil {
 		return fmt.Errorf("chat: join room %q: %w", r.Name, err)
 	}
 	j.hist.floor.Store(floor)
-	j.hist.joining.Store(floor == 0 && len(hw) == 0)
+	j.hist.joining.Store(floor == 0 && len(held) == 0)
 	if err := s.ps.RegisterTopicValidator(r.Topic, s.validator(j), pubsub.WithValidatorInline(true)); err != nil {
 		return fmt.Errorf("chat: room %q validator: %w", r.Name, err)
 	}
