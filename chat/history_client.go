@@ -86,13 +86,18 @@ type history struct {
 // author, and we joined the room taking only its recent past (or are
 // taking it). Those seqs are not a gap.
 func (h *history) beforeJoin(hw uint64) bool {
-	return hw == 0 && (h.joining.Load() || h.floor.Load() > 0)
+	return hw == 0 && h.recentOnly()
 }
 
-// wantedGaps leaves out of gaps those we do not want with floor set: each
-// author's seqs before the first we hold (RoomConfig.HistoryOnJoin).
-func wantedGaps(gaps []Gap, floor int64) []Gap {
-	if floor <= 0 {
+// recentOnly says whether we want the room's recent past only: we took it
+// when we joined (floor set), or are taking it.
+func (h *history) recentOnly() bool { return h.joining.Load() || h.floor.Load() > 0 }
+
+// wantedGaps leaves out of gaps those we do not want when we want the
+// room's recent past only (recent): each author's seqs before the first we
+// hold (RoomConfig.HistoryOnJoin).
+func wantedGaps(gaps []Gap, recent bool) []Gap {
+	if !recent {
 		return gaps
 	}
 	return slices.DeleteFunc(gaps, func(g Gap) bool { return g.From == 1 })
@@ -405,7 +410,7 @@ func (s *RoomService) syncMembers(ctx context.Context, j *joined) syncResult {
 		case err == nil:
 			j.hist.paid(p)
 			gaps, err := s.store.RoomGaps(ctx, j.Name)
-			if err != nil || len(wantedGaps(gaps, j.hist.floor.Load())) == 0 {
+			if err != nil || len(wantedGaps(gaps, j.hist.recentOnly())) == 0 {
 				return syncDone
 			}
 			answered = true
@@ -501,6 +506,9 @@ func (s *RoomService) joinHistory(ctx context.Context, j *joined, took int, olde
 			j.hist.floor.Store(oldest[0].Clock)
 		}
 	}
+	if err := s.store.SetRoomJoining(ctx, j.Name, false); err != nil {
+		return fmt.Errorf("chat: history: %w", err)
+	}
 	j.hist.joining.Store(false)
 	s.log.Info("history: took the room's recent past", "room", j.Name, "messages", took, "older_left", older)
 	return nil
@@ -591,9 +599,9 @@ func (s *RoomService) holdsMore(ctx context.Context, j *joined, have []protocols
 	if err != nil {
 		return false
 	}
-	if f := j.hist.floor.Load(); f > 0 { // what is before our floor we do not want
+	if j.hist.recentOnly() { // what is before our floor we do not want
 		for a, gs := range ours.gaps {
-			ours.gaps[a] = wantedGaps(gs, f)
+			ours.gaps[a] = wantedGaps(gs, true)
 		}
 	}
 	for _, h := range have {

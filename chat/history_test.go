@@ -114,7 +114,9 @@ func subscribeTopic(t *testing.T, ps *chat.PubSub, topic string) *pubsub.Topic {
 // member comes back after missing messages use it for the members that
 // sent them: with gossip, the missed messages could reach it through IWANT
 // after it reconnects, before history, on a slow machine; history must be
-// the only way back.
+// the only way back. So do the join tests for the member a newcomer takes
+// the room's recent past from: it offers what it sent in its last 3
+// heartbeats (600 ms) to the newcomer, which would take it live.
 func noGossip() pubsub.Option {
 	p := chat.RoomGossipSubParams()
 	p.Dlazy, p.GossipFactor = 0, 0

@@ -288,7 +288,8 @@ func (s *RoomService) Messages(ctx context.Context, room string, f RoomFilter) (
 }
 
 // Gaps returns the ranges of seqs missing in a room, by author: not those
-// before what we took when we joined it (RoomConfig.HistoryOnJoin).
+// before what we took, or are taking, when we joined it
+// (RoomConfig.HistoryOnJoin).
 func (s *RoomService) Gaps(ctx context.Context, room string) ([]Gap, error) {
 	gaps, err := s.store.RoomGaps(ctx, room)
 	if err != nil {
@@ -298,7 +299,11 @@ func (s *RoomService) Gaps(ctx context.Context, room string) ([]Gap, error) {
 	if err != nil {
 		return nil, err
 	}
-	return wantedGaps(gaps, floor), nil
+	joining, err := s.store.RoomJoining(ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	return wantedGaps(gaps, floor > 0 || joining), nil
 }
 
 // Topic returns the pubsub topic of a room we are in (for peers lists and

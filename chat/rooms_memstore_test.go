@@ -14,12 +14,13 @@ import (
 
 // memRoomStore is an in-memory chat.RoomStore for tests.
 type memRoomStore struct {
-	mu    sync.Mutex
-	rooms map[string]chat.Room
-	msgs  []chat.RoomMessage
-	held  map[roomKey]map[uint64]int // seqs held per (room, author): their index in msgs
-	hw    map[roomKey]uint64         // the highest seq held per (room, author)
-	floor map[string]int64
+	mu      sync.Mutex
+	rooms   map[string]chat.Room
+	msgs    []chat.RoomMessage
+	held    map[roomKey]map[uint64]int // seqs held per (room, author): their index in msgs
+	hw      map[roomKey]uint64         // the highest seq held per (room, author)
+	floor   map[string]int64
+	joining map[string]bool
 }
 
 type roomKey struct {
@@ -130,6 +131,26 @@ func (s *memRoomStore) RoomFloor(_ context.Context, room string) (int64, error) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.floor[room], nil
+}
+
+func (s *memRoomStore) RoomJoining(_ context.Context, room string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.joining[room], nil
+}
+
+func (s *memRoomStore) SetRoomJoining(_ context.Context, room string, joining bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.joining == nil {
+		s.joining = map[string]bool{}
+	}
+	if joining {
+		s.joining[room] = true
+	} else {
+		delete(s.joining, room)
+	}
+	return nil
 }
 
 func (s *memRoomStore) SetRoomFloor(_ context.Context, room string, clock int64) error {

@@ -16,6 +16,28 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// joinState returns room's floor (RoomStore.RoomFloor) and whether it is
+// new to us: we hold nothing of it and took nothing of it before, or we
+// began to take its recent past and were stopped before it came (live
+// messages may have come by then). A room new to us is marked joining in
+// the store until joinHistory ends the taking.
+func (s *RoomService) joinState(room string) (floor int64, joining bool, err error) {
+	if floor, err = s.store.RoomFloor(s.ctx, room); err != nil {
+		return 0, false, err
+	}
+	if joining, err = s.store.RoomJoining(s.ctx, room); err != nil || joining {
+		return floor, joining, err
+	}
+	if floor != 0 {
+		return floor, false, nil
+	}
+	held, err := s.store.RoomMessages(s.ctx, RoomFilter{Room: room, Limit: 1, Oldest: true})
+	if err != nil || len(held) > 0 {
+		return floor, false, err
+	}
+	return floor, true, s.store.SetRoomJoining(s.ctx, room, true)
+}
+
 // subscribe joins r's topic with its validator and starts its reader.
 func (s *RoomService) subscribe(r Room) error {
 	j := &joined{Room: r, done: make(chan struct{}), republished: make(chan struct{}), hist: newHistory(), reann: newReannouncer(),
@@ -23,17 +45,15 @@ func (s *RoomService) subscribe(r Room) error {
 		self:   rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.Burst),
 		limits: &limiters{rate: rate.Limit(s.cfg.Rate), burst: s.cfg.receiveBurst(), m: map[peer.ID]*rate.Limiter{}}}
 	// A room we hold nothing of, and took nothing of before, is new to us:
-	// the history client takes its recent past only (joinHistory).
-	floor, err := s.store.RoomFloor(s.ctx, r.Name)
-	if err != nil {
-		return fmt.Errorf("chat: join room %q: %w", r.Name, err)
-	}
-	held, err := s.store.RoomMessages(s.ctx, RoomFilter{Room: r.Name, Limit: 1, Oldest: true})
+	// the history client takes its recent past only (joinHistory). So is
+	// one whose recent past we began to take and were stopped before it
+	// came, though live messages may have come by then.
+	floor, joining, err := s.joinState(r.Name)
 	if err != nil {
 		return fmt.Errorf("chat: join room %q: %w", r.Name, err)
 	}
 	j.hist.floor.Store(floor)
-	j.hist.joining.Store(floor == 0 && len(held) == 0)
+	j.hist.joining.Store(joining)
 	if err := s.ps.RegisterTopicValidator(r.Topic, s.validator(j), pubsub.WithValidatorInline(true)); err != nil {
 		return fmt.Errorf("chat: room %q validator: %w", r.Name, err)
 	}

@@ -155,4 +155,12 @@ type RoomStore interface {
 	// we joined it when it had spoken for a while, and took only its
 	// recent past. It outlives the room, as its messages do.
 	SetRoomFloor(ctx context.Context, room string, clock int64) error
+	// RoomJoining says whether we began taking room's recent past and
+	// have not finished (SetRoomJoining).
+	RoomJoining(ctx context.Context, room string) (bool, error)
+	// SetRoomJoining records that we began (true) or finished (false)
+	// taking room's recent past: a member stopped in between, which may
+	// hold a few live messages by then, takes the recent past when it
+	// starts again, not the room's whole history. It outlives the room.
+	SetRoomJoining(ctx context.Context, room string, joining bool) error
 }

@@ -38,6 +38,7 @@ func RoomStoreSuite(t *testing.T, open func(t *testing.T) chat.RoomStore) {
 		{"HighWater", testHighWater},
 		{"RoomGaps", testRoomGaps},
 		{"Floor", testFloor},
+		{"Joining", testJoining},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, open(t)) })
 	}
@@ -514,4 +515,37 @@ func testFloor(t *testing.T, s chat.RoomStore) {
 	if f, err := s.RoomFloor(ctx, "lobby"); err != nil || f != 1_795_000_000_500 {
 		t.Errorf("floor after the room was left: %d, %v; want it kept", f, err)
 	}
+}
+
+// testJoining: a room is not joining until marked, is kept per room, is
+// marked once however often, ends when unmarked, and outlives the room.
+func testJoining(t *testing.T, s chat.RoomStore) {
+	ctx := t.Context()
+	is := func(room string, want bool, when string) {
+		t.Helper()
+		if got, err := s.RoomJoining(ctx, room); err != nil || got != want {
+			t.Fatalf("%s joining %s: %v, %v; want %v", room, when, got, err, want)
+		}
+	}
+	is("lobby", false, "before any mark")
+	for range 2 {
+		if err := s.SetRoomJoining(ctx, "lobby", true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	is("lobby", true, "once marked (twice)")
+	is("other", false, "when another room is marked")
+	if err := s.SaveRoom(ctx, chat.Room{Name: "lobby", Topic: protocols.OpenRoomTopicPrefix + "lobby", JoinedAt: base}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRoom(ctx, "lobby"); err != nil {
+		t.Fatal(err)
+	}
+	is("lobby", true, "after the room was left")
+	for range 2 {
+		if err := s.SetRoomJoining(ctx, "lobby", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	is("lobby", false, "once unmarked (twice)")
 }

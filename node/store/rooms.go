@@ -61,6 +61,25 @@ func (s *Store) SetRoomFloor(ctx context.Context, room string, clock int64) erro
 	return wrapErr(err, "store: set the floor of %q: %w", room)
 }
 
+// RoomJoining says whether we began taking room's recent past and have
+// not finished (SetRoomJoining).
+func (s *Store) RoomJoining(ctx context.Context, room string) (bool, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM room_joins WHERE room = ?`, room).Scan(&n)
+	return n > 0, wrapErr(err, "store: is %q joining: %w", room)
+}
+
+// SetRoomJoining records that we began (true) or finished (false) taking
+// room's recent past.
+func (s *Store) SetRoomJoining(ctx context.Context, room string, joining bool) error {
+	q := `DELETE FROM room_joins WHERE room = ?`
+	if joining {
+		q = `INSERT INTO room_joins (room) VALUES (?) ON CONFLICT (room) DO NOTHING`
+	}
+	_, err := s.w.ExecContext(ctx, q, room)
+	return wrapErr(err, "store: mark %q joining: %w", room)
+}
+
 // DeleteRoom forgets a room, keeping its messages. Deleting a room that is
 // not stored is not an error.
 func (s *Store) DeleteRoom(ctx context.Context, name string) error {

@@ -112,7 +112,7 @@ func TestMigrateFromSchema2(t *testing.T) {
 		t.Errorf("messages after migrating: %+v, %v", ms, err)
 	}
 	checkSchema(t, path, len(migs),
-		[]string{"contacts", "messages", "room_floors", "room_messages", "rooms", "sqlite_sequence", "transfer_manifests", "transfers"})
+		[]string{"contacts", "messages", "room_floors", "room_joins", "room_messages", "rooms", "sqlite_sequence", "transfer_manifests", "transfers"})
 	m := chat.RoomMessage{Room: "lobby", Author: newPeer(t), Seq: 1, Clock: 1, SentAt: time.Now(), ReceivedAt: time.Now(), Text: "hi"}
 	if added, err := s.AddRoomMessage(t.Context(), m); !added || err != nil {
 		t.Errorf("AddRoomMessage after migrating = %v, %v", added, err)
@@ -164,7 +164,7 @@ func TestMigrateFromSchema3(t *testing.T) {
 	}
 	defer s.Close()
 	checkSchema(t, path, len(migs),
-		[]string{"contacts", "messages", "room_floors", "room_messages", "rooms", "sqlite_sequence", "transfer_manifests", "transfers"})
+		[]string{"contacts", "messages", "room_floors", "room_joins", "room_messages", "rooms", "sqlite_sequence", "transfer_manifests", "transfers"})
 	ms, err := s.RoomMessages(t.Context(), chat.RoomFilter{Room: "lobby"})
 	if err != nil || len(ms) != 3 {
 		t.Fatalf("room messages after migrating: %+v, %v", ms, err)

@@ -400,7 +400,7 @@ func TestMigrateFromSchema1(t *testing.T) {
 		t.Errorf("messages after migrating: %+v, %v", ms, err)
 	}
 	checkSchema(t, path, len(migs),
-		[]string{"contacts", "messages", "room_floors", "room_messages", "rooms", "sqlite_sequence", "transfer_manifests", "transfers"})
+		[]string{"contacts", "messages", "room_floors", "room_joins", "room_messages", "rooms", "sqlite_sequence", "transfer_manifests", "transfers"})
 	tr := fullTransfer(t)
 	mustCreate(t, s, tr)
 	if err := s.UpdateTransfer(t.Context(), tr.ID, files.Update{State: ptr(files.StateDone)}); err != nil {
