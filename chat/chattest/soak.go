@@ -1,12 +1,14 @@
 package chattest
 
 import (
+	"encoding/csv"
 	"fmt"
 	"math"
 	"os"
 	"runtime"
 	"runtime/metrics"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -40,22 +42,40 @@ type Sample struct {
 	HeapObj    float64       // bytes in heap objects, live or not yet swept (/memory/classes/heap/objects:bytes)
 	Goroutines float64       // /sched/goroutines:goroutines
 	Extra      float64       // what the sampler's extra function returned (e.g. a peerstore size)
+	// Retained is /gc/heap/live:bytes read right after a forced GC, when
+	// the sampler was started with RetainedHeap (else 0). LiveHeap, read
+	// at the last GC the pacer started, also counts what the program
+	// allocated while that GC marked, which swings with load; Retained
+	// is what the program holds on to, the figure a leak shows in.
+	Retained float64
 }
+
+// SamplerOption changes what a Sampler reads.
+type SamplerOption func(*Sampler)
+
+// RetainedHeap makes each sample force a GC (runtime.GC) and read the
+// heap live after it as Retained. A GC every few seconds costs a program
+// whose pacer collects several times a second next to nothing.
+func RetainedHeap() SamplerOption { return func(s *Sampler) { s.retained = true } }
 
 // Sampler reads runtime/metrics every interval until Stop.
 type Sampler struct {
-	start time.Time
-	extra func() float64
-	stop  chan struct{}
-	done  chan struct{}
-	mu    sync.Mutex
-	all   []Sample
+	start    time.Time
+	extra    func() float64
+	retained bool
+	stop     chan struct{}
+	done     chan struct{}
+	mu       sync.Mutex
+	all      []Sample
 }
 
 // StartSampler samples now and then every interval; extra, if not nil, is
 // called for each sample's Extra.
-func StartSampler(interval time.Duration, extra func() float64) *Sampler {
+func StartSampler(interval time.Duration, extra func() float64, opts ...SamplerOption) *Sampler {
 	s := &Sampler{start: time.Now(), extra: extra, stop: make(chan struct{}), done: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
 	s.take()
 	go func() {
 		defer close(s.done)
@@ -93,6 +113,14 @@ func (s *Sampler) take() {
 	}
 	if s.extra != nil {
 		x.Extra = s.extra()
+	}
+	if s.retained {
+		runtime.GC()
+		live := []metrics.Sample{{Name: sampleNames[0]}}
+		metrics.Read(live)
+		if live[0].Value.Kind() == metrics.KindUint64 {
+			x.Retained = float64(live[0].Value.Uint64())
+		}
 	}
 	s.mu.Lock()
 	s.all = append(s.all, x)
@@ -198,4 +226,25 @@ func Goal(t testing.TB, met bool, format string, args ...any) {
 		verdict = "GOAL MISSED"
 	}
 	t.Logf("%s: "+format, append([]any{verdict}, args...)...)
+}
+
+// WriteSamples writes samples to path as CSV, one row a sample: seconds
+// since the sampler started, then the figures in bytes or counts.
+func WriteSamples(path string, samples []Sample) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(f)
+	w.Write([]string{"seconds", "live_heap", "retained_heap", "heap_objects", "goroutines", "extra"})
+	num := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	for _, s := range samples {
+		w.Write([]string{num(s.At.Seconds()), num(s.LiveHeap), num(s.Retained), num(s.HeapObj), num(s.Goroutines), num(s.Extra)})
+	}
+	w.Flush()
+	err = w.Error()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
