@@ -20,7 +20,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
-	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -51,7 +50,7 @@ func buildHost(cfg Config, p hostParts) (host.Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	certOpt, err := quicCertOption(time.Now())
+	quicTransport, err := quicTransportWithCert(time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +75,7 @@ func buildHost(cfg Config, p hostParts) (host.Host, error) {
 		libp2p.ListenAddrs(listen...),
 		// TCP is secured with Noise only; QUIC brings its own TLS 1.3.
 		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(quic.NewTransport, certOpt),
+		libp2p.Transport(quicTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ResourceManager(rm),

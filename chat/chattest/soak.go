@@ -115,16 +115,24 @@ func (s *Sampler) take() {
 		x.Extra = s.extra()
 	}
 	if s.retained {
-		runtime.GC()
-		live := []metrics.Sample{{Name: sampleNames[0]}}
-		metrics.Read(live)
-		if live[0].Value.Kind() == metrics.KindUint64 {
-			x.Retained = float64(live[0].Value.Uint64())
-		}
+		x.Retained = Retained()
 	}
 	s.mu.Lock()
 	s.all = append(s.all, x)
 	s.mu.Unlock()
+}
+
+// Retained forces two GCs and returns the bytes of heap live after them
+// (/gc/heap/live:bytes): what the program holds on to.
+func Retained() float64 {
+	runtime.GC() // runs the finalizers of what it found unreachable
+	runtime.GC() // frees what they let go
+	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(live)
+	if live[0].Value.Kind() != metrics.KindUint64 {
+		return math.NaN()
+	}
+	return float64(live[0].Value.Uint64())
 }
 
 // Stop stops sampling (safe to call more than once).
