@@ -75,7 +75,7 @@ func quicCertOption(now time.Time) (quic.Option, error) {
 // fx builds new reflect types, and the runtime never frees a type. Each
 // host built so kept about 11 KiB for the life of the process: in
 // TestSoakChurn (build tag soak; a node replaced every 5 s) that was
-// L9's whole heap slope, +10 %/h. TestBuildHostRetainsNothing.
+// L9's whole heap slope, +10 %/h (TestStartCloseRetainsNothing).
 func quicTransportWithCert(now time.Time) (func(ic.PrivKey, *quicreuse.ConnManager, pnet.PSK, connmgr.ConnectionGater, network.ResourceManager) (tpt.Transport, error), error) {
 	opt, err := quicCertOption(now)
 	if err != nil {

@@ -42,8 +42,8 @@ type Sample struct {
 	HeapObj    float64       // bytes in heap objects, live or not yet swept (/memory/classes/heap/objects:bytes)
 	Goroutines float64       // /sched/goroutines:goroutines
 	Extra      float64       // what the sampler's extra function returned (e.g. a peerstore size)
-	// Retained is /gc/heap/live:bytes read right after a forced GC, when
-	// the sampler was started with RetainedHeap (else 0). LiveHeap, read
+	// Retained is /gc/heap/live:bytes read right after forced GCs
+	// (Retained), when the sampler was started with RetainedHeap (else 0). LiveHeap, read
 	// at the last GC the pacer started, also counts what the program
 	// allocated while that GC marked, which swings with load; Retained
 	// is what the program holds on to, the figure a leak shows in.
@@ -53,8 +53,8 @@ type Sample struct {
 // SamplerOption changes what a Sampler reads.
 type SamplerOption func(*Sampler)
 
-// RetainedHeap makes each sample force a GC (runtime.GC) and read the
-// heap live after it as Retained. A GC every few seconds costs a program
+// RetainedHeap makes each sample read the heap live after forced GCs as
+// Retained (the func Retained). Two GCs every few seconds cost a program
 // whose pacer collects several times a second next to nothing.
 func RetainedHeap() SamplerOption { return func(s *Sampler) { s.retained = true } }
 
