@@ -7,13 +7,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
+	"github.com/kithnet/kith/chat/chattest"
 	"github.com/kithnet/kith/node"
 	"github.com/kithnet/kith/protocols"
 	"github.com/libp2p/go-libp2p"
@@ -346,13 +346,6 @@ func (m honestMember) finds(t *testing.T, ns string, p peer.ID) bool {
 	}
 }
 
-func liveHeap() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
-
 // RELIABILITY B15, provider records: one peer sends a kith relay (a DHT
 // server in both halves) ADD_PROVIDER for 4 × MaxProviderRecordsPerPeer
 // random keys on each half's protocol. Each half holds at most
@@ -372,7 +365,7 @@ func TestDHTProviderFlood(t *testing.T) {
 	if err := x.Connect(t.Context(), relayInfo(r)); err != nil {
 		t.Fatal(err)
 	}
-	before := liveHeap()
+	before := chattest.Retained()
 	start := time.Now()
 	for _, p := range []protocol.ID{wanKad, lanKad} {
 		floodProviders(t, x, r, p, perHalf)
@@ -394,9 +387,9 @@ func TestDHTProviderFlood(t *testing.T) {
 			t.Errorf("metrics of the %s half: %v records, %v refused", half, held, refused)
 		}
 	}
-	grew := int64(liveHeap()) - int64(before)
+	grew := chattest.Retained() - before
 	t.Logf("flood: 2 × %d ADD_PROVIDER in %v; relay holds wan %+v, lan %+v; live heap of the test process %+.1f MiB",
-		perHalf, took.Round(time.Millisecond), wan, lan, float64(grew)/(1<<20))
+		perHalf, took.Round(time.Millisecond), wan, lan, grew/(1<<20))
 	// Control: without the caps a server keeps every one (as kad-dht's
 	// own store does).
 	open := startRelayOpts(t, nil, node.WithProviderLimits(1<<30, 1<<30))

@@ -964,11 +964,13 @@
 //     newest messages it lacks rather than the oldest. Any value of either
 //     is valid. A member that joins a room takes its recent past only
 //     (kith: asked with latest, round after round, until it took 500
-//     messages or more is false). When the server had older ones, it asks
-//     from then on with since set to the clock of the oldest message it
-//     holds, so that what was said before it joined is never fetched, and
-//     holes before it are not gaps; otherwise it holds the room's whole
-//     history and sets no since. Both came after the first servers: one that reads neither
+//     messages, more is false or a round brought nothing new; a member
+//     stopped before that takes it when it starts again). When the server
+//     had older ones, it asks from then on with since set to the clock of
+//     the oldest message it holds, so that what was said before it joined
+//     is never fetched, and holes before it are not gaps; otherwise it
+//     holds the room's whole history and sets no since. Both came after
+//     the first servers: one that reads neither
 //     ignores fields 5 and 6 and answers as for a request without them
 //     (the oldest it holds that the requester lacks); a requester drops
 //     what is below its since. The version stays 1.
